@@ -1,0 +1,38 @@
+"""The FastAPI application factory: load the model and index once, at start-up."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from fastapi import FastAPI
+
+import qa
+from qa.api import errors, routes
+from qa.config import Settings, load_settings
+from qa.service import QAService
+
+
+def create_app(settings: Settings | None = None, service: QAService | None = None) -> FastAPI:
+    """An app over ``service``, or over one opened from ``settings`` (env by default) at start-up."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if service is None:
+            opened = await anyio.to_thread.run_sync(QAService.open, settings or load_settings())
+            await anyio.to_thread.run_sync(opened.ensure_index)
+            app.state.service = opened
+        else:
+            app.state.service = service
+        yield
+
+    app = FastAPI(
+        title="qa",
+        version=qa.__version__,
+        description="Semantic search and question answering over your documents.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.include_router(routes.router)
+    return app

