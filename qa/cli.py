@@ -162,3 +162,35 @@ def model_install() -> None:
     from qa.embedding import resolve_model_path
 
     click.echo(resolve_model_path(_settings()))
+
+
+@main.command("eval")
+@_location_options
+@click.option("--queries", "queries_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True, help="JSONL of {id, question, answers, doc}.")
+@click.option("--mode", "modes", type=click.Choice(["dense", "lexical", "hybrid"]), multiple=True, help="Modes to score (default all three).")
+@click.option("-k", "--top-k", default=10, show_default=True, help="Depth searched per question.")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+@_fail_cleanly
+def eval_(docs_dir: Path | None, index_dir: Path | None, model: str | None, queries_file: Path, modes: tuple[str, ...], top_k: int, as_json: bool) -> None:
+    """Score retrieval on a question set: recall@1, recall@5, MRR@10, median latency.
+
+    Builds (or reuses) an index over --docs; give --index a folder of its own
+    so the served index is left alone.
+    """
+    from qa.evaluation import evaluate, read_queries
+
+    settings = _settings(docs_dir=docs_dir, index_dir=index_dir, model=model)
+    service = _open_service(settings)
+    _sync(service, ensure=True)
+    queries = read_queries(queries_file)
+    rows = {}
+    for mode in modes or ("dense", "lexical", "hybrid"):
+        scores = evaluate(queries, lambda q: [h.chunk for h in service.search(q, top_k, mode).hits], k=top_k)  # type: ignore[arg-type]
+        rows[mode] = scores.row()
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    click.echo(f"{queries_file} ({len(queries)} questions, {service.index.size} chunks)")
+    click.echo(f"{'mode':8} {'R@1':>7} {'R@5':>7} {'MRR@10':>7} {'median ms':>10}")
+    for mode, r in rows.items():
+        click.echo(f"{mode:8} {r['R@1']:7.4f} {r['R@5']:7.4f} {r['MRR@10']:7.4f} {r['median_ms']:10.2f}")

@@ -1,9 +1,10 @@
 """Rank chunks for a query: dense (FAISS), lexical (BM25) or both fused.
 
 Hybrid mixes the two scores rather than only their ranks: the cosine and the
-BM25 score scaled by the query's best BM25 score, weighted by
-``LEXICAL_WEIGHT``. A query with no lexical match (English over Chinese text)
-degrades to pure dense ranking instead of losing results.
+BM25 score as a share of the query's ceiling (what matching every query token
+would score), weighted by ``LEXICAL_WEIGHT``. A query with little lexical
+overlap (English over Chinese text) thus leans on the dense ranking instead
+of being steered by one accidental shared word.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def search(index: Index, embedder: Embedder, query: str, top_k: int, mode: Searc
     if index.size == 0:
         return []
     depth = max(top_k, CANDIDATES)
-    lex_all = index.lexical.scores(query) if mode != "dense" else None
+    lex_all, ceiling = index.lexical.scores(query) if mode != "dense" else (None, 0.0)
     if mode == "lexical":
         assert lex_all is not None
         return [Hit(index.chunks[r], float(lex_all[r]), None, float(lex_all[r])) for r in _top(lex_all, top_k) if lex_all[r] > 0]
@@ -67,7 +68,7 @@ def search(index: Index, embedder: Embedder, query: str, top_k: int, mode: Searc
     assert lex_all is not None
     lex_rows = [int(r) for r in _top(lex_all, depth) if lex_all[r] > 0]
     dense |= _dense_of(index, qvec, [r for r in lex_rows if r not in dense])
-    best = float(lex_all.max()) or 1.0
-    fused = {r: (1 - LEXICAL_WEIGHT) * d + LEXICAL_WEIGHT * float(lex_all[r]) / best for r, d in dense.items()}
+    scale = 1.0 / ceiling if ceiling > 0 else 0.0
+    fused = {r: (1 - LEXICAL_WEIGHT) * d + LEXICAL_WEIGHT * float(lex_all[r]) * scale for r, d in dense.items()}
     ranked = sorted(fused.items(), key=lambda kv: -kv[1])[:top_k]
     return [Hit(index.chunks[r], s, dense[r], float(lex_all[r])) for r, s in ranked]

@@ -108,8 +108,15 @@ def tokenizer(model: e5bin.BundledModel):
             normalizers.Replace(Regex(" {2,}"), " "),
         ]
     )
-    # split=False: the engine runs one Viterbi pass over the whole string.
-    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=False)
+    # split=False: the engine runs one Viterbi pass over the whole string. The
+    # Split isolates characters that no piece contains: each is one <unk> in the
+    # engine, while tokenizers' Unigram would fuse a run of them into one.
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=False),
+            pre_tokenizers.Split(Regex(_never_in_a_piece(model.pieces)), behavior="isolated"),
+        ]
+    )
     tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always", split=False)
     bos, eos = model.pieces[model.bos], model.pieces[model.eos]
     tok.post_processor = processors.TemplateProcessing(
@@ -119,6 +126,18 @@ def tokenizer(model: e5bin.BundledModel):
     )
     tok.add_special_tokens([AddedToken(t, special=True) for t in _SPECIALS if t in model.pieces])
     return tok
+
+
+def _never_in_a_piece(pieces: list[str]) -> str:
+    """A one-character regex class of every codepoint that appears in no vocabulary piece."""
+    ranges: list[list[int]] = []
+    for cp in sorted({ord(c) for p in pieces for c in p}):
+        if ranges and ranges[-1][1] == cp - 1:
+            ranges[-1][1] = cp
+        else:
+            ranges.append([cp, cp])
+    body = "".join(f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in ranges)
+    return f"[^{body}]"
 
 
 def tokenizer_config(model: e5bin.BundledModel) -> dict:

@@ -1,0 +1,116 @@
+"""Index generations on disk: round trip, incremental updates, and failures that must stay loud."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qa import store
+from qa.errors import IndexCorrupt, IndexMissing, ModelMismatch
+from qa.service import QAService
+
+LONG = "这是一个足够长的段落,用来测试增量索引是否只嵌入发生变化的文档。" * 2
+
+
+def _write(docs: Path, name: str, text: str) -> None:
+    path = docs / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+@pytest.fixture
+def service(make_settings, fake_embedder, tmp_path: Path) -> QAService:  # type: ignore[no-untyped-def]
+    docs = tmp_path / "docs"
+    _write(docs, "a.txt", "甲" + LONG)
+    _write(docs, "b.md", "乙" + LONG + "\n\n" + "丙" + LONG)
+    return QAService(make_settings(), fake_embedder)
+
+
+def test_round_trip(service: QAService) -> None:
+    report = service.sync()
+    assert report.added == ["a.txt", "b.md"] and report.chunks == 3
+    loaded = store.load(service.settings.index_dir, model=service.embedder.name, dim=service.embedder.dim)
+    assert [c.chunk_id for c in loaded.chunks] == [c.chunk_id for c in service.index.chunks]
+    assert loaded.vectors.ntotal == 3
+    assert loaded.manifest.documents["b.md"].chunks == 2
+    assert loaded.manifest.dim == 16 and loaded.manifest.model == "test:hash-embedder"
+    hits = service.search("甲", 3, "lexical").hits
+    assert hits and hits[0].chunk.doc_id == "a.txt"
+
+
+def test_unchanged_folder_embeds_nothing(service: QAService, fake_embedder) -> None:  # type: ignore[no-untyped-def]
+    service.sync()
+    first = fake_embedder.passages_embedded
+    report = service.sync()
+    assert fake_embedder.passages_embedded == first
+    assert report.unchanged == ["a.txt", "b.md"] and not report.touched
+
+
+def test_only_changed_documents_are_embedded(service: QAService, fake_embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    service.sync()
+    docs = tmp_path / "docs"
+    before = fake_embedder.passages_embedded
+    _write(docs, "a.txt", "丁" + LONG)
+    (docs / "b.md").unlink()
+    _write(docs, "sub/c.txt", "戊" + LONG)
+    report = service.sync()
+    assert (report.added, report.changed, report.removed) == (["sub/c.txt"], ["a.txt"], ["b.md"])
+    assert fake_embedder.passages_embedded - before == 2
+    reloaded = service.load_index()
+    assert sorted(reloaded.manifest.documents) == ["a.txt", "sub/c.txt"]
+    # reused and fresh vectors both still line up with their chunks
+    for row, chunk in enumerate(reloaded.chunks):
+        expected = fake_embedder.encode_passages([chunk.text])[0]
+        assert abs(float(reloaded.vectors.reconstruct(row) @ expected) - 1) < 1e-5
+
+
+def test_missing_index_is_a_clear_error(make_settings, fake_embedder) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(IndexMissing, match="qa index"):
+        QAService(make_settings(), fake_embedder).load_index()
+
+
+def test_another_model_is_a_clear_error(service: QAService) -> None:
+    service.sync()
+    with pytest.raises(ModelMismatch, match="test:hash-embedder"):
+        store.load(service.settings.index_dir, model="another-model", dim=16)
+    with pytest.raises(ModelMismatch):
+        store.load(service.settings.index_dir, model="test:hash-embedder", dim=384)
+
+
+@pytest.mark.parametrize("victim", [store.VECTORS, store.CHUNKS, store.MANIFEST])
+def test_truncated_files_are_a_clear_error(service: QAService, victim: str) -> None:
+    service.sync()
+    path = store.current_path(service.settings.index_dir) / victim
+    path.write_bytes(path.read_bytes()[: max(1, path.stat().st_size // 2)])
+    with pytest.raises(IndexCorrupt, match="qa index --rebuild"):
+        service.load_index()
+
+
+def test_a_killed_writer_leaves_the_last_good_index(service: QAService, tmp_path: Path) -> None:
+    service.sync()
+    index_dir = service.settings.index_dir
+    live = store.current_path(index_dir)
+    # what a writer killed mid-way leaves: a half-written temp generation
+    half = index_dir / ".tmp-gen-killed"
+    half.mkdir()
+    (half / store.CHUNKS).write_text("{not json")
+    assert store.current_path(index_dir) == live
+    assert service.load_index().size == 3
+    _write(tmp_path / "docs", "new.txt", "己" + LONG)
+    service.sync()
+    assert not half.exists(), "leftovers are pruned by the next write"
+
+
+def test_only_the_previous_generation_is_kept(service: QAService, tmp_path: Path) -> None:
+    for i in range(4):
+        _write(tmp_path / "docs", "a.txt", f"{i}" + LONG)
+        service.sync()
+    gens = sorted(p.name for p in service.settings.index_dir.glob("gen-*"))
+    assert len(gens) == 2 and store.current_path(service.settings.index_dir).name in gens
+
+
+def test_empty_docs_folder_gives_an_empty_index(make_settings, fake_embedder) -> None:  # type: ignore[no-untyped-def]
+    service = QAService(make_settings(), fake_embedder)
+    assert service.sync().chunks == 0
+    assert service.search("anything", 5, "hybrid").hits == []
