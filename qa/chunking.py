@@ -80,11 +80,16 @@ def merge_short(spans: list[Span], min_chars: int) -> list[Span]:
     return out
 
 
+def sentences(text: str, span: Span) -> list[Span]:
+    """Sentence spans inside ``span``, trimmed, with offsets into ``text``."""
+    return _split(text, span[0], span[1], _SENTENCE_END)
+
+
 def _sentences(text: str, span: Span, size: int, overlap: int) -> list[Span]:
     """Sentence spans; a sentence longer than ``size`` is cut into overlapping pieces."""
     out: list[Span] = []
     stride = max(1, size - overlap)
-    for a, b in _split(text, span[0], span[1], _SENTENCE_END):
+    for a, b in sentences(text, span):
         if b - a <= size:
             out.append((a, b))
             continue

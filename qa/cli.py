@@ -116,19 +116,21 @@ def index(docs_dir: Path | None, index_dir: Path | None, model: str | None, rebu
 @_fail_cleanly
 def ask(question: str, docs_dir: Path | None, index_dir: Path | None, model: str | None, top_k: int, mode: str | None, as_json: bool) -> None:
     """Print the passages that best answer QUESTION."""
-    from qa.api.schemas import Passage
-
     settings = _settings(docs_dir=docs_dir, index_dir=index_dir, model=model)
     service = _open_service(settings)
     _sync(service, ensure=True)
-    result = service.search(question, top_k, mode)  # type: ignore[arg-type]
+    result = service.ask(question, top_k, mode)  # type: ignore[arg-type]
     if as_json:
-        click.echo(json.dumps({"query": result.query, "mode": result.mode, "results": [Passage.of(h).model_dump() for h in result.hits]}, ensure_ascii=False, indent=2))
+        from qa.api.routes import _ask_response
+
+        click.echo(_ask_response(result).model_dump_json(indent=2))
         return
-    for rank, hit in enumerate(result.hits, 1):
+    for rank, (hit, sent) in enumerate(zip(result.hits, result.sentences), 1):
         c = hit.chunk
         click.echo(click.style(f"{rank}. {c.doc_id} [{c.start}:{c.end}]", bold=True) + f"  score {hit.score:.3f}")
-        click.echo("   " + " ".join(c.text.split()))
+        a, b = sent.start - c.start, sent.end - c.start
+        body = c.text[:a] + click.style(c.text[a:b], fg="green", bold=True) + c.text[b:]
+        click.echo("   " + " ".join(body.split()))
         click.echo()
 
 

@@ -63,6 +63,11 @@ class LexicalIndex:
     def _idf(self, df: np.ndarray) -> np.ndarray:
         return np.log1p((self.size - df + 0.5) / (df + 0.5))
 
+    def idf(self, tokens: list[str]) -> np.ndarray:
+        """Per-token idf, unseen tokens at the highest value."""
+        df = np.array([self._df[self._vocab[t]] if t in self._vocab else 0 for t in tokens], dtype=np.float64)
+        return self._idf(df)
+
     def scores(self, query: str) -> tuple[np.ndarray, float]:
         """BM25 score of every row, and the query's ceiling: what a chunk matching every query token would score.
 
@@ -72,8 +77,7 @@ class LexicalIndex:
         """
         tokens = tokenize(query)
         known = [t for t in tokens if t in self._vocab]
-        df = np.array([self._df[self._vocab[t]] if t in self._vocab else 0 for t in tokens], dtype=np.float64)
-        ceiling = float(self._idf(df).sum() * (K1 + 1)) if tokens else 0.0
+        ceiling = float(self.idf(tokens).sum() * (K1 + 1)) if tokens else 0.0
         if not known or self._bm25 is None:
             return np.zeros(self.size, np.float32), ceiling
         return np.asarray(self._bm25.get_scores(known), dtype=np.float32), ceiling

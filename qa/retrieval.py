@@ -52,7 +52,10 @@ def _dense_of(index: Index, qvec: np.ndarray, rows: list[int]) -> dict[int, floa
     return {r: float(s) for r, s in zip(rows, index.reconstruct(rows) @ qvec)}
 
 
-def search(index: Index, embedder: Embedder, query: str, top_k: int, mode: SearchMode) -> list[Hit]:
+def search(
+    index: Index, embedder: Embedder, query: str, top_k: int, mode: SearchMode, qvec: np.ndarray | None = None
+) -> list[Hit]:
+    """The ``top_k`` best chunks; ``qvec`` (the query's embedding) saves an encode when the caller has it."""
     if index.size == 0:
         return []
     depth = max(top_k, CANDIDATES)
@@ -60,7 +63,8 @@ def search(index: Index, embedder: Embedder, query: str, top_k: int, mode: Searc
     if mode == "lexical":
         assert lex_all is not None
         return [Hit(index.chunks[r], float(lex_all[r]), None, float(lex_all[r])) for r in _top(lex_all, top_k) if lex_all[r] > 0]
-    qvec = embedder.encode_queries([query])[0]
+    if qvec is None:
+        qvec = embedder.encode_queries([query])[0]
     dense = _dense(index, qvec, depth)
     if mode == "dense":
         ranked = sorted(dense.items(), key=lambda kv: -kv[1])[:top_k]

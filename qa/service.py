@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 
-from qa import documents, indexing, retrieval, store
+from qa import answering, documents, indexing, retrieval, store
 from qa.chunking import ChunkParams
 from qa.config import SearchMode, Settings
 from qa.embedding import Embedder, load_embedder
@@ -24,6 +24,16 @@ class SearchResult:
     query: str
     mode: SearchMode
     hits: list[retrieval.Hit]
+    took_ms: float
+
+
+@dataclass(frozen=True)
+class AskResult:
+    question: str
+    mode: SearchMode
+    hits: list[retrieval.Hit]
+    sentences: list[answering.Sentence]
+    answer: tuple[retrieval.Hit, answering.Sentence] | None
     took_ms: float
 
 
@@ -113,6 +123,20 @@ class QAService:
         started = time.perf_counter()
         hits = retrieval.search(self.index, self.embedder, query, top_k, mode)
         return SearchResult(query, mode, hits, (time.perf_counter() - started) * 1000)
+
+    def ask(self, question: str, top_k: int = 5, mode: SearchMode | None = None) -> AskResult:
+        """Search, then pick the answering sentence of every passage; the best one is the answer."""
+        question = self.validate(question, top_k)
+        mode = mode or self.settings.search_mode
+        started = time.perf_counter()
+        index = self.index
+        qvec = self.embedder.encode_queries([question])[0]
+        hits = retrieval.search(index, self.embedder, question, top_k, mode, qvec=qvec)
+        sents = answering.best_sentences([h.chunk for h in hits], question, qvec, self.embedder, index.lexical)
+        # The passage ranking weighs the whole context, so the answer is the
+        # best sentence of the best passage rather than the best sentence anywhere.
+        answer = (hits[0], sents[0]) if hits else None
+        return AskResult(question, mode, hits, sents, answer, (time.perf_counter() - started) * 1000)
 
     def stats(self) -> dict[str, object]:
         index = self.index

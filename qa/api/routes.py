@@ -7,9 +7,21 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from qa.api.deps import Service
-from qa.api.schemas import ErrorBody, Health, Passage, SearchRequest, SearchResponse
+from qa.api.schemas import (
+    Answer,
+    AnswerSentence,
+    AskPassage,
+    AskRequest,
+    AskResponse,
+    ErrorBody,
+    Health,
+    Passage,
+    SearchRequest,
+    SearchResponse,
+)
 from qa.config import SearchMode
-from qa.service import SearchResult
+from qa.answering import Sentence
+from qa.service import AskResult, SearchResult
 
 router = APIRouter()
 _ERRORS = {422: {"model": ErrorBody}, 503: {"model": ErrorBody}}
@@ -42,3 +54,26 @@ def search_get(
     mode: SearchMode | None = None,
 ) -> SearchResponse:
     return _response(service.search(q, top_k, mode))
+
+
+def _sentence(s: Sentence) -> AnswerSentence:
+    return AnswerSentence(text=s.text, start=s.start, end=s.end, score=round(s.score, 6))
+
+
+def _ask_response(result: AskResult) -> AskResponse:
+    answer = None
+    if result.answer is not None:
+        hit, sent = result.answer
+        answer = Answer(**_sentence(sent).model_dump(), doc_id=hit.chunk.doc_id, chunk_id=hit.chunk.chunk_id)
+    return AskResponse(
+        question=result.question,
+        mode=result.mode,
+        answer=answer,
+        results=[AskPassage(**Passage.of(h).model_dump(), sentence=_sentence(s)) for h, s in zip(result.hits, result.sentences)],
+        took_ms=round(result.took_ms, 3),
+    )
+
+
+@router.post("/ask", response_model=AskResponse, responses=_ERRORS)
+def ask(body: AskRequest, service: Service) -> AskResponse:
+    return _ask_response(service.ask(body.question, body.top_k, body.mode))

@@ -46,6 +46,36 @@ class SearchResponse(BaseModel):
     took_ms: float
 
 
+class AskRequest(BaseModel):
+    question: str = Field(..., description="A natural-language question.", examples=["How large is the planned area of the Qingdao VR industrial park?"])
+    top_k: int = Field(5, ge=1, le=100)
+    mode: SearchMode | None = None
+
+
+class AnswerSentence(BaseModel):
+    text: str
+    start: int = Field(..., description="Character offset of the sentence in the source document.")
+    end: int
+    score: float
+
+
+class AskPassage(Passage):
+    sentence: AnswerSentence = Field(..., description="The sentence of this passage that best answers the question.")
+
+
+class Answer(AnswerSentence):
+    doc_id: str
+    chunk_id: str
+
+
+class AskResponse(BaseModel):
+    question: str
+    mode: SearchMode
+    answer: Answer | None = Field(..., description="The best passage's answering sentence; null when nothing matched.")
+    results: list[AskPassage]
+    took_ms: float
+
+
 class Health(BaseModel):
     status: str
     documents: int

@@ -1,0 +1,20 @@
+# The two commands of the README's quick start, plus the benchmarks.
+.PHONY: setup serve test bench eval
+
+export HF_HUB_OFFLINE := 1
+
+setup:
+	./scripts/setup
+
+serve: setup
+	.venv/bin/qa serve
+
+test: setup
+	.venv/bin/python -m pytest
+
+eval: setup
+	.venv/bin/qa eval --docs ../shared/eval/cmrc2018_dev/docs --queries ../shared/eval/cmrc2018_dev/queries_public.jsonl --index benchmarks/results/idx-cmrc2018_dev
+	.venv/bin/qa eval --docs ../shared/eval/drcd_dev/docs --queries ../shared/eval/drcd_dev/queries_public.jsonl --index benchmarks/results/idx-drcd_dev
+
+bench: setup
+	.venv/bin/python benchmarks/bench_model.py
