@@ -45,8 +45,14 @@ def main() -> None:
     if args.limit:
         queries = queries[: args.limit]
 
-    # Encode every question once; each configuration then only ranks.
-    qvecs = dict(zip((q.question for q in queries), service.embedder.encode_queries([q.question for q in queries])))
+    # Encode every question once (cached on disk per set); each configuration then only ranks.
+    cache = ROOT / "benchmarks" / "results" / f"qvecs-{args.set}-{len(queries)}.npy"
+    if cache.exists():
+        vecs = np.load(cache)
+    else:
+        vecs = service.embedder.encode_queries([q.question for q in queries])
+        np.save(cache, vecs)
+    qvecs = dict(zip((q.question for q in queries), vecs))
 
     class Cached:
         name, dim = service.embedder.name, service.embedder.dim

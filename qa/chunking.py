@@ -1,9 +1,12 @@
 """Split a document's text into retrievable chunks with exact character offsets.
 
-Paragraphs (blank-line separated) are the unit of meaning; headlines and photo
-captions are too short to stand alone and merge into the paragraph after them;
-long paragraphs become overlapping windows cut at sentence ends. Every chunk's
-text is exactly ``source[start:end]``, so nothing is invented or lost.
+Paragraphs (blank-line separated) are the unit of meaning and what a search
+returns; headlines and photo captions are too short to stand alone and merge
+into the paragraph after them; paragraphs longer than ``size`` become
+overlapping pieces cut at sentence ends. Each chunk is embedded as smaller
+sentence windows (``window`` chars), because a short window's embedding is
+sharper than a whole paragraph's. Every chunk's text is exactly
+``source[start:end]``, so nothing is invented or lost.
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ _SENTENCE_END = re.compile(r"[。！？；!?]+[”’」』）)\"']*|\.(?=\s)|\n
 
 @dataclass(frozen=True)
 class ChunkParams:
-    size: int = 200
-    overlap: int = 60
-    min_paragraph: int = 40
+    size: int = 1000
+    overlap: int = 150
+    min_paragraph: int = 80
+    window: int = 200
+    window_overlap: int = 60
 
 
 @dataclass(frozen=True)
@@ -136,3 +141,9 @@ def chunk_document(doc_id: str, text: str, params: ChunkParams) -> list[Chunk]:
         suffix = "" if seen[digest] == 1 else f"-{seen[digest]}"
         chunks.append(Chunk(f"{doc_id}#{digest}{suffix}", doc_id, a, b, body))
     return chunks
+
+
+def embedding_windows(chunk: Chunk, params: ChunkParams) -> list[str]:
+    """The texts embedded for a chunk: sentence windows of ``params.window`` chars."""
+    spans = windows(chunk.text, (0, len(chunk.text)), params.window, params.window_overlap)
+    return [chunk.text[a:b] for a, b in spans]

@@ -36,11 +36,13 @@ class Settings(BaseSettings):
     model_cache: Path = Field(default_factory=_default_cache, description="Where the bundled model is materialized.")
     batch_size: int = Field(32, ge=1, le=1024, description="Passages per encoder call when indexing.")
 
-    chunk_size: int = Field(200, ge=20, le=20000, description="Target characters per chunk.")
-    chunk_overlap: int = Field(60, ge=0, description="Characters of sentence overlap between windows of a long paragraph.")
+    chunk_size: int = Field(1000, ge=20, le=20000, description="Most characters in a returned passage; longer paragraphs are split.")
+    chunk_overlap: int = Field(150, ge=0, description="Characters of sentence overlap between pieces of a long paragraph.")
     min_paragraph: int = Field(
-        40, ge=0, description="Paragraphs shorter than this (headlines, captions) merge into a neighbour."
+        80, ge=0, description="Paragraphs shorter than this (headlines, captions) merge into a neighbour."
     )
+    window_size: int = Field(200, ge=20, le=2000, description="Characters per embedded window of a passage.")
+    window_overlap: int = Field(60, ge=0, description="Characters of sentence overlap between embedded windows.")
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
@@ -53,6 +55,8 @@ class Settings(BaseSettings):
     def _overlap_below_size(self) -> Settings:
         if self.chunk_overlap >= self.chunk_size:
             raise ValueError(f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size ({self.chunk_size})")
+        if self.window_overlap >= self.window_size:
+            raise ValueError(f"window_overlap ({self.window_overlap}) must be smaller than window_size ({self.window_size})")
         return self
 
 

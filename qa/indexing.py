@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from qa.chunking import Chunk, ChunkParams, chunk_document
+from qa.chunking import Chunk, ChunkParams, chunk_document, embedding_windows
 from qa.documents import Document
 from qa.embedding import Embedder
 from qa.store import DocEntry, Index, Manifest, new_index
@@ -43,7 +43,7 @@ class BuildReport:
 
 
 def _reusable(previous: Index | None, embedder: Embedder, params: ChunkParams) -> dict[str, list[int]]:
-    """Rows of the previous index per doc_id, when its vectors can be reused at all."""
+    """Chunk rows of the previous index per doc_id, when its vectors can be reused at all."""
     if previous is None:
         return {}
     m = previous.manifest
@@ -66,6 +66,41 @@ def encode_all(embedder: Embedder, texts: list[str], progress: Progress | None =
     return out
 
 
+@dataclass
+class _Assembly:
+    """Chunks and their window vectors in order, some copied from the previous index, some to embed."""
+
+    chunks: list[Chunk] = field(default_factory=list)
+    counts: list[int] = field(default_factory=list)  # windows per chunk
+    vectors: list[np.ndarray | None] = field(default_factory=list)  # per chunk; None = embed
+    texts: list[str] = field(default_factory=list)  # windows to embed, in order
+
+    def reuse(self, previous: Index, rows: list[int]) -> None:
+        vecs, owners = previous.window_vectors(rows)
+        for r in rows:
+            mine = vecs[owners == r]
+            self.chunks.append(previous.chunks[r])
+            self.counts.append(len(mine))
+            self.vectors.append(mine)
+
+    def add(self, chunks: list[Chunk], params: ChunkParams) -> None:
+        for chunk in chunks:
+            windows = embedding_windows(chunk, params)
+            self.chunks.append(chunk)
+            self.counts.append(len(windows))
+            self.vectors.append(None)
+            self.texts.extend(windows)
+
+    def matrix(self, embedder: Embedder, progress: Progress | None) -> np.ndarray:
+        fresh = iter(encode_all(embedder, self.texts, progress))
+        out = np.zeros((sum(self.counts), embedder.dim), np.float32)
+        row = 0
+        for n, vecs in zip(self.counts, self.vectors):
+            out[row : row + n] = vecs if vecs is not None else [next(fresh) for _ in range(n)]
+            row += n
+        return out
+
+
 def build(
     docs: list[Document],
     embedder: Embedder,
@@ -76,31 +111,22 @@ def build(
     report = BuildReport()
     reuse = _reusable(previous, embedder, params)
     old_docs = previous.manifest.documents if previous else {}
-    chunks: list[Chunk] = []
-    kept_rows: list[tuple[int, int]] = []  # (position in new chunks, row in previous)
-    fresh: list[int] = []  # positions in new chunks that need embedding
+    parts = _Assembly()
     entries: dict[str, DocEntry] = {}
     for doc in docs:
         old = old_docs.get(doc.doc_id)
-        if old and old.sha256 == doc.sha256 and doc.doc_id in reuse:
+        if previous is not None and old and old.sha256 == doc.sha256 and doc.doc_id in reuse:
             report.unchanged.append(doc.doc_id)
-            for row in reuse[doc.doc_id]:
-                kept_rows.append((len(chunks), row))
-                chunks.append(previous.chunks[row])  # type: ignore[union-attr]
+            parts.reuse(previous, reuse[doc.doc_id])
             entries[doc.doc_id] = DocEntry(doc.sha256, len(reuse[doc.doc_id]))
             continue
         (report.changed if old else report.added).append(doc.doc_id)
         new = chunk_document(doc.doc_id, doc.text, params)
-        fresh.extend(range(len(chunks), len(chunks) + len(new)))
-        chunks.extend(new)
+        parts.add(new, params)
         entries[doc.doc_id] = DocEntry(doc.sha256, len(new))
     report.removed = sorted(set(old_docs) - set(entries))
-
-    vectors = np.zeros((len(chunks), embedder.dim), np.float32)
-    if kept_rows:
-        vectors[[p for p, _ in kept_rows]] = previous.reconstruct([r for _, r in kept_rows])  # type: ignore[union-attr]
-    if fresh:
-        vectors[fresh] = encode_all(embedder, [chunks[i].text for i in fresh], progress)
-    report.chunks, report.embedded = len(chunks), len(fresh)
+    report.chunks, report.embedded = len(parts.chunks), len(parts.texts)
+    vectors = parts.matrix(embedder, progress)
+    offsets = np.concatenate([[0], np.cumsum(parts.counts)]).astype(np.int64)
     manifest = Manifest(model=embedder.name, dim=embedder.dim, chunking=asdict(params), documents=entries)
-    return new_index(manifest, chunks, vectors), report
+    return new_index(manifest, parts.chunks, vectors, offsets), report

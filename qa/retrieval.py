@@ -19,7 +19,8 @@ from qa.embedding import Embedder
 from qa.store import Index
 
 CANDIDATES = 50  # depth each ranking contributes before fusion
-LEXICAL_WEIGHT = 0.3  # chosen on the CMRC/DRCD public halves (see README)
+WINDOWS_PER_CHUNK = 4  # windows fetched per wanted chunk, since several windows share a chunk
+LEXICAL_WEIGHT = 0.4  # chosen on the CMRC/DRCD public halves (see README)
 
 
 @dataclass(frozen=True)
@@ -39,17 +40,28 @@ def _top(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 def _dense(index: Index, qvec: np.ndarray, depth: int) -> dict[int, float]:
-    k = min(depth, index.vectors.ntotal)
+    """Best window score per chunk over the nearest windows: a chunk is as close as its closest window."""
+    k = min(depth * WINDOWS_PER_CHUNK, index.vectors.ntotal)
     if k == 0:
         return {}
     scores, rows = index.vectors.search(qvec.reshape(1, -1), k)
-    return {int(r): float(s) for r, s in zip(rows[0], scores[0]) if r >= 0}
+    owner = index.window_chunk
+    best: dict[int, float] = {}
+    for r, s in zip(rows[0], scores[0]):
+        if r >= 0:
+            c = int(owner[r])
+            if c not in best:  # results come best first
+                best[c] = float(s)
+    return dict(list(best.items())[:depth])
 
 
 def _dense_of(index: Index, qvec: np.ndarray, rows: list[int]) -> dict[int, float]:
-    if not rows:
-        return {}
-    return {r: float(s) for r, s in zip(rows, index.reconstruct(rows) @ qvec)}
+    vecs, owners = index.window_vectors(rows)
+    sims = vecs @ qvec
+    out: dict[int, float] = {}
+    for c, s in zip(owners, sims):
+        out[int(c)] = max(out.get(int(c), -1.0), float(s))
+    return out
 
 
 def search(

@@ -52,7 +52,13 @@ class QAService:
     @property
     def chunk_params(self) -> ChunkParams:
         s = self.settings
-        return ChunkParams(size=s.chunk_size, overlap=s.chunk_overlap, min_paragraph=s.min_paragraph)
+        return ChunkParams(
+            size=s.chunk_size,
+            overlap=s.chunk_overlap,
+            min_paragraph=s.min_paragraph,
+            window=s.window_size,
+            window_overlap=s.window_overlap,
+        )
 
     @property
     def index(self) -> store.Index:

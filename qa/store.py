@@ -2,7 +2,7 @@
 
     index/
       CURRENT                  name of the live generation (replaced by rename)
-      gen-<time>-<rand>/       manifest.json, chunks.jsonl, vectors.faiss, lexical/
+      gen-<time>-<rand>/       manifest.json, chunks.jsonl, vectors.faiss, windows.npy, lexical/
       .lock                    held by whoever is writing a generation
 
 A generation is complete before CURRENT names it, so readers never see a half
@@ -32,7 +32,7 @@ from qa.lexical import LexicalIndex
 
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"
-MANIFEST, CHUNKS, VECTORS, LEXICAL = "manifest.json", "chunks.jsonl", "vectors.faiss", "lexical"
+MANIFEST, CHUNKS, VECTORS, WINDOWS, LEXICAL = "manifest.json", "chunks.jsonl", "vectors.faiss", "windows.npy", "lexical"
 REMEDY = "rebuild it with `qa index --rebuild`"
 
 
@@ -63,33 +63,46 @@ class Manifest:
 
 @dataclass
 class Index:
-    """A loaded generation: chunk records, the FAISS index and BM25, row i = chunks[i]."""
+    """A loaded generation: chunk records, their window vectors in FAISS, and BM25 over the chunks.
+
+    Vector rows ``offsets[i]:offsets[i + 1]`` are the embedding windows of
+    ``chunks[i]``; BM25 row i is ``chunks[i]``.
+    """
 
     manifest: Manifest
     chunks: list[Chunk]
     vectors: faiss.Index
+    offsets: np.ndarray
     lexical: LexicalIndex
     path: Path | None = None
+    window_chunk: np.ndarray = field(init=False, repr=False)  # chunk row of every vector row
+
+    def __post_init__(self) -> None:
+        self.window_chunk = np.repeat(np.arange(len(self.chunks)), np.diff(self.offsets))
 
     @property
     def size(self) -> int:
         return len(self.chunks)
 
-    def rows_of(self, doc_id: str) -> list[int]:
-        return [i for i, c in enumerate(self.chunks) if c.doc_id == doc_id]
+    def window_vectors(self, chunk_rows: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors of the given chunks' windows, and the chunk row each belongs to."""
+        dim = self.manifest.dim
+        parts, owners = [], []
+        for r in chunk_rows:
+            a, b = int(self.offsets[r]), int(self.offsets[r + 1])
+            if b > a:
+                parts.append(self.vectors.reconstruct_n(a, b - a))
+                owners.append(np.full(b - a, r))
+        if not parts:
+            return np.zeros((0, dim), np.float32), np.zeros(0, np.int64)
+        return np.vstack(parts).astype(np.float32), np.concatenate(owners)
 
-    def reconstruct(self, rows: list[int]) -> np.ndarray:
-        if not rows:
-            return np.zeros((0, self.manifest.dim), np.float32)
-        every = self.vectors.reconstruct_n(0, self.vectors.ntotal)
-        return np.ascontiguousarray(every[rows], dtype=np.float32)
 
-
-def new_index(manifest: Manifest, chunks: list[Chunk], vectors: np.ndarray) -> Index:
+def new_index(manifest: Manifest, chunks: list[Chunk], vectors: np.ndarray, offsets: np.ndarray) -> Index:
     flat = faiss.IndexFlatIP(manifest.dim)
     if len(vectors):
         flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    return Index(manifest, chunks, flat, LexicalIndex.build([c.text for c in chunks]))
+    return Index(manifest, chunks, flat, np.asarray(offsets, np.int64), LexicalIndex.build([c.text for c in chunks]))
 
 
 # ----------------------------------------------------------------- writing
@@ -135,6 +148,10 @@ def write(index_dir: Path, index: Index) -> Path:
     records = "".join(json.dumps(asdict(c), ensure_ascii=False) + "\n" for c in index.chunks)
     _write_file(tmp / CHUNKS, records.encode("utf-8"))
     _write_file(tmp / VECTORS, faiss.serialize_index(index.vectors).tobytes())
+    with open(tmp / WINDOWS, "wb") as fh:
+        np.save(fh, index.offsets)
+        fh.flush()
+        os.fsync(fh.fileno())
     index.lexical.save(tmp / LEXICAL)
     for part in (tmp / LEXICAL).iterdir():
         with open(part, "rb") as fh:
@@ -204,16 +221,24 @@ def load(index_dir: Path, *, model: str, dim: int) -> Index:
         with open(path / CHUNKS, encoding="utf-8") as fh:
             chunks = [Chunk(**json.loads(line)) for line in fh if line.strip()]
         vectors = faiss.read_index(str(path / VECTORS))
+        offsets = np.load(path / WINDOWS, allow_pickle=False)
         lexical = LexicalIndex.load(path / LEXICAL, len(chunks))
-    except (OSError, ValueError, TypeError, RuntimeError, KeyError) as exc:
+    except (OSError, ValueError, TypeError, RuntimeError, KeyError, EOFError) as exc:
         raise IndexCorrupt(f"cannot read the index in {path}: {exc}; {REMEDY}") from exc
     expected = sum(d.chunks for d in manifest.documents.values())
-    if vectors.ntotal != len(chunks) or len(chunks) != expected or vectors.d != dim:
+    consistent = (
+        len(chunks) == expected
+        and offsets.shape == (len(chunks) + 1,)
+        and int(offsets[-1]) == vectors.ntotal
+        and bool(np.all(np.diff(offsets) >= 0))
+        and vectors.d == dim
+    )
+    if not consistent:
         raise IndexCorrupt(
             f"the index in {path} is inconsistent ({vectors.ntotal} vectors, {len(chunks)} chunks, "
             f"manifest says {expected}); {REMEDY}"
         )
-    return Index(manifest, chunks, vectors, lexical, path)
+    return Index(manifest, chunks, vectors, offsets, lexical, path)
 
 
 def chunk_params(manifest: Manifest) -> ChunkParams:

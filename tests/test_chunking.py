@@ -1,11 +1,11 @@
 from pathlib import Path
 
-from qa.chunking import ChunkParams, chunk_document, merge_short, paragraphs, windows
+from qa.chunking import ChunkParams, chunk_document, embedding_windows, merge_short, paragraphs, windows
 from qa.documents import decode, read_folder
 
 from conftest import SEED
 
-PARAMS = ChunkParams(size=200, overlap=60, min_paragraph=40)
+PARAMS = ChunkParams(size=200, overlap=60, min_paragraph=40, window=100, window_overlap=30)
 
 
 def _assert_round_trip(text: str, params: ChunkParams = PARAMS) -> list:
@@ -98,3 +98,11 @@ def test_chunk_ids_are_stable_and_unique() -> None:
     ids = [c.chunk_id for c in chunks]
     assert len(set(ids)) == len(ids) == 3
     assert ids == [c.chunk_id for c in chunk_document("d.txt", text, PARAMS)]
+
+
+def test_embedding_windows_cover_the_chunk() -> None:
+    text = "青岛市虚拟现实产业园规划总面积1969亩,发展硬件和软件。" * 12
+    (chunk,) = chunk_document("d.txt", text, ChunkParams(size=1000, overlap=150, window=100, window_overlap=30))
+    wins = embedding_windows(chunk, ChunkParams(size=1000, overlap=150, window=100, window_overlap=30))
+    assert len(wins) > 1 and all(len(w) <= 100 and w in chunk.text for w in wins)
+    assert "".join(wins).count("1969亩") >= 12

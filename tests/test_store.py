@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from qa import store
+from qa.chunking import embedding_windows
 from qa.errors import IndexCorrupt, IndexMissing, ModelMismatch
 from qa.service import QAService
 
-LONG = "这是一个足够长的段落,用来测试增量索引是否只嵌入发生变化的文档。" * 2
+LONG = "这是一个足够长的段落,用来测试增量索引是否只嵌入发生变化的文档。" * 4
 
 
 def _write(docs: Path, name: str, text: str) -> None:
@@ -59,10 +61,12 @@ def test_only_changed_documents_are_embedded(service: QAService, fake_embedder, 
     assert fake_embedder.passages_embedded - before == 2
     reloaded = service.load_index()
     assert sorted(reloaded.manifest.documents) == ["a.txt", "sub/c.txt"]
-    # reused and fresh vectors both still line up with their chunks
+    # reused and fresh vectors both still line up with their chunks' windows
+    params = service.chunk_params
     for row, chunk in enumerate(reloaded.chunks):
-        expected = fake_embedder.encode_passages([chunk.text])[0]
-        assert abs(float(reloaded.vectors.reconstruct(row) @ expected) - 1) < 1e-5
+        vecs, _ = reloaded.window_vectors([row])
+        expected = fake_embedder.encode_passages(embedding_windows(chunk, params))
+        assert vecs.shape == expected.shape and abs(float(np.sum(vecs * expected)) - len(vecs)) < 1e-4
 
 
 def test_missing_index_is_a_clear_error(make_settings, fake_embedder) -> None:  # type: ignore[no-untyped-def]
@@ -78,7 +82,7 @@ def test_another_model_is_a_clear_error(service: QAService) -> None:
         store.load(service.settings.index_dir, model="test:hash-embedder", dim=384)
 
 
-@pytest.mark.parametrize("victim", [store.VECTORS, store.CHUNKS, store.MANIFEST])
+@pytest.mark.parametrize("victim", [store.VECTORS, store.CHUNKS, store.MANIFEST, store.WINDOWS])
 def test_truncated_files_are_a_clear_error(service: QAService, victim: str) -> None:
     service.sync()
     path = store.current_path(service.settings.index_dir) / victim
