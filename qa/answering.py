@@ -16,7 +16,7 @@ from qa.chunking import Chunk, sentences
 from qa.embedding import Embedder
 from qa.lexical import LexicalIndex, tokenize
 
-OVERLAP_WEIGHT = 0.5
+OVERLAP_WEIGHT = 2.0  # measured on the seed questions: 0 → 19/28, 0.5 → 23/28, 2 → 24/28 sentences hold the answer
 
 
 @dataclass(frozen=True)

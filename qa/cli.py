@@ -34,10 +34,6 @@ def _fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _settings(**overrides: Any) -> Settings:
-    return load_settings(**overrides)
-
-
 def _location_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option("--model", "model", default=None, help="Embedding model (env QA_MODEL).")(fn)
     fn = click.option("--index", "index_dir", type=click.Path(path_type=Path), default=None, help="Index folder (env QA_INDEX_DIR, default index/).")(fn)
@@ -55,7 +51,7 @@ class _Bar:
         from tqdm import tqdm
 
         if self.bar is None:
-            self.bar = tqdm(total=total, desc=self.desc, unit="chunk", file=sys.stderr, dynamic_ncols=True)
+            self.bar = tqdm(total=total, desc=self.desc, unit="window", file=sys.stderr, dynamic_ncols=True)
         self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
@@ -94,7 +90,7 @@ def main(verbose: bool) -> None:
 @_fail_cleanly
 def index(docs_dir: Path | None, index_dir: Path | None, model: str | None, rebuild: bool, as_json: bool) -> None:
     """Build or update the index from the documents folder."""
-    settings = _settings(docs_dir=docs_dir, index_dir=index_dir, model=model)
+    settings = load_settings(docs_dir=docs_dir, index_dir=index_dir, model=model)
     report = _sync(_open_service(settings), rebuild=rebuild)
     assert report is not None
     counts = report.counts()
@@ -116,7 +112,7 @@ def index(docs_dir: Path | None, index_dir: Path | None, model: str | None, rebu
 @_fail_cleanly
 def ask(question: str, docs_dir: Path | None, index_dir: Path | None, model: str | None, top_k: int, mode: str | None, as_json: bool) -> None:
     """Print the passages that best answer QUESTION."""
-    settings = _settings(docs_dir=docs_dir, index_dir=index_dir, model=model)
+    settings = load_settings(docs_dir=docs_dir, index_dir=index_dir, model=model)
     service = _open_service(settings)
     _sync(service, ensure=True)
     result = service.ask(question, top_k, mode)  # type: ignore[arg-type]
@@ -145,7 +141,7 @@ def serve(docs_dir: Path | None, index_dir: Path | None, model: str | None, host
 
     from qa.api import create_app
 
-    settings = _settings(docs_dir=docs_dir, index_dir=index_dir, model=model, host=host, port=port)
+    settings = load_settings(docs_dir=docs_dir, index_dir=index_dir, model=model, host=host, port=port)
     service = _open_service(settings)
     _sync(service, ensure=True)
     click.echo(f"qa: {service.index.size} chunks from {len(service.index.manifest.documents)} documents; serving on http://{settings.host}:{settings.port}", err=True)
@@ -163,7 +159,7 @@ def model_install() -> None:
     """Materialize the bundled multilingual-e5-small (once) and print its folder."""
     from qa.embedding import resolve_model_path
 
-    click.echo(resolve_model_path(_settings()))
+    click.echo(resolve_model_path(load_settings()))
 
 
 @main.command("eval")
@@ -181,7 +177,7 @@ def eval_(docs_dir: Path | None, index_dir: Path | None, model: str | None, quer
     """
     from qa.evaluation import evaluate, read_queries
 
-    settings = _settings(docs_dir=docs_dir, index_dir=index_dir, model=model)
+    settings = load_settings(docs_dir=docs_dir, index_dir=index_dir, model=model)
     service = _open_service(settings)
     _sync(service, ensure=True)
     queries = read_queries(queries_file)

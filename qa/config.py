@@ -34,7 +34,7 @@ class Settings(BaseSettings):
         description="Embedding model: the bundled multilingual-e5-small, or a sentence-transformers path or hub id.",
     )
     model_cache: Path = Field(default_factory=_default_cache, description="Where the bundled model is materialized.")
-    batch_size: int = Field(32, ge=1, le=1024, description="Passages per encoder call when indexing.")
+    batch_size: int = Field(16, ge=1, le=1024, description="Passages per encoder call when indexing.")
 
     chunk_size: int = Field(1000, ge=20, le=20000, description="Most characters in a returned passage; longer paragraphs are split.")
     chunk_overlap: int = Field(150, ge=0, description="Characters of sentence overlap between pieces of a long paragraph.")

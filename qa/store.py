@@ -26,7 +26,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from qa.chunking import Chunk, ChunkParams
+from qa.chunking import Chunk
 from qa.errors import Conflict, IndexCorrupt, IndexMissing, ModelMismatch
 from qa.lexical import LexicalIndex
 
@@ -240,6 +240,3 @@ def load(index_dir: Path, *, model: str, dim: int) -> Index:
         )
     return Index(manifest, chunks, vectors, offsets, lexical, path)
 
-
-def chunk_params(manifest: Manifest) -> ChunkParams:
-    return ChunkParams(**manifest.chunking)
