@@ -8,7 +8,6 @@ come from the model's own config.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -81,17 +80,14 @@ def resolve_model_path(settings: Settings) -> str:
 
 def load_embedder(settings: Settings) -> SentenceTransformerEmbedder:
     path = resolve_model_path(settings)
-    if settings.model == BUNDLED_MODEL:
-        # The bundled folder is complete on disk: never let a missing file
-        # turn into a hub download.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # a per-start "Loading weights" bar is noise in server logs
 
-        model = SentenceTransformer(path, device="cpu")
+        # The bundled folder is complete on disk: never let a missing file turn into a hub download.
+        model = SentenceTransformer(path, device="cpu", local_files_only=settings.model == BUNDLED_MODEL)
     except Exception as exc:  # noqa: BLE001 - any loader failure is a model error for users
         raise ModelError(f"cannot load embedding model {settings.model!r} from {path}: {exc}") from exc
     model.eval()

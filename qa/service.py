@@ -76,7 +76,13 @@ class QAService:
         self._set_index(index)
         return index
 
-    def sync(self, *, rebuild: bool = False, progress: Progress | None = None) -> BuildReport:
+    def sync(
+        self,
+        *,
+        rebuild: bool = False,
+        progress: Progress | None = None,
+        docs: list[documents.Document] | None = None,
+    ) -> BuildReport:
         """Bring the index in line with the docs folder, embedding only what changed (everything if ``rebuild``)."""
         s = self.settings
         with store.writer_lock(s.index_dir):
@@ -86,7 +92,8 @@ class QAService:
                     previous = store.load(s.index_dir, model=self.embedder.name, dim=self.embedder.dim)
                 except IndexMissing:
                     previous = None
-            docs = documents.read_folder(s.docs_dir)
+            if docs is None:
+                docs = documents.read_folder(s.docs_dir)
             index, report = indexing.build(docs, self.embedder, self.chunk_params, previous, progress)
             if report.touched or previous is None or previous.manifest.chunking != asdict(self.chunk_params):
                 store.write(s.index_dir, index)
@@ -105,11 +112,10 @@ class QAService:
             index = self.load_index()
         except IndexMissing:
             return self.sync(progress=progress)
-        stale = {d.doc_id: d.sha256 for d in documents.read_folder(self.settings.docs_dir)} != {
-            k: v.sha256 for k, v in index.manifest.documents.items()
-        }
+        docs = documents.read_folder(self.settings.docs_dir)
+        stale = {d.doc_id: d.sha256 for d in docs} != {k: v.sha256 for k, v in index.manifest.documents.items()}
         if stale or index.manifest.chunking != asdict(self.chunk_params):
-            return self.sync(progress=progress)
+            return self.sync(progress=progress, docs=docs)
         return None
 
     # ------------------------------------------------------------ queries

@@ -98,3 +98,17 @@ def test_openapi_docs(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/health", "/search"} <= set(paths)
+
+
+def test_another_model_by_path_loads_and_refuses_this_index(client: TestClient) -> None:
+    """QA_MODEL may be any sentence-transformers folder; an index built by another model is a clear error."""
+    from qa.embedding import load_embedder, resolve_model_path
+    from qa.errors import ModelMismatch
+
+    service = client.app.state.service  # type: ignore[attr-defined]
+    folder = resolve_model_path(service.settings)
+    other = service.settings.model_copy(update={"model": folder})
+    embedder = load_embedder(other)
+    assert embedder.name == folder and embedder.dim == 384
+    with pytest.raises(ModelMismatch, match="bundled:multilingual-e5-small"):
+        QAService(other, embedder).load_index()
