@@ -117,9 +117,9 @@ def ask(question: str, docs_dir: Path | None, index_dir: Path | None, model: str
     _sync(service, ensure=True)
     result = service.ask(question, top_k, mode)  # type: ignore[arg-type]
     if as_json:
-        from qa.api.routes import _ask_response
+        from qa.api.routes import ask_response
 
-        click.echo(_ask_response(result).model_dump_json(indent=2))
+        click.echo(ask_response(result).model_dump_json(indent=2))
         return
     for rank, (hit, sent) in enumerate(zip(result.hits, result.sentences), 1):
         c = hit.chunk

@@ -95,7 +95,8 @@ class QAService:
             if docs is None:
                 docs = documents.read_folder(s.docs_dir)
             index, report = indexing.build(docs, self.embedder, self.chunk_params, previous, progress)
-            if report.touched or previous is None or previous.manifest.chunking != asdict(self.chunk_params):
+            # A chunking change re-chunks every document, so it shows up as touched too.
+            if report.touched or previous is None:
                 store.write(s.index_dir, index)
             else:
                 index = previous

@@ -60,7 +60,7 @@ def _sentence(s: Sentence) -> AnswerSentence:
     return AnswerSentence(text=s.text, start=s.start, end=s.end, score=round(s.score, 6))
 
 
-def _ask_response(result: AskResult) -> AskResponse:
+def ask_response(result: AskResult) -> AskResponse:
     answer = None
     if result.answer is not None:
         hit, sent = result.answer
@@ -76,4 +76,4 @@ def _ask_response(result: AskResult) -> AskResponse:
 
 @router.post("/ask", response_model=AskResponse, responses=_ERRORS)
 def ask(body: AskRequest, service: Service) -> AskResponse:
-    return _ask_response(service.ask(body.question, body.top_k, body.mode))
+    return ask_response(service.ask(body.question, body.top_k, body.mode))
