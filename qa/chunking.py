@@ -48,11 +48,11 @@ def _trimmed(text: str, a: int, b: int) -> Span | None:
     return (a + lead, b - trail) if b - a - lead - trail > 0 else None
 
 
-def _split(text: str, a: int, b: int, boundary: re.Pattern[str]) -> list[Span]:
-    """Non-empty trimmed spans of text[a:b] cut at ``boundary`` matches (kept on the left piece)."""
+def _split(text: str, a: int, b: int, boundary: re.Pattern[str], *, keep: bool) -> list[Span]:
+    """Non-empty trimmed spans of text[a:b] cut at ``boundary`` matches; ``keep`` leaves the match on the left piece."""
     spans, pos = [], a
     for m in boundary.finditer(text, a, b):
-        cut = m.end() if boundary is _SENTENCE_END else m.start()
+        cut = m.end() if keep else m.start()
         if (span := _trimmed(text, pos, cut)) is not None:
             spans.append(span)
         pos = m.end()
@@ -62,7 +62,7 @@ def _split(text: str, a: int, b: int, boundary: re.Pattern[str]) -> list[Span]:
 
 
 def paragraphs(text: str) -> list[Span]:
-    return _split(text, 0, len(text), _BLANK_LINE)
+    return _split(text, 0, len(text), _BLANK_LINE, keep=False)
 
 
 def merge_short(spans: list[Span], min_chars: int) -> list[Span]:
@@ -87,7 +87,7 @@ def merge_short(spans: list[Span], min_chars: int) -> list[Span]:
 
 def sentences(text: str, span: Span) -> list[Span]:
     """Sentence spans inside ``span``, trimmed, with offsets into ``text``."""
-    return _split(text, span[0], span[1], _SENTENCE_END)
+    return _split(text, span[0], span[1], _SENTENCE_END, keep=True)
 
 
 def _sentences(text: str, span: Span, size: int, overlap: int) -> list[Span]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -47,7 +46,7 @@ class SentenceTransformerEmbedder:
     def tokenizer(self):  # type: ignore[no-untyped-def]
         return self._model.tokenizer
 
-    def _encode(self, method, texts: Sequence[str], batch_size: int) -> np.ndarray:  # type: ignore[no-untyped-def]
+    def _encode(self, method, texts: Sequence[str]) -> np.ndarray:  # type: ignore[no-untyped-def]
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         with self._lock:
@@ -55,7 +54,7 @@ class SentenceTransformerEmbedder:
             # padding (and so wasted work) low within each batch.
             out = method(
                 list(texts),
-                batch_size=batch_size,
+                batch_size=self.batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
                 show_progress_bar=False,
@@ -63,10 +62,10 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(out, dtype=np.float32)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(self._model.encode_query, texts, self.batch_size)
+        return self._encode(self._model.encode_query, texts)
 
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(self._model.encode_document, texts, self.batch_size)
+        return self._encode(self._model.encode_document, texts)
 
 
 def resolve_model_path(settings: Settings) -> str:

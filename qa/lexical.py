@@ -60,13 +60,10 @@ class LexicalIndex:
         bm25 = bm25s.BM25.load(str(folder), show_progress=False, verbosity=0)
         return cls(bm25, size)
 
-    def _idf(self, df: np.ndarray) -> np.ndarray:
-        return np.log1p((self.size - df + 0.5) / (df + 0.5))
-
     def idf(self, tokens: list[str]) -> np.ndarray:
-        """Per-token idf, unseen tokens at the highest value."""
+        """Per-token idf (bm25s' lucene form), unseen tokens at the highest value."""
         df = np.array([self._df[self._vocab[t]] if t in self._vocab else 0 for t in tokens], dtype=np.float64)
-        return self._idf(df)
+        return np.log1p((self.size - df + 0.5) / (df + 0.5))
 
     def scores(self, query: str) -> tuple[np.ndarray, float]:
         """BM25 score of every row, and the query's ceiling: what a chunk matching every query token would score.
@@ -77,7 +74,7 @@ class LexicalIndex:
         """
         tokens = tokenize(query)
         known = [t for t in tokens if t in self._vocab]
-        ceiling = float(self.idf(tokens).sum() * (K1 + 1)) if tokens else 0.0
+        ceiling = float(self.idf(tokens).sum() * (K1 + 1))
         if not known or self._bm25 is None:
             return np.zeros(self.size, np.float32), ceiling
         return np.asarray(self._bm25.get_scores(known), dtype=np.float32), ceiling

@@ -12,6 +12,7 @@ written index and a writer killed at any moment leaves the last good one live.
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import os
 import secrets
@@ -121,6 +122,12 @@ def _write_file(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
 
 
+def _fsync_file(path: Path) -> None:
+    """For files a library wrote itself (bm25s)."""
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
 @contextmanager
 def writer_lock(index_dir: Path, *, wait: bool = True) -> Iterator[None]:
     """One writer per index folder, across processes (CLI and server alike)."""
@@ -148,14 +155,12 @@ def write(index_dir: Path, index: Index) -> Path:
     records = "".join(json.dumps(asdict(c), ensure_ascii=False) + "\n" for c in index.chunks)
     _write_file(tmp / CHUNKS, records.encode("utf-8"))
     _write_file(tmp / VECTORS, faiss.serialize_index(index.vectors).tobytes())
-    with open(tmp / WINDOWS, "wb") as fh:
-        np.save(fh, index.offsets)
-        fh.flush()
-        os.fsync(fh.fileno())
+    offsets = io.BytesIO()
+    np.save(offsets, index.offsets)
+    _write_file(tmp / WINDOWS, offsets.getvalue())
     index.lexical.save(tmp / LEXICAL)
     for part in (tmp / LEXICAL).iterdir():
-        with open(part, "rb") as fh:
-            os.fsync(fh.fileno())
+        _fsync_file(part)
     _write_file(tmp / MANIFEST, index.manifest.to_json().encode("utf-8"))
     _fsync_dir(tmp)
     os.replace(tmp, index_dir / name)
