@@ -27,7 +27,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore")
 
-    docs_dir: Path = Field(Path("seeds"), description="Folder of source documents (.txt, .md).")
+    docs_dir: Path = Field(Path("seeds"), description="Folder of source documents (.txt, .md, .html).")
     index_dir: Path = Field(Path("index"), description="Folder where built indexes live.")
     model: str = Field(
         BUNDLED_MODEL,
@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     max_top_k: int = Field(100, ge=1)
     search_mode: SearchMode = "hybrid"
     api_key: SecretStr | None = Field(None, description="When set, write endpoints need 'Authorization: Bearer <key>'.")
+    api_key_reads: bool = Field(False, description="Also require the API key for searches and reads.")
+    max_document_bytes: int = Field(10 * 1024 * 1024, ge=1, description="Largest document accepted over HTTP (413 above).")
+    write_timeout: float = Field(
+        30.0, ge=0, description="Seconds a document write waits for another writer (e.g. a rebuild) before a 409."
+    )
+    watch_debounce_ms: int = Field(1000, ge=50, description="Quiet time after a docs-folder change before `qa watch` re-indexes.")
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:

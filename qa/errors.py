@@ -2,6 +2,11 @@
 
     QAError
     ├── InvalidInput        bad request data (422)
+    ├── BadDocument         an upload qa refuses: unsafe name, not UTF-8 (400)
+    ├── TooLarge            an upload over the size limit (413)
+    ├── UnsupportedType     a file type qa does not read (415)
+    ├── Unauthorized        no API key where one is required (401)
+    ├── Forbidden           a wrong API key (403)
     ├── NotFound            an unknown document, job or collection (404)
     ├── Conflict            another writer holds the index (409)
     ├── IndexError_         the index on disk cannot be used
@@ -22,6 +27,26 @@ class QAError(Exception):
 
 class InvalidInput(QAError):
     status_code = 422
+
+
+class BadDocument(QAError):
+    status_code = 400
+
+
+class TooLarge(QAError):
+    status_code = 413
+
+
+class UnsupportedType(QAError):
+    status_code = 415
+
+
+class Unauthorized(QAError):
+    status_code = 401
+
+
+class Forbidden(QAError):
+    status_code = 403
 
 
 class NotFound(QAError):

@@ -8,7 +8,7 @@ and embedded afresh. The result is a complete in-memory :class:`Index` that
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -108,23 +108,67 @@ def build(
     previous: Index | None = None,
     progress: Progress | None = None,
 ) -> tuple[Index, BuildReport]:
+    """An index of exactly ``docs`` (a whole docs folder): documents the previous index had and ``docs`` lacks are removed."""
+    return _build(docs, [], embedder, params, previous, progress)
+
+
+def update(
+    previous: Index,
+    embedder: Embedder,
+    params: ChunkParams,
+    *,
+    upserts: Sequence[Document] = (),
+    removes: Sequence[str] = (),
+    progress: Progress | None = None,
+) -> tuple[Index, BuildReport]:
+    """``previous`` with some documents added or replaced and some removed, without reading the docs folder.
+
+    Only the upserted documents are embedded. ``previous`` must have been
+    built with this model and chunking (:func:`can_update`).
+    """
+    if not can_update(previous, embedder, params):
+        raise ValueError("the previous index was built with another model or chunking; build from the folder instead")
+    new_ids = {d.doc_id for d in upserts}
+    keep = [d for d in previous.manifest.documents if d not in new_ids and d not in set(removes)]
+    return _build(list(upserts), keep, embedder, params, previous, progress)
+
+
+def can_update(previous: Index | None, embedder: Embedder, params: ChunkParams) -> bool:
+    return previous is not None and bool(_reusable(previous, embedder, params) or previous.size == 0)
+
+
+def _build(
+    docs: list[Document],
+    keep: list[str],
+    embedder: Embedder,
+    params: ChunkParams,
+    previous: Index | None,
+    progress: Progress | None,
+) -> tuple[Index, BuildReport]:
+    """Chunks of ``keep`` (doc ids copied from ``previous`` as they are) then of ``docs`` (reused when unchanged)."""
     report = BuildReport()
     reuse = _reusable(previous, embedder, params)
     old_docs = previous.manifest.documents if previous else {}
     parts = _Assembly()
     entries: dict[str, DocEntry] = {}
+    for doc_id in keep:
+        assert previous is not None
+        parts.reuse(previous, reuse.get(doc_id, []))
+        entries[doc_id] = old_docs[doc_id]
     for doc in docs:
         old = old_docs.get(doc.doc_id)
         if previous is not None and old and old.sha256 == doc.sha256 and doc.doc_id in reuse:
-            report.unchanged.append(doc.doc_id)
+            # Same text: keep the vectors. New metadata alone still makes it a change to write.
+            (report.unchanged if old.metadata == doc.metadata else report.changed).append(doc.doc_id)
             parts.reuse(previous, reuse[doc.doc_id])
-            entries[doc.doc_id] = DocEntry(doc.sha256, len(reuse[doc.doc_id]))
+            entries[doc.doc_id] = DocEntry(doc.sha256, len(reuse[doc.doc_id]), dict(doc.metadata))
             continue
         (report.changed if old else report.added).append(doc.doc_id)
         new = chunk_document(doc.doc_id, doc.text, params)
         parts.add(new, params)
-        entries[doc.doc_id] = DocEntry(doc.sha256, len(new))
+        entries[doc.doc_id] = DocEntry(doc.sha256, len(new), dict(doc.metadata))
     report.removed = sorted(set(old_docs) - set(entries))
+    report.unchanged += keep
     report.chunks, report.embedded = len(parts.chunks), len(parts.texts)
     vectors = parts.matrix(embedder, progress)
     offsets = np.concatenate([[0], np.cumsum(parts.counts)]).astype(np.int64)

@@ -9,8 +9,10 @@ of being steered by one accidental shared word.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
+import faiss
 import numpy as np
 
 from qa.chunking import Chunk
@@ -29,6 +31,7 @@ class Hit:
     score: float
     dense_score: float | None
     lexical_score: float | None
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
@@ -39,12 +42,19 @@ def _top(scores: np.ndarray, k: int) -> np.ndarray:
     return part[np.argsort(-scores[part], kind="stable")]
 
 
-def _dense(index: Index, qvec: np.ndarray, depth: int) -> dict[int, float]:
+def _dense(index: Index, qvec: np.ndarray, depth: int, only: np.ndarray | None) -> dict[int, float]:
     """Best window score per chunk over the nearest windows: a chunk is as close as its closest window."""
-    k = min(depth * WINDOWS_PER_CHUNK, index.vectors.ntotal)
+    params = None
+    total = index.vectors.ntotal
+    if only is not None:
+        windows = np.concatenate(
+            [np.arange(index.offsets[r], index.offsets[r + 1]) for r in only] or [np.zeros(0, np.int64)]
+        ).astype(np.int64)
+        params, total = faiss.SearchParameters(sel=faiss.IDSelectorBatch(windows)), len(windows)
+    k = min(depth * WINDOWS_PER_CHUNK, total)
     if k == 0:
         return {}
-    scores, rows = index.vectors.search(qvec.reshape(1, -1), k)
+    scores, rows = index.vectors.search(qvec.reshape(1, -1), k, params=params)
     owner = index.window_chunk
     best: dict[int, float] = {}
     for r, s in zip(rows[0], scores[0]):
@@ -65,26 +75,44 @@ def _dense_of(index: Index, qvec: np.ndarray, rows: list[int]) -> dict[int, floa
 
 
 def search(
-    index: Index, embedder: Embedder, query: str, top_k: int, mode: SearchMode, qvec: np.ndarray | None = None
+    index: Index,
+    embedder: Embedder,
+    query: str,
+    top_k: int,
+    mode: SearchMode,
+    qvec: np.ndarray | None = None,
+    only: np.ndarray | None = None,
 ) -> list[Hit]:
-    """The ``top_k`` best chunks; ``qvec`` (the query's embedding) saves an encode when the caller has it."""
-    if index.size == 0:
+    """The ``top_k`` best chunks, among the chunk rows ``only`` when given.
+
+    ``qvec`` (the query's embedding) saves an encode when the caller has it.
+    """
+    if index.size == 0 or (only is not None and len(only) == 0):
         return []
+
+    def hit(r: int, score: float, dense: float | None, lexical: float | None) -> Hit:
+        chunk = index.chunks[r]
+        return Hit(chunk, score, dense, lexical, index.manifest.documents[chunk.doc_id].metadata)
+
     depth = max(top_k, CANDIDATES)
     lex_all, ceiling = index.lexical.scores(query) if mode != "dense" else (None, 0.0)
+    if lex_all is not None and only is not None:
+        mask = np.zeros(len(lex_all), bool)
+        mask[only] = True
+        lex_all = np.where(mask, lex_all, 0.0).astype(np.float32)
     if mode == "lexical":
         assert lex_all is not None
-        return [Hit(index.chunks[r], float(lex_all[r]), None, float(lex_all[r])) for r in _top(lex_all, top_k) if lex_all[r] > 0]
+        return [hit(r, float(lex_all[r]), None, float(lex_all[r])) for r in _top(lex_all, top_k) if lex_all[r] > 0]
     if qvec is None:
         qvec = embedder.encode_queries([query])[0]
-    dense = _dense(index, qvec, depth)
+    dense = _dense(index, qvec, depth, only)
     if mode == "dense":
         ranked = sorted(dense.items(), key=lambda kv: -kv[1])[:top_k]
-        return [Hit(index.chunks[r], s, s, None) for r, s in ranked]
+        return [hit(r, s, s, None) for r, s in ranked]
     assert lex_all is not None
     lex_rows = [int(r) for r in _top(lex_all, depth) if lex_all[r] > 0]
     dense |= _dense_of(index, qvec, [r for r in lex_rows if r not in dense])
     scale = 1.0 / ceiling if ceiling > 0 else 0.0
     fused = {r: (1 - LEXICAL_WEIGHT) * d + LEXICAL_WEIGHT * float(lex_all[r]) * scale for r, d in dense.items()}
     ranked = sorted(fused.items(), key=lambda kv: -kv[1])[:top_k]
-    return [Hit(index.chunks[r], s, dense[r], float(lex_all[r])) for r, s in ranked]
+    return [hit(r, s, dense[r], float(lex_all[r])) for r, s in ranked]

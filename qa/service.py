@@ -7,16 +7,21 @@ the whole service can be used in-process without it.
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
-from qa import answering, documents, indexing, retrieval, store
-from qa.chunking import ChunkParams
+import numpy as np
+
+from qa import answering, doc_ids, documents, retrieval, store
 from qa.config import SearchMode, Settings
 from qa.embedding import Embedder, load_embedder
-from qa.errors import IndexMissing, InvalidInput
+from qa.errors import IndexMissing, InvalidInput, NotFound, QAError
+from qa.filters import Predicate
 from qa.indexing import BuildReport, Progress
+from qa.jobs import Job, Jobs
+from qa.live import LiveIndex
+from qa.writer import DocumentChange, Writer
 
 
 @dataclass(frozen=True)
@@ -37,12 +42,24 @@ class AskResult:
     took_ms: float
 
 
+@dataclass(frozen=True)
+class DocumentInfo:
+    doc_id: str
+    sha256: str
+    chunks: int
+    metadata: dict[str, Any]
+    text: str | None = None
+
+
 class QAService:
+    """Queries from the live index; writes through one :class:`Writer`; rebuilds as background :class:`Jobs`."""
+
     def __init__(self, settings: Settings, embedder: Embedder) -> None:
         self.settings = settings
         self.embedder = embedder
-        self._index: store.Index | None = None
-        self._swap = threading.Lock()  # guards self._index
+        self.live = LiveIndex()
+        self.writer = Writer(settings, embedder, self.live)
+        self.jobs = Jobs()
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> QAService:
@@ -50,30 +67,12 @@ class QAService:
 
     # ------------------------------------------------------------ the index
     @property
-    def chunk_params(self) -> ChunkParams:
-        s = self.settings
-        return ChunkParams(
-            size=s.chunk_size,
-            overlap=s.chunk_overlap,
-            min_paragraph=s.min_paragraph,
-            window=s.window_size,
-            window_overlap=s.window_overlap,
-        )
-
-    @property
     def index(self) -> store.Index:
-        with self._swap:
-            if self._index is None:
-                raise IndexMissing("the index is not loaded yet")
-            return self._index
-
-    def _set_index(self, index: store.Index) -> None:
-        with self._swap:
-            self._index = index
+        return self.live.get()
 
     def load_index(self) -> store.Index:
         index = store.load(self.settings.index_dir, model=self.embedder.name, dim=self.embedder.dim)
-        self._set_index(index)
+        self.live.set(index)
         return index
 
     def sync(
@@ -84,24 +83,7 @@ class QAService:
         docs: list[documents.Document] | None = None,
     ) -> BuildReport:
         """Bring the index in line with the docs folder, embedding only what changed (everything if ``rebuild``)."""
-        s = self.settings
-        with store.writer_lock(s.index_dir):
-            previous = None
-            if not rebuild:
-                try:
-                    previous = store.load(s.index_dir, model=self.embedder.name, dim=self.embedder.dim)
-                except IndexMissing:
-                    previous = None
-            if docs is None:
-                docs = documents.read_folder(s.docs_dir)
-            index, report = indexing.build(docs, self.embedder, self.chunk_params, previous, progress)
-            # A chunking change re-chunks every document, so it shows up as touched too.
-            if report.touched or previous is None:
-                store.write(s.index_dir, index)
-            else:
-                index = previous
-        self._set_index(index)
-        return report
+        return self.writer.sync(rebuild=rebuild, progress=progress, docs=docs)
 
     def ensure_index(self, progress: Progress | None = None) -> BuildReport | None:
         """Load the index, building or updating it first when it is missing or stale.
@@ -114,10 +96,40 @@ class QAService:
         except IndexMissing:
             return self.sync(progress=progress)
         docs = documents.read_folder(self.settings.docs_dir)
-        stale = {d.doc_id: d.sha256 for d in docs} != {k: v.sha256 for k, v in index.manifest.documents.items()}
-        if stale or index.manifest.chunking != asdict(self.chunk_params):
+        now = {d.doc_id: (d.sha256, d.metadata) for d in docs}
+        indexed = {k: (v.sha256, v.metadata) for k, v in index.manifest.documents.items()}
+        if now != indexed or index.manifest.chunking != asdict(self.writer.params):
             return self.sync(progress=progress, docs=docs)
         return None
+
+    def start_rebuild(self) -> Job:
+        """Re-embed the whole docs folder in the background; searches use the old index until it is done."""
+        return self.jobs.start("rebuild", lambda progress: self.sync(rebuild=True, progress=progress).counts())
+
+    # ------------------------------------------------------------ documents
+    def put_document(self, name: str, data: bytes, metadata: object = None, *, create: bool = False,
+                     default_suffix: str | None = None) -> DocumentChange:  # fmt: skip
+        return self.writer.put(name, data, metadata, create=create, default_suffix=default_suffix)
+
+    def delete_document(self, name: str) -> DocumentChange:
+        return self.writer.delete(name)
+
+    def documents(self) -> list[DocumentInfo]:
+        entries = self.index.manifest.documents
+        return [DocumentInfo(k, v.sha256, v.chunks, v.metadata) for k, v in sorted(entries.items())]
+
+    def document(self, name: str) -> DocumentInfo:
+        """One indexed document with its text as indexed (HTML reduced to text), which chunk offsets index."""
+        doc_id = doc_ids.check(name)
+        entry = self.index.manifest.documents.get(doc_id)
+        if entry is None:
+            raise NotFound(f"no document {doc_id!r}")
+        try:
+            path = doc_ids.path_of(self.settings.docs_dir, doc_id)
+            text: str | None = documents.to_text(doc_id, path.read_bytes())
+        except (OSError, QAError):
+            text = None  # removed or replaced by hand since it was indexed; the index entry still answers
+        return DocumentInfo(doc_id, entry.sha256, entry.chunks, entry.metadata, text)
 
     # ------------------------------------------------------------ queries
     def validate(self, query: str, top_k: int) -> str:
@@ -130,21 +142,36 @@ class QAService:
             raise InvalidInput(f"top_k must be between 1 and {s.max_top_k}, got {top_k}")
         return query.strip()
 
-    def search(self, query: str, top_k: int = 5, mode: SearchMode | None = None) -> SearchResult:
+    @staticmethod
+    def _rows(index: store.Index, where: Predicate | None) -> np.ndarray | None:
+        """Chunk rows of the documents ``where`` admits (None: no filter)."""
+        if where is None:
+            return None
+        docs = index.manifest.documents
+        rows = [r for d, entry in docs.items() if where(d, entry.metadata) for r in index.doc_rows.get(d, [])]
+        return np.asarray(sorted(rows), np.int64)
+
+    def search(
+        self, query: str, top_k: int = 5, mode: SearchMode | None = None, where: Predicate | None = None
+    ) -> SearchResult:
+        """The best passages for ``query``, only from documents ``where`` admits when given (see :mod:`qa.filters`)."""
         query = self.validate(query, top_k)
         mode = mode or self.settings.search_mode
         started = time.perf_counter()
-        hits = retrieval.search(self.index, self.embedder, query, top_k, mode)
+        index = self.index
+        hits = retrieval.search(index, self.embedder, query, top_k, mode, only=self._rows(index, where))
         return SearchResult(query, mode, hits, (time.perf_counter() - started) * 1000)
 
-    def ask(self, question: str, top_k: int = 5, mode: SearchMode | None = None) -> AskResult:
+    def ask(
+        self, question: str, top_k: int = 5, mode: SearchMode | None = None, where: Predicate | None = None
+    ) -> AskResult:
         """Search, then pick the answering sentence of every passage; the best one is the answer."""
         question = self.validate(question, top_k)
         mode = mode or self.settings.search_mode
         started = time.perf_counter()
         index = self.index
         qvec = self.embedder.encode_queries([question])[0]
-        hits = retrieval.search(index, self.embedder, question, top_k, mode, qvec=qvec)
+        hits = retrieval.search(index, self.embedder, question, top_k, mode, qvec=qvec, only=self._rows(index, where))
         sents = answering.best_sentences([h.chunk for h in hits], question, qvec, self.embedder, index.lexical)
         # The passage ranking weighs the whole context, so the answer is the
         # best sentence of the best passage rather than the best sentence anywhere.

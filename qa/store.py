@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -41,6 +42,7 @@ REMEDY = "rebuild it with `qa index --rebuild`"
 class DocEntry:
     sha256: str
     chunks: int
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -80,6 +82,9 @@ class Index:
 
     def __post_init__(self) -> None:
         self.window_chunk = np.repeat(np.arange(len(self.chunks)), np.diff(self.offsets))
+        self.doc_rows: dict[str, list[int]] = {}
+        for i, chunk in enumerate(self.chunks):
+            self.doc_rows.setdefault(chunk.doc_id, []).append(i)
 
     @property
     def size(self) -> int:
@@ -129,15 +134,27 @@ def _fsync_file(path: Path) -> None:
 
 
 @contextmanager
-def writer_lock(index_dir: Path, *, wait: bool = True) -> Iterator[None]:
-    """One writer per index folder, across processes (CLI and server alike)."""
+def writer_lock(index_dir: Path, *, timeout: float | None = None) -> Iterator[None]:
+    """One writer per index folder, across processes (CLI and server alike).
+
+    Waits for the lock forever (``timeout=None``) or up to ``timeout`` seconds,
+    then raises :class:`Conflict`. The kernel drops a flock when its holder
+    dies, so a killed writer never leaves the index locked.
+    """
     index_dir.mkdir(parents=True, exist_ok=True)
     with open(index_dir / ".lock", "a+") as fh:
-        flags = fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB)
-        try:
-            fcntl.flock(fh.fileno(), flags)
-        except BlockingIOError as exc:
-            raise Conflict(f"another process is writing the index in {index_dir}") from exc
+        if timeout is None:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        else:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise Conflict(f"another writer is updating the index in {index_dir}; try again later") from None
+                    time.sleep(0.05)
         try:
             yield
         finally:

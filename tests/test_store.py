@@ -62,7 +62,7 @@ def test_only_changed_documents_are_embedded(service: QAService, fake_embedder, 
     reloaded = service.load_index()
     assert sorted(reloaded.manifest.documents) == ["a.txt", "sub/c.txt"]
     # reused and fresh vectors both still line up with their chunks' windows
-    params = service.chunk_params
+    params = service.writer.params
     for row, chunk in enumerate(reloaded.chunks):
         vecs, _ = reloaded.window_vectors([row])
         expected = fake_embedder.encode_passages(embedding_windows(chunk, params))

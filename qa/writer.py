@@ -1,0 +1,156 @@
+"""Every change to the index goes through here: one writer at a time, the docs folder first, then a new generation.
+
+Order is what makes a crash harmless: a document is stored in the docs folder
+(atomically) before any index work, and a generation goes live only when it
+is complete. A process killed at any point restarts on the last complete
+index with every document it accepted still in the folder, where the next
+sync finds it. Writers in this process queue on a lock; writers in other
+processes (``qa index``, ``qa watch``) on the index folder's file lock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from qa import doc_ids, documents, indexing, store
+from qa.chunking import ChunkParams
+from qa.config import Settings
+from qa.embedding import Embedder
+from qa.errors import BadDocument, Conflict, IndexMissing, NotFound, TooLarge
+from qa.indexing import BuildReport, Progress
+from qa.live import LiveIndex
+
+
+@dataclass(frozen=True)
+class DocumentChange:
+    """What a document write did: the id it was stored under and what the index now holds for it."""
+
+    doc_id: str
+    chunks: int
+    sha256: str | None
+    created: bool
+    report: BuildReport
+
+
+def chunk_params(s: Settings) -> ChunkParams:
+    return ChunkParams(
+        size=s.chunk_size,
+        overlap=s.chunk_overlap,
+        min_paragraph=s.min_paragraph,
+        window=s.window_size,
+        window_overlap=s.window_overlap,
+    )
+
+
+class Writer:
+    def __init__(self, settings: Settings, embedder: Embedder, live: LiveIndex) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.live = live
+        self.params = chunk_params(settings)
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def _writing(self, timeout: float | None) -> Iterator[None]:
+        """Hold both locks; give up with :class:`Conflict` after ``timeout`` seconds (None waits)."""
+        started = time.monotonic()
+        if not self._lock.acquire(timeout=-1 if timeout is None else timeout):
+            raise Conflict("another write is in progress (a rebuild or a document update); try again later")
+        try:
+            left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
+            with store.writer_lock(self.settings.index_dir, timeout=left):
+                yield
+        finally:
+            self._lock.release()
+
+    def _on_disk(self) -> store.Index | None:
+        """The live generation on disk: the one in memory unless another process wrote a newer one."""
+        current = self.live.peek()
+        try:
+            path = store.current_path(self.settings.index_dir)
+        except IndexMissing:
+            return None
+        if current is not None and current.path == path:
+            return current
+        return store.load(self.settings.index_dir, model=self.embedder.name, dim=self.embedder.dim)
+
+    def _commit(self, index: store.Index) -> None:
+        store.write(self.settings.index_dir, index)
+        self.live.set(index)
+
+    # ------------------------------------------------------------ whole folder
+    def sync(
+        self,
+        *,
+        rebuild: bool = False,
+        progress: Progress | None = None,
+        docs: list[documents.Document] | None = None,
+        timeout: float | None = None,
+    ) -> BuildReport:
+        """Bring the index in line with the docs folder, embedding only what changed (everything if ``rebuild``)."""
+        with self._writing(timeout):
+            previous = None if rebuild else self._on_disk()
+            if docs is None:
+                docs = documents.read_folder(self.settings.docs_dir)
+            index, report = indexing.build(docs, self.embedder, self.params, previous, progress)
+            # A chunking change re-chunks every document, so it shows up as touched too.
+            if report.touched or previous is None:
+                self._commit(index)
+            else:
+                self.live.set(previous)
+        return report
+
+    # ------------------------------------------------------------ one document
+    def _apply(self, upserts: list[documents.Document], removes: list[str]) -> BuildReport:
+        previous = self._on_disk()
+        if previous is None or not indexing.can_update(previous, self.embedder, self.params):
+            # No usable index to patch: build from the folder, which already holds the change.
+            index, report = indexing.build(documents.read_folder(self.settings.docs_dir), self.embedder, self.params, previous)
+        else:
+            index, report = indexing.update(previous, self.embedder, self.params, upserts=upserts, removes=removes)
+        self._commit(index)
+        return report
+
+    def put(
+        self, name: str, data: bytes, metadata: object = None, *, create: bool = False, default_suffix: str | None = None
+    ) -> DocumentChange:
+        """Store a document in the docs folder and index it; searchable when this returns.
+
+        ``create`` refuses to replace an existing document (POST); otherwise it
+        is an upsert (PUT). Everything is checked before anything is written.
+        """
+        s = self.settings
+        doc_id = doc_ids.check(name, default_suffix=default_suffix)
+        meta = documents.check_metadata(metadata)
+        if len(data) > s.max_document_bytes:
+            raise TooLarge(f"{doc_id} is {len(data)} bytes; the limit is {s.max_document_bytes} (QA_MAX_DOCUMENT_BYTES)")
+        doc = documents.make(doc_id, documents.to_text(doc_id, data), meta)
+        if not doc.text.strip():
+            raise BadDocument(f"{doc_id} has no text to index")
+        path = doc_ids.path_of(s.docs_dir, doc_id)
+        with self._writing(s.write_timeout):
+            current = self._on_disk()
+            exists = path.exists() or (current is not None and doc_id in current.manifest.documents)
+            if create and exists:
+                raise Conflict(f"{doc_id} already exists; replace it with PUT /documents/{doc_id}")
+            if path.exists() and not path.is_file():
+                raise BadDocument(f"{doc_id} names a folder in the docs folder")
+            documents.save(s.docs_dir, doc_id, data, meta)
+            report = self._apply([doc], [])
+        entry = self.live.get().manifest.documents[doc_id]
+        return DocumentChange(doc_id, entry.chunks, entry.sha256, not exists, report)
+
+    def delete(self, name: str) -> DocumentChange:
+        s = self.settings
+        doc_id = doc_ids.check(name)
+        with self._writing(s.write_timeout):
+            current = self._on_disk()
+            indexed = current is not None and doc_id in current.manifest.documents
+            if not documents.remove(s.docs_dir, doc_id) and not indexed:
+                raise NotFound(f"no document {doc_id!r}")
+            report = self._apply([], [doc_id])
+        return DocumentChange(doc_id, 0, None, False, report)
