@@ -9,7 +9,7 @@ import anyio
 from fastapi import FastAPI
 
 import qa
-from qa.api import errors, routes
+from qa.api import documents, errors, rebuild, routes
 from qa.config import Settings, load_settings
 from qa.service import QAService
 
@@ -23,8 +23,6 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
             opened = await anyio.to_thread.run_sync(QAService.open, settings or load_settings())
             await anyio.to_thread.run_sync(opened.ensure_index)
             app.state.service = opened
-        else:
-            app.state.service = service
         yield
 
     app = FastAPI(
@@ -33,6 +31,11 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
         description="Semantic search and question answering over your documents.",
         lifespan=lifespan,
     )
+    if service is not None:
+        app.state.service = service
     errors.install(app)
+    app.include_router(routes.health_router)
     app.include_router(routes.router)
+    app.include_router(documents.router)
+    app.include_router(rebuild.router)
     return app

@@ -1,11 +1,13 @@
-"""FastAPI dependencies: how a route gets the service created at start-up."""
+"""FastAPI dependencies: how a route gets the service created at start-up, and who may call it."""
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from qa.errors import Forbidden, Unauthorized
 from qa.service import QAService
 
 
@@ -14,3 +16,42 @@ def get_service(request: Request) -> QAService:
 
 
 Service = Annotated[QAService, Depends(get_service)]
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header; None when absent; 401 when malformed."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("malformed Authorization header; expected 'Authorization: Bearer <key>'")
+    return token.strip()
+
+
+def key_matches(service: QAService, token: str) -> bool:
+    key = service.settings.api_key
+    assert key is not None
+    # Constant time, so the answer's timing does not reveal how much of the key was right.
+    return hmac.compare_digest(token.encode("utf-8"), key.get_secret_value().encode("utf-8"))
+
+
+def require_key(request: Request, service: Service) -> None:
+    """Writes need the API key when one is configured: 401 without it, 403 with a wrong one."""
+    if service.settings.api_key is None:
+        return
+    token = bearer_token(request)
+    if token is None:
+        raise Unauthorized("this endpoint needs an API key: send 'Authorization: Bearer <key>'")
+    if not key_matches(service, token):
+        raise Forbidden("the API key is not valid")
+
+
+def require_read_key(request: Request, service: Service) -> None:
+    """Reads are open unless QA_API_KEY_READS is set."""
+    if service.settings.api_key_reads:
+        require_key(request, service)
+
+
+Writer = Depends(require_key)
+Reader = Depends(require_read_key)

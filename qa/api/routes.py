@@ -1,4 +1,4 @@
-"""qa's own endpoints. Routes are plain ``def`` so FastAPI runs the model off the event loop."""
+"""qa's search endpoints. Routes are plain ``def`` so FastAPI runs the model off the event loop."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from qa.api.deps import Service
+from qa import filters
+from qa.api.deps import Reader, Service
 from qa.api.schemas import (
     Answer,
     AnswerSentence,
@@ -23,8 +24,9 @@ from qa.config import SearchMode
 from qa.answering import Sentence
 from qa.service import AskResult, SearchResult
 
-router = APIRouter()
-_ERRORS = {422: {"model": ErrorBody}, 503: {"model": ErrorBody}}
+router = APIRouter(dependencies=[Reader])
+health_router = APIRouter()  # open even when reads need a key: load balancers probe it
+_ERRORS = {401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 422: {"model": ErrorBody}, 503: {"model": ErrorBody}}
 
 
 def _response(result: SearchResult) -> SearchResponse:
@@ -36,14 +38,15 @@ def _response(result: SearchResult) -> SearchResponse:
     )
 
 
-@router.get("/health", response_model=Health, responses=_ERRORS)
+@health_router.get("/health", response_model=Health, responses=_ERRORS)
 def health(service: Service) -> Health:
     return Health(status="ok", **service.stats())  # type: ignore[arg-type]
 
 
 @router.post("/search", response_model=SearchResponse, responses=_ERRORS)
 def search(body: SearchRequest, service: Service) -> SearchResponse:
-    return _response(service.search(body.query, body.top_k, body.mode))
+    where = filters.equals(body.filter) if body.filter is not None else None
+    return _response(service.search(body.query, body.top_k, body.mode, where))
 
 
 @router.get("/search", response_model=SearchResponse, responses=_ERRORS)
@@ -52,8 +55,10 @@ def search_get(
     q: Annotated[str, Query(description="The question.")],
     top_k: Annotated[int, Query(ge=1, le=100)] = 5,
     mode: SearchMode | None = None,
+    doc_id: Annotated[list[str] | None, Query(description="Only passages of these documents.")] = None,
 ) -> SearchResponse:
-    return _response(service.search(q, top_k, mode))
+    where = filters.equals({"doc_id": doc_id}) if doc_id else None
+    return _response(service.search(q, top_k, mode, where))
 
 
 def _sentence(s: Sentence) -> AnswerSentence:
@@ -76,4 +81,5 @@ def ask_response(result: AskResult) -> AskResponse:
 
 @router.post("/ask", response_model=AskResponse, responses=_ERRORS)
 def ask(body: AskRequest, service: Service) -> AskResponse:
-    return ask_response(service.ask(body.question, body.top_k, body.mode))
+    where = filters.equals(body.filter) if body.filter is not None else None
+    return ask_response(service.ask(body.question, body.top_k, body.mode, where))

@@ -1,0 +1,236 @@
+"""The document API over the real app, store and BM25, with the counting embedder (these are not claims about meaning)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from qa import store
+from qa.api import create_app
+from qa.jobs import Jobs
+from qa.errors import Conflict
+from qa.service import QAService
+
+from conftest import SEED, CountingEmbedder
+
+NOTE = "The Laoshan VR park signed a cooperation agreement with Example Robotics on 5 May.\n\nIt covers robot training."
+
+
+@pytest.fixture
+def app_for(make_settings, seed_docs, fake_embedder):  # type: ignore[no-untyped-def]
+    def make(**kw: object) -> tuple[TestClient, QAService]:
+        service = QAService(make_settings(**kw), fake_embedder)
+        service.ensure_index()
+        return TestClient(create_app(service.settings, service=service)), service
+
+    return make
+
+
+@pytest.fixture
+def client(app_for) -> TestClient:  # type: ignore[no-untyped-def]
+    return app_for()[0]
+
+
+def _lexical(client: TestClient, query: str, **body: object) -> list[dict]:
+    r = client.post("/search", json={"query": query, "mode": "lexical", **body})
+    assert r.status_code == 200, r.text
+    return r.json()["results"]
+
+
+def test_add_find_list_get_replace_delete(client: TestClient, seed_docs: Path, fake_embedder: CountingEmbedder) -> None:
+    before = fake_embedder.passages_embedded
+    r = client.post("/documents", json={"doc_id": "notes/robots", "text": NOTE, "metadata": {"lang": "en"}})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["doc_id"] == "notes/robots.txt" and body["created"] is True and body["chunks"] == 1
+    assert body["index"]["added"] == 1 and body["index"]["unchanged"] == 1
+    # Only the new document was embedded; the seed's vectors were reused.
+    assert fake_embedder.passages_embedded - before == body["index"]["embedded"] > 0
+    assert (seed_docs / "notes" / "robots.txt").read_text(encoding="utf-8") == NOTE
+
+    hits = _lexical(client, "Example Robotics agreement")
+    assert hits[0]["doc_id"] == "notes/robots.txt" and hits[0]["metadata"] == {"lang": "en"}
+    listed = {d["doc_id"]: d for d in client.get("/documents").json()["documents"]}
+    assert set(listed) == {SEED.name, "notes/robots.txt"} and listed["notes/robots.txt"]["chunks"] == 1
+    one = client.get("/documents/notes/robots.txt").json()
+    assert one["text"] == NOTE and one["metadata"] == {"lang": "en"} and len(one["sha256"]) == 64
+
+    assert client.post("/documents", json={"doc_id": "notes/robots.txt", "text": "x"}).status_code == 409
+    r = client.put("/documents/notes/robots.txt", json={"text": "Robots moved to Qingdao harbour."})
+    assert r.status_code == 200 and r.json()["created"] is False and r.json()["index"]["changed"] == 1
+    assert _lexical(client, "harbour")[0]["doc_id"] == "notes/robots.txt"
+    assert _lexical(client, "Example Robotics") == [] or all(h["doc_id"] == SEED.name for h in _lexical(client, "Example Robotics"))
+    assert client.get("/documents/notes/robots.txt").json()["metadata"] == {}  # PUT replaces metadata too
+
+    r = client.delete("/documents/notes/robots.txt")
+    assert r.status_code == 200 and r.json()["index"]["removed"] == 1
+    assert not (seed_docs / "notes" / "robots.txt").exists()
+    assert client.get("/documents/notes/robots.txt").status_code == 404
+    assert client.delete("/documents/notes/robots.txt").status_code == 404
+    assert _lexical(client, "harbour") == []
+
+
+def test_put_creates_and_metadata_filters(client: TestClient) -> None:
+    r = client.put("/documents/a.md", json={"text": "# Alpha\n\nAlpha park opened a robot lab.", "metadata": {"team": "x"}})
+    assert r.status_code == 201
+    client.put("/documents/b.md", json={"text": "# Beta\n\nBeta park opened a robot lab.", "metadata": {"team": ["y", "z"]}})
+    assert {h["doc_id"] for h in _lexical(client, "robot lab")} == {"a.md", "b.md"}
+    assert [h["doc_id"] for h in _lexical(client, "robot lab", filter={"team": "z"})] == ["b.md"]
+    assert [h["doc_id"] for h in _lexical(client, "robot lab", filter={"doc_id": ["a.md"]})] == ["a.md"]
+    assert _lexical(client, "robot lab", filter={"team": "nobody"}) == []
+    got = client.get("/search", params={"q": "robot lab", "mode": "lexical", "doc_id": "b.md"}).json()["results"]
+    assert [h["doc_id"] for h in got] == ["b.md"]
+    # Dense and hybrid honour the filter too.
+    for mode in ("dense", "hybrid"):
+        r = client.post("/search", json={"query": "park", "mode": mode, "top_k": 10, "filter": {"doc_id": "a.md"}})
+        assert {h["doc_id"] for h in r.json()["results"]} == {"a.md"}
+
+
+def test_multipart_upload_of_markdown_and_html(client: TestClient, seed_docs: Path) -> None:
+    r = client.post("/documents", files={"file": ("guide.md", "# Guide\n\nThe guide explains VR headsets.".encode())})
+    assert r.status_code == 201, r.text
+    assert r.json()["doc_id"] == "guide.md"
+    html = (
+        "<html><head><title>Park news</title><script>var secret = 'tracking';</script></head>"
+        "<body><h1>Opening</h1><p>The <b>holography</b> hall opens in June.</p><p>Tickets are free.</p></body></html>"
+    )
+    r = client.post(
+        "/documents",
+        files={"file": ("news.html", html.encode(), "text/html")},
+        data={"metadata": '{"source": "web"}'},
+    )
+    assert r.status_code == 201, r.text
+    text = client.get("/documents/news.html").json()["text"]
+    assert text == "Park news\n\nOpening\n\nThe holography hall opens in June.\n\nTickets are free.\n"
+    hit = _lexical(client, "holography hall")[0]
+    assert hit["doc_id"] == "news.html" and hit["metadata"] == {"source": "web"}
+    assert text[hit["start"] : hit["end"]] == hit["text"]
+    assert _lexical(client, "tracking secret") == []  # script is not text
+    assert (seed_docs / "news.html").read_bytes() == html.encode()  # the original is kept, so rebuilds re-read it
+
+
+BAD_NAMES = [
+    "../escape.txt",
+    "../../etc/passwd.txt",
+    "/etc/passwd.txt",
+    "a/../../b.txt",
+    "a\x00.txt",
+    "evil\u202etxt.md",
+    "zero\u200bwidth.txt",
+    ".hidden.txt",
+    "dir/.git/config.txt",
+    "C:\\Windows\\x.txt",
+    "a//b.txt",
+    " padded.txt",
+    "x" * 300 + ".txt",
+]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_unsafe_names_are_refused_and_nothing_is_written(client: TestClient, seed_docs: Path, name: str) -> None:
+    root = seed_docs.parent
+
+    def outside() -> list[Path]:
+        return sorted(p for p in root.rglob("*") if not p.is_relative_to(root / "index"))
+
+    before = outside()
+    r = client.post("/documents", json={"doc_id": name, "text": "hello"})
+    assert r.status_code == 400, (name, r.text)
+    assert r.json()["detail"]
+    assert outside() == before
+    # The multipart client itself may percent-encode a file name (NUL becomes '%00'): then the stored
+    # name is a harmless one inside the docs folder. Either way nothing lands outside it.
+    r = client.post("/documents", files={"file": (name, b"hello")})
+    if r.status_code == 201:
+        stored = (seed_docs / r.json()["doc_id"]).resolve()
+        assert stored.is_relative_to(seed_docs.resolve()) and stored.read_bytes() == b"hello"
+    else:
+        assert r.status_code in (400, 415), (name, r.text)
+    assert [p for p in outside() if not p.is_relative_to(seed_docs)] == [p for p in before if not p.is_relative_to(seed_docs)]
+
+
+def test_bad_uploads(app_for) -> None:  # type: ignore[no-untyped-def]
+    client, _ = app_for(max_document_bytes=1000)
+    assert client.post("/documents", files={"file": ("a.pdf", b"%PDF-1.4")}).status_code == 415
+    assert client.post("/documents", content=b"hello", headers={"content-type": "text/plain"}).status_code == 415
+    r = client.post("/documents", files={"file": ("latin1.txt", "café".encode("latin-1"))})
+    assert r.status_code == 400 and "UTF-8" in r.json()["detail"]
+    r = client.post("/documents", files={"file": ("big.txt", b"a" * 1001)})
+    assert r.status_code == 413 and "1000" in r.json()["detail"]
+    assert client.post("/documents", json={"doc_id": "big.txt", "text": "a" * 1001}).status_code == 413
+    assert client.post("/documents", json={"doc_id": "ok.txt", "text": "   "}).status_code == 400
+    assert client.post("/documents", json={"doc_id": "m.txt", "text": "hi", "metadata": {"doc_id": "x"}}).status_code == 400
+    assert client.post("/documents", json={"doc_id": "m.txt", "text": "hi", "metadata": {"k": {"deep": 1}}}).status_code == 400
+    assert client.post("/documents", files={"file": ("m.txt", b"hi")}, data={"metadata": "{oops"}).status_code == 400
+    assert client.post("/documents", json={"text": "no name"}).status_code == 400
+    assert client.post("/documents", content=b"{not json", headers={"content-type": "application/json"}).status_code == 422
+    assert client.post("/documents", files={"other": ("a.txt", b"hi")}).status_code == 400
+    assert [d["doc_id"] for d in client.get("/documents").json()["documents"]] == [SEED.name]
+
+
+def test_api_key_guards_writes_and_optionally_reads(app_for) -> None:  # type: ignore[no-untyped-def]
+    client, _ = app_for(api_key="s3cret")
+    doc = {"doc_id": "k.txt", "text": "keyed document"}
+    r = client.post("/documents", json=doc)
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert client.post("/documents", json=doc, headers={"Authorization": "Basic abc"}).status_code == 401
+    assert client.post("/documents", json=doc, headers={"Authorization": "Bearer wrong"}).status_code == 403
+    assert client.delete("/documents/k.txt", headers={"Authorization": "Bearer s3cre"}).status_code == 403
+    assert client.post("/index/rebuild").status_code == 401
+    assert client.post("/documents", json=doc, headers={"Authorization": "Bearer s3cret"}).status_code == 201
+    assert client.post("/search", json={"query": "keyed"}).status_code == 200  # reads stay open
+    assert client.get("/documents").status_code == 200
+
+    locked, _ = app_for(api_key="s3cret", api_key_reads=True)
+    assert locked.post("/search", json={"query": "keyed"}).status_code == 401
+    assert locked.get("/documents").status_code == 401
+    assert locked.get("/search", params={"q": "keyed"}, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert locked.get("/health").status_code == 200  # probes stay open
+
+
+def test_rebuild_job_reports_progress_and_outcome(client: TestClient) -> None:
+    r = client.post("/index/rebuild")
+    assert r.status_code == 202
+    job = r.json()
+    assert job["kind"] == "rebuild" and job["state"] in ("queued", "running", "succeeded")
+    deadline = time.monotonic() + 30
+    while job["state"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.05)
+        job = client.get(f"/index/jobs/{job['id']}").json()
+    assert job["state"] == "succeeded", job
+    assert job["result"]["added"] == 1 and job["result"]["embedded"] == job["total"] == job["done"] > 0
+    assert job["finished_at"] and job["error"] is None
+    assert client.get("/index/jobs").json()["jobs"][0]["id"] == job["id"]
+    assert client.get("/index/jobs/job-nope").status_code == 404
+
+
+def test_one_job_at_a_time() -> None:
+    jobs, release = Jobs(), threading.Event()
+    first = jobs.start("rebuild", lambda progress: {"waited": release.wait(10)})
+    with pytest.raises(Conflict, match=first.id):
+        jobs.start("rebuild", lambda progress: {})
+    release.set()
+    deadline = time.monotonic() + 5
+    while jobs.get(first.id).state != "succeeded" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert jobs.get(first.id).result == {"waited": True}
+    failing = jobs.start("rebuild", lambda progress: 1 / 0)
+    while jobs.get(failing.id).state == "running" or jobs.get(failing.id).state == "queued":
+        time.sleep(0.01)
+    assert jobs.get(failing.id).state == "failed" and "ZeroDivisionError" in (jobs.get(failing.id).error or "")
+
+
+def test_a_write_waits_for_another_writer_then_gets_409(app_for, make_settings) -> None:  # type: ignore[no-untyped-def]
+    client, service = app_for(write_timeout=0.3)
+    # Another process (qa index, qa watch) holding the index folder's lock.
+    with store.writer_lock(service.settings.index_dir):
+        started = time.monotonic()
+        r = client.post("/documents", json={"doc_id": "late.txt", "text": "late document"})
+        assert r.status_code == 409 and "another writer" in r.json()["detail"]
+        assert time.monotonic() - started >= 0.3
+    assert not (service.settings.docs_dir / "late.txt").exists()  # refused before anything was written
+    assert client.post("/documents", json={"doc_id": "late.txt", "text": "late document"}).status_code == 201
