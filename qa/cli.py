@@ -93,14 +93,32 @@ def index(docs_dir: Path | None, index_dir: Path | None, model: str | None, rebu
     settings = load_settings(docs_dir=docs_dir, index_dir=index_dir, model=model)
     report = _sync(_open_service(settings), rebuild=rebuild)
     assert report is not None
-    counts = report.counts()
-    if as_json:
-        click.echo(json.dumps(counts))
-    else:
-        click.echo(
-            f"{counts['added']} added, {counts['changed']} changed, {counts['removed']} removed, "
-            f"{counts['unchanged']} unchanged; {counts['chunks']} chunks ({counts['embedded']} embedded) in {settings.index_dir}"
-        )
+    click.echo(json.dumps(report.counts()) if as_json else _summary(report, settings))
+
+
+def _summary(report: BuildReport, settings: Settings) -> str:
+    c = report.counts()
+    return (
+        f"{c['added']} added, {c['changed']} changed, {c['removed']} removed, "
+        f"{c['unchanged']} unchanged; {c['chunks']} chunks ({c['embedded']} embedded) in {settings.index_dir}"
+    )
+
+
+@main.command()
+@_location_options
+@click.option("--json", "as_json", is_flag=True, help="Print each update's report as a JSON line.")
+@_fail_cleanly
+def watch(docs_dir: Path | None, index_dir: Path | None, model: str | None, as_json: bool) -> None:
+    """Index the documents folder, then re-index what changes in it until interrupted."""
+    import threading
+
+    from qa import watching
+
+    settings = load_settings(docs_dir=docs_dir, index_dir=index_dir, model=model)
+    service = _open_service(settings)
+    _sync(service, ensure=True)
+    click.echo(f"qa: watching {settings.docs_dir} (Ctrl-C to stop)", err=True)
+    watching.watch(service, threading.Event(), lambda r: click.echo(json.dumps(r.counts()) if as_json else _summary(r, settings)))
 
 
 @main.command()
@@ -134,18 +152,25 @@ def ask(question: str, docs_dir: Path | None, index_dir: Path | None, model: str
 @_location_options
 @click.option("--host", default=None, help="Interface to bind (env QA_HOST, default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (env QA_PORT, default 8000).")
+@click.option("--watch", "watch_docs", is_flag=True, help="Also re-index files that change in the documents folder.")
 @_fail_cleanly
-def serve(docs_dir: Path | None, index_dir: Path | None, model: str | None, host: str | None, port: int | None) -> None:
+def serve(docs_dir: Path | None, index_dir: Path | None, model: str | None, host: str | None, port: int | None, watch_docs: bool) -> None:
     """Serve the HTTP API, building the index first if it is missing or stale."""
     import uvicorn
 
+    from qa import watching
     from qa.api import create_app
 
     settings = load_settings(docs_dir=docs_dir, index_dir=index_dir, model=model, host=host, port=port)
     service = _open_service(settings)
     _sync(service, ensure=True)
     click.echo(f"qa: {service.index.size} chunks from {len(service.index.manifest.documents)} documents; serving on http://{settings.host}:{settings.port}", err=True)
-    uvicorn.run(create_app(settings, service=service), host=settings.host, port=settings.port, log_level="info")
+    stop = watching.start(service, lambda r: click.echo("qa: " + _summary(r, settings), err=True))[1] if watch_docs else None
+    try:
+        uvicorn.run(create_app(settings, service=service), host=settings.host, port=settings.port, log_level="info")
+    finally:
+        if stop is not None:
+            stop.set()
 
 
 @main.group()
