@@ -41,3 +41,25 @@ def test_qa_serve_builds_the_index_and_answers(tmp_path: Path) -> None:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def test_a_damaged_index_stops_the_start_with_the_remedy(tmp_path: Path, real_embedder) -> None:  # type: ignore[no-untyped-def]
+    from qa import store
+    from qa.config import Settings
+    from qa.service import QAService
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / SEED.name).write_bytes(SEED.read_bytes())
+    QAService(Settings(docs_dir=docs, index_dir=tmp_path / "index"), real_embedder).ensure_index()
+    vectors = store.current_path(tmp_path / "index") / store.VECTORS
+    vectors.write_bytes(vectors.read_bytes()[:100])  # truncated, as by a full disk
+    proc = subprocess.run(
+        qa_command("serve", "--docs", str(docs), "--index", str(tmp_path / "index"), "--port", str(free_port())),
+        capture_output=True,
+        env=offline_env(),
+        timeout=240,
+    )
+    err = proc.stderr.decode()
+    assert proc.returncode == 1
+    assert "qa index --rebuild" in err and "Traceback" not in err
