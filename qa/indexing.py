@@ -33,7 +33,8 @@ class BuildReport:
 
     @property
     def touched(self) -> bool:
-        return bool(self.added or self.changed or self.removed)
+        """Whether the index differs from the previous one (a chunking change re-embeds "unchanged" documents)."""
+        return bool(self.added or self.changed or self.removed or self.embedded)
 
     def counts(self) -> dict[str, int]:
         return {k: len(getattr(self, k)) for k in ("added", "changed", "removed", "unchanged")} | {
@@ -107,9 +108,15 @@ def build(
     params: ChunkParams,
     previous: Index | None = None,
     progress: Progress | None = None,
+    *,
+    reuse_vectors: bool = True,
 ) -> tuple[Index, BuildReport]:
-    """An index of exactly ``docs`` (a whole docs folder): documents the previous index had and ``docs`` lacks are removed."""
-    return _build(docs, [], embedder, params, previous, progress)
+    """An index of exactly ``docs`` (a whole docs folder): documents the previous index had and ``docs`` lacks are removed.
+
+    ``reuse_vectors=False`` re-embeds everything (a rebuild) while still
+    reporting changes against ``previous``.
+    """
+    return _build(docs, [], embedder, params, previous, progress, reuse_vectors)
 
 
 def update(
@@ -144,10 +151,11 @@ def _build(
     params: ChunkParams,
     previous: Index | None,
     progress: Progress | None,
+    reuse_vectors: bool = True,
 ) -> tuple[Index, BuildReport]:
     """Chunks of ``keep`` (doc ids copied from ``previous`` as they are) then of ``docs`` (reused when unchanged)."""
     report = BuildReport()
-    reuse = _reusable(previous, embedder, params)
+    reuse = _reusable(previous, embedder, params) if reuse_vectors else {}
     old_docs = previous.manifest.documents if previous else {}
     parts = _Assembly()
     entries: dict[str, DocEntry] = {}
@@ -157,13 +165,14 @@ def _build(
         entries[doc_id] = old_docs[doc_id]
     for doc in docs:
         old = old_docs.get(doc.doc_id)
-        if previous is not None and old and old.sha256 == doc.sha256 and doc.doc_id in reuse:
-            # Same text: keep the vectors. New metadata alone still makes it a change to write.
-            (report.unchanged if old.metadata == doc.metadata else report.changed).append(doc.doc_id)
+        same_text = old is not None and old.sha256 == doc.sha256
+        # The report describes content; `embedded` says what it cost. New metadata alone is a change to write.
+        bucket = report.added if old is None else report.unchanged if same_text and old.metadata == doc.metadata else report.changed
+        bucket.append(doc.doc_id)
+        if previous is not None and same_text and doc.doc_id in reuse:
             parts.reuse(previous, reuse[doc.doc_id])
             entries[doc.doc_id] = DocEntry(doc.sha256, len(reuse[doc.doc_id]), dict(doc.metadata))
             continue
-        (report.changed if old else report.added).append(doc.doc_id)
         new = chunk_document(doc.doc_id, doc.text, params)
         parts.add(new, params)
         entries[doc.doc_id] = DocEntry(doc.sha256, len(new), dict(doc.metadata))

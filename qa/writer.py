@@ -20,7 +20,7 @@ from qa import doc_ids, documents, indexing, store
 from qa.chunking import ChunkParams
 from qa.config import Settings
 from qa.embedding import Embedder
-from qa.errors import BadDocument, Conflict, IndexMissing, NotFound, TooLarge
+from qa.errors import BadDocument, Conflict, IndexError_, IndexMissing, NotFound, TooLarge
 from qa.indexing import BuildReport, Progress
 from qa.live import LiveIndex
 
@@ -93,11 +93,15 @@ class Writer:
     ) -> BuildReport:
         """Bring the index in line with the docs folder, embedding only what changed (everything if ``rebuild``)."""
         with self._writing(timeout):
-            previous = None if rebuild else self._on_disk()
+            try:
+                previous = self._on_disk()
+            except IndexError_:
+                if not rebuild:
+                    raise
+                previous = None  # a rebuild is the remedy for a damaged index, so it must not need it
             if docs is None:
                 docs = documents.read_folder(self.settings.docs_dir)
-            index, report = indexing.build(docs, self.embedder, self.params, previous, progress)
-            # A chunking change re-chunks every document, so it shows up as touched too.
+            index, report = indexing.build(docs, self.embedder, self.params, previous, progress, reuse_vectors=not rebuild)
             if report.touched or previous is None:
                 self._commit(index)
             else:

@@ -202,7 +202,8 @@ def test_rebuild_job_reports_progress_and_outcome(client: TestClient) -> None:
         time.sleep(0.05)
         job = client.get(f"/index/jobs/{job['id']}").json()
     assert job["state"] == "succeeded", job
-    assert job["result"]["added"] == 1 and job["result"]["embedded"] == job["total"] == job["done"] > 0
+    # A rebuild reports content changes (none) and what it re-embedded (everything).
+    assert job["result"]["unchanged"] == 1 and job["result"]["embedded"] == job["total"] == job["done"] > 0
     assert job["finished_at"] and job["error"] is None
     assert client.get("/index/jobs").json()["jobs"][0]["id"] == job["id"]
     assert client.get("/index/jobs/job-nope").status_code == 404

@@ -89,6 +89,11 @@ def test_truncated_files_are_a_clear_error(service: QAService, victim: str) -> N
     path.write_bytes(path.read_bytes()[: max(1, path.stat().st_size // 2)])
     with pytest.raises(IndexCorrupt, match="qa index --rebuild"):
         service.load_index()
+    restarted = QAService(service.settings, service.embedder)
+    with pytest.raises(IndexCorrupt):
+        restarted.sync()  # an update needs the index it patches
+    assert restarted.sync(rebuild=True).embedded > 0  # the remedy works without reading the damaged files
+    assert restarted.load_index().size > 0
 
 
 def test_a_killed_writer_leaves_the_last_good_index(service: QAService, tmp_path: Path) -> None:
