@@ -28,8 +28,8 @@ class ChunkParams:
     size: int = 1000
     overlap: int = 150
     min_paragraph: int = 80
-    window: int = 200
-    window_overlap: int = 60
+    window: int = 100
+    window_overlap: int = 30
 
 
 @dataclass(frozen=True)

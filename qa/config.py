@@ -29,6 +29,9 @@ class Settings(BaseSettings):
 
     docs_dir: Path = Field(Path("seeds"), description="Folder of source documents (.txt, .md, .html).")
     index_dir: Path = Field(Path("index"), description="Folder where built indexes live.")
+    collections_dir: Path = Field(
+        Path("collections"), description="Where collections other than 'default' keep their docs and index folders."
+    )
     model: str = Field(
         BUNDLED_MODEL,
         description="Embedding model: the bundled multilingual-e5-small, or a sentence-transformers path or hub id.",
@@ -41,8 +44,8 @@ class Settings(BaseSettings):
     min_paragraph: int = Field(
         80, ge=0, description="Paragraphs shorter than this (headlines, captions) merge into a neighbour."
     )
-    window_size: int = Field(200, ge=20, le=2000, description="Characters per embedded window of a passage.")
-    window_overlap: int = Field(60, ge=0, description="Characters of sentence overlap between embedded windows.")
+    window_size: int = Field(100, ge=20, le=2000, description="Characters per embedded window of a passage.")
+    window_overlap: int = Field(30, ge=0, description="Characters of sentence overlap between embedded windows.")
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
