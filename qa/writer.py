@@ -55,7 +55,7 @@ class Writer:
         self._lock = threading.Lock()
 
     @contextmanager
-    def _writing(self, timeout: float | None) -> Iterator[None]:
+    def exclusive(self, timeout: float | None = None) -> Iterator[None]:
         """Hold both locks; give up with :class:`Conflict` after ``timeout`` seconds (None waits)."""
         started = time.monotonic()
         if not self._lock.acquire(timeout=-1 if timeout is None else timeout):
@@ -92,7 +92,7 @@ class Writer:
         timeout: float | None = None,
     ) -> BuildReport:
         """Bring the index in line with the docs folder, embedding only what changed (everything if ``rebuild``)."""
-        with self._writing(timeout):
+        with self.exclusive(timeout):
             try:
                 previous = self._on_disk()
             except IndexError_:
@@ -136,7 +136,7 @@ class Writer:
         if not doc.text.strip():
             raise BadDocument(f"{doc_id} has no text to index")
         path = doc_ids.path_of(s.docs_dir, doc_id)
-        with self._writing(s.write_timeout):
+        with self.exclusive(s.write_timeout):
             current = self._on_disk()
             exists = path.exists() or (current is not None and doc_id in current.manifest.documents)
             if create and exists:
@@ -151,7 +151,7 @@ class Writer:
     def delete(self, name: str) -> DocumentChange:
         s = self.settings
         doc_id = doc_ids.check(name)
-        with self._writing(s.write_timeout):
+        with self.exclusive(s.write_timeout):
             current = self._on_disk()
             indexed = current is not None and doc_id in current.manifest.documents
             if not documents.remove(s.docs_dir, doc_id) and not indexed:

@@ -9,20 +9,21 @@ import anyio
 from fastapi import FastAPI
 
 import qa
-from qa.api import documents, errors, rebuild, routes
+from qa.api import chatbots, collections, documents, errors, rebuild, routes
+from qa.catalog import Catalog
 from qa.config import Settings, load_settings
 from qa.service import QAService
 
 
 def create_app(settings: Settings | None = None, service: QAService | None = None) -> FastAPI:
-    """An app over ``service``, or over one opened from ``settings`` (env by default) at start-up."""
+    """An app whose default collection is ``service``, or one opened from ``settings`` (env by default) at start-up."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if service is None:
             opened = await anyio.to_thread.run_sync(QAService.open, settings or load_settings())
             await anyio.to_thread.run_sync(opened.ensure_index)
-            app.state.service = opened
+            app.state.catalog = Catalog(opened.settings, opened.embedder, default=opened)
         yield
 
     app = FastAPI(
@@ -32,10 +33,12 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
         lifespan=lifespan,
     )
     if service is not None:
-        app.state.service = service
+        app.state.catalog = Catalog(service.settings, service.embedder, default=service)
     errors.install(app)
     app.include_router(routes.health_router)
     app.include_router(routes.router)
     app.include_router(documents.router)
     app.include_router(rebuild.router)
+    app.include_router(collections.router)
+    app.include_router(chatbots.router)
     return app

@@ -5,14 +5,33 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
+from qa.catalog import DEFAULT, Catalog
+from qa.config import Settings
 from qa.errors import Forbidden, Unauthorized
 from qa.service import QAService
 
 
-def get_service(request: Request) -> QAService:
-    return request.app.state.service
+def get_catalog(request: Request) -> Catalog:
+    return request.app.state.catalog
+
+
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+
+
+def get_settings(catalog: CatalogDep) -> Settings:
+    return catalog.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_service(
+    catalog: CatalogDep,
+    collection: Annotated[str, Query(description="The knowledge base to use.")] = DEFAULT,
+) -> QAService:
+    return catalog.get(collection)
 
 
 Service = Annotated[QAService, Depends(get_service)]
@@ -29,28 +48,28 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
-def key_matches(service: QAService, token: str) -> bool:
-    key = service.settings.api_key
+def key_matches(settings: Settings, token: str) -> bool:
+    key = settings.api_key
     assert key is not None
     # Constant time, so the answer's timing does not reveal how much of the key was right.
     return hmac.compare_digest(token.encode("utf-8"), key.get_secret_value().encode("utf-8"))
 
 
-def require_key(request: Request, service: Service) -> None:
+def require_key(request: Request, settings: SettingsDep) -> None:
     """Writes need the API key when one is configured: 401 without it, 403 with a wrong one."""
-    if service.settings.api_key is None:
+    if settings.api_key is None:
         return
     token = bearer_token(request)
     if token is None:
         raise Unauthorized("this endpoint needs an API key: send 'Authorization: Bearer <key>'")
-    if not key_matches(service, token):
+    if not key_matches(settings, token):
         raise Forbidden("the API key is not valid")
 
 
-def require_read_key(request: Request, service: Service) -> None:
+def require_read_key(request: Request, settings: SettingsDep) -> None:
     """Reads are open unless QA_API_KEY_READS is set."""
-    if service.settings.api_key_reads:
-        require_key(request, service)
+    if settings.api_key_reads:
+        require_key(request, settings)
 
 
 Writer = Depends(require_key)
