@@ -42,3 +42,68 @@ def equals(spec: Mapping[str, Any]) -> Predicate:
         return all(any(v in values for v in _field(doc_id, metadata, key)) for key, values in wanted.items())
 
     return match
+
+
+def _number(value: object) -> float | None:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def _compare(op: str, have: object, want: object) -> bool:
+    """One metadata value against one condition, the way Dify's operators read."""
+    text, wanted = str(have), str(want)
+    if op == "contains":
+        return wanted in text
+    if op == "not contains":
+        return wanted not in text
+    if op == "start with":
+        return text.startswith(wanted)
+    if op == "end with":
+        return text.endswith(wanted)
+    if op in ("is", "="):
+        a, b = _number(have), _number(want)
+        return a == b if op == "=" and a is not None and b is not None else text == wanted
+    if op in ("in",):
+        return text in {str(v) for v in _as_set(want)}
+    a, b = _number(have), _number(want)
+    if (a is None) != (b is None):
+        return False  # a number against text: no order between them
+    if a is None:  # both text, e.g. ISO dates, which order as text
+        a, b = text, wanted  # type: ignore[assignment]
+    return {
+        ">": a > b, "<": a < b, "≥": a >= b, ">=": a >= b, "≤": a <= b, "<=": a <= b, "after": a > b, "before": a < b,
+    }[op]  # type: ignore[operator]  # fmt: skip
+
+
+NEGATED = {"is not": "is", "≠": "=", "!=": "=", "not in": "in", "not contains": "contains"}
+OPERATORS = {"contains", "not contains", "start with", "end with", "is", "is not", "in", "not in", "empty",
+             "not empty", "=", "≠", "!=", ">", "<", "≥", "≤", ">=", "<=", "before", "after"}  # fmt: skip
+
+
+def condition(name: str, op: str, value: object = None) -> Predicate:
+    """One condition: a document matches when any of its values for ``name`` does (none: only 'empty' and negations)."""
+    if op not in OPERATORS:
+        raise InvalidInput(f"unknown comparison operator {op!r}; qa supports {', '.join(sorted(OPERATORS))}")
+    if op not in ("empty", "not empty") and value is None:
+        raise InvalidInput(f"condition on {name!r} with {op!r} needs a value")
+
+    def match(doc_id: str, metadata: Mapping[str, Any]) -> bool:
+        values = [v for v in _field(doc_id, metadata, name) if v not in (None, "")]
+        if op == "empty":
+            return not values
+        if op == "not empty":
+            return bool(values)
+        if op in NEGATED:
+            return not any(_compare(NEGATED[op], v, value) for v in values)
+        return any(_compare(op, v, value) for v in values)
+
+    return match
+
+
+def combine(predicates: list[Predicate], logical_operator: str = "and") -> Predicate:
+    if logical_operator not in ("and", "or"):
+        raise InvalidInput(f"logical_operator must be 'and' or 'or', not {logical_operator!r}")
+    join = all if logical_operator == "and" else any
+    return lambda doc_id, metadata: join(p(doc_id, metadata) for p in predicates)

@@ -100,9 +100,12 @@ def search(
         mask = np.zeros(len(lex_all), bool)
         mask[only] = True
         lex_all = np.where(mask, lex_all, 0.0).astype(np.float32)
+    scale = 1.0 / ceiling if ceiling > 0 else 0.0
     if mode == "lexical":
         assert lex_all is not None
-        return [hit(r, float(lex_all[r]), None, float(lex_all[r])) for r in _top(lex_all, top_k) if lex_all[r] > 0]
+        # Ranked by BM25; the score is its share of the query's ceiling, so it is comparable across queries.
+        top = [r for r in _top(lex_all, top_k) if lex_all[r] > 0]
+        return [hit(r, float(lex_all[r]) * scale, None, float(lex_all[r])) for r in top]
     if qvec is None:
         qvec = embedder.encode_queries([query])[0]
     dense = _dense(index, qvec, depth, only)
@@ -112,7 +115,6 @@ def search(
     assert lex_all is not None
     lex_rows = [int(r) for r in _top(lex_all, depth) if lex_all[r] > 0]
     dense |= _dense_of(index, qvec, [r for r in lex_rows if r not in dense])
-    scale = 1.0 / ceiling if ceiling > 0 else 0.0
     fused = {r: (1 - LEXICAL_WEIGHT) * d + LEXICAL_WEIGHT * float(lex_all[r]) * scale for r, d in dense.items()}
     ranked = sorted(fused.items(), key=lambda kv: -kv[1])[:top_k]
     return [hit(r, s, dense[r], float(lex_all[r])) for r, s in ranked]

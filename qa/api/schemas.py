@@ -29,7 +29,9 @@ class Passage(BaseModel):
     chunk_id: str
     doc_id: str
     text: str
-    score: float = Field(..., description="The ranking score of the chosen mode.")
+    score: float = Field(
+        ..., description="The ranking score of the mode: cosine (dense), BM25 share of the query's ceiling (lexical), their mix (hybrid)."
+    )
     start: int = Field(..., description="Character offset of the passage in the source document.")
     end: int
     dense_score: float | None = Field(None, description="Cosine similarity to the query, when computed.")
