@@ -1,0 +1,98 @@
+"""qa.client and the LangChain retriever against a live qa on 127.0.0.1 (real uvicorn, real model, real langchain-core)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from qa.api import create_app
+from qa.client import AsyncQAClient, QAClient, QAClientError
+from qa.config import Settings
+from qa.service import QAService
+
+from conftest import SEED
+from servers import ThreadedServer
+
+pytestmark = pytest.mark.slow
+ZH = "青岛市虚拟现实产业园规划面积有多大?"
+
+
+@pytest.fixture(scope="module")
+def server(real_embedder, tmp_path_factory):  # type: ignore[no-untyped-def]
+    root: Path = tmp_path_factory.mktemp("client")
+    (root / "docs").mkdir()
+    (root / "docs" / SEED.name).write_bytes(SEED.read_bytes())
+    settings = Settings(docs_dir=root / "docs", index_dir=root / "index", collections_dir=root / "collections", api_key="k3y")
+    service = QAService(settings, real_embedder)
+    service.ensure_index()
+    with ThreadedServer(create_app(settings, service=service)) as live:
+        yield live
+
+
+def test_sync_client_round_trip(server) -> None:  # type: ignore[no-untyped-def]
+    with QAClient(server.url, api_key="k3y") as qa:
+        top = qa.search(ZH, top_k=3)[0]
+        assert "1969亩" in top.text and top.doc_id == SEED.name and top.dense_score is not None
+        answer = qa.ask("How large is the planned area of the Qingdao VR industrial park?")
+        assert answer.answer is not None and "1969亩" in answer.answer.text and answer.answer_doc_id == SEED.name
+        added = qa.add_document("faq.md", "# FAQ\n\nThe VR park shuttle bus leaves every 20 minutes.", {"lang": "en"})
+        assert added.created and added.chunks == 1
+        hits = qa.search("How often does the shuttle bus leave?", filter={"lang": "en"})
+        assert hits[0].doc_id == "faq.md" and hits[0].metadata == {"lang": "en"}
+        assert qa.add_document("faq.md", "Shuttle every 30 minutes.", replace=True).created is False
+        assert {d["doc_id"] for d in qa.documents()} == {SEED.name, "faq.md"}
+        assert qa.delete_document("faq.md").index["removed"] == 1
+        job = qa.rebuild()
+        deadline = time.monotonic() + 120
+        while job.state in ("queued", "running") and time.monotonic() < deadline:
+            time.sleep(0.2)
+            job = qa.job(job.id)
+        assert job.state == "succeeded"
+        with pytest.raises(QAClientError) as err:
+            qa.search(" ")
+        assert err.value.status_code == 422 and "empty" in err.value.detail
+    with QAClient(server.url) as anonymous, pytest.raises(QAClientError) as err:
+        anonymous.add_document("x.txt", "x")
+    assert err.value.status_code == 401
+
+
+def test_async_client(server) -> None:  # type: ignore[no-untyped-def]
+    async def run() -> list[str]:
+        async with AsyncQAClient(server.url, api_key="k3y") as qa:
+            results = await asyncio.gather(*(qa.search(ZH, top_k=1) for _ in range(4)))
+            return [r[0].text for r in results]
+
+    assert all("1969亩" in t for t in asyncio.run(run()))
+
+
+def test_langchain_retriever(server) -> None:  # type: ignore[no-untyped-def]
+    from langchain_core.documents import Document
+    from langchain_core.retrievers import BaseRetriever
+
+    from qa.integrations.langchain import QARetriever
+
+    retriever = QARetriever(base_url=server.url, top_k=2)
+    assert isinstance(retriever, BaseRetriever)
+    docs = retriever.invoke(ZH)
+    assert len(docs) == 2 and all(isinstance(d, Document) for d in docs)
+    assert "1969亩" in docs[0].page_content
+    assert docs[0].metadata["doc_id"] == SEED.name and docs[0].metadata["end"] > docs[0].metadata["start"]
+    adocs = asyncio.run(retriever.ainvoke("How large is the planned area of the Qingdao VR industrial park?"))
+    assert any("1969亩" in d.page_content for d in adocs)
+
+
+def test_readme_chatbot_calls(server) -> None:  # type: ignore[no-untyped-def]
+    """The Dify and OpenAI-style calls exactly as the README shows them."""
+    dify = httpx.post(
+        server.url + "/retrieval",
+        headers={"Authorization": "Bearer k3y"},
+        json={"knowledge_id": "default", "query": ZH, "retrieval_setting": {"top_k": 3, "score_threshold": 0.3}},
+    )
+    records = dify.json()["records"]
+    assert dify.status_code == 200 and records and "1969亩" in records[0]["content"] and records[0]["score"] >= 0.3
+    openai = httpx.post(server.url + "/v1/vector_stores/default/search", json={"query": ZH, "max_num_results": 3})
+    assert openai.status_code == 200 and "1969亩" in openai.json()["data"][0]["content"][0]["text"]
