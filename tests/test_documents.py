@@ -235,3 +235,28 @@ def test_a_write_waits_for_another_writer_then_gets_409(app_for, make_settings) 
         assert time.monotonic() - started >= 0.3
     assert not (service.settings.docs_dir / "late.txt").exists()  # refused before anything was written
     assert client.post("/documents", json={"doc_id": "late.txt", "text": "late document"}).status_code == 201
+
+
+def test_unsafe_uploads_over_real_http(app_for, seed_docs: Path) -> None:  # type: ignore[no-untyped-def]
+    """The same refusals through a real uvicorn, where the client's and server's URL and multipart handling apply."""
+    import httpx
+
+    from servers import ThreadedServer
+
+    client, service = app_for(max_document_bytes=1000)
+    root = seed_docs.parent
+    (root / "secret.txt").write_text("outside the docs folder", encoding="utf-8")
+    before = sorted(p for p in root.rglob("*") if not p.is_relative_to(root / "index"))
+    with ThreadedServer(client.app) as server, httpx.Client(base_url=server.url, timeout=30) as http:
+        assert http.post("/documents", files={"file": ("../../escape.txt", b"x")}).status_code == 400
+        assert http.post("/documents", files={"file": ("/etc/passwd.txt", b"x")}).status_code == 400
+        assert http.post("/documents", json={"doc_id": "../secret.txt", "text": "overwritten"}).status_code == 400
+        assert http.put("/documents/..%2Fsecret.txt", json={"text": "overwritten"}).status_code == 400
+        assert http.delete("/documents/..%2Fsecret.txt").status_code == 400
+        assert http.delete("/documents/%2E%2E/secret.txt").status_code in (400, 404)
+        assert http.post("/documents", files={"file": ("big.txt", b"a" * 1001)}).status_code == 413
+        assert http.post("/documents", content=b"a" * 5_000_000, headers={"content-type": "application/json"}).status_code == 413
+        assert http.post("/documents", files={"file": ("x.exe", b"MZ")}).status_code == 415
+        assert http.post("/documents", files={"file": ("bad.txt", b"\xff\xfe\xfa")}).status_code == 400
+    assert (root / "secret.txt").read_text(encoding="utf-8") == "outside the docs folder"
+    assert sorted(p for p in root.rglob("*") if not p.is_relative_to(root / "index")) == before
