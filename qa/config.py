@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     max_query_chars: int = Field(2000, ge=1)
     max_top_k: int = Field(100, ge=1)
     search_mode: SearchMode = "hybrid"
+    query_batch_wait_ms: float = Field(
+        2.0, ge=0, le=100, description="Longest a query waits for others to share its encoder call (only under concurrency)."
+    )
+    query_batch_max: int = Field(32, ge=1, le=1024, description="Most queries encoded in one call.")
+    query_cache_size: int = Field(1024, ge=0, description="Recent query vectors kept; 0 disables the cache.")
     api_key: SecretStr | None = Field(None, description="When set, write endpoints need 'Authorization: Bearer <key>'.")
     api_key_reads: bool = Field(False, description="Also require the API key for searches and reads.")
     max_document_bytes: int = Field(10 * 1024 * 1024, ge=1, description="Largest document accepted over HTTP (413 above).")

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from qa import answering, doc_ids, documents, retrieval, store
+from qa.batching import BatchingEmbedder
 from qa.config import SearchMode, Settings
 from qa.embedding import Embedder, load_embedder
 from qa.errors import IndexMissing, InvalidInput, NotFound, QAError
@@ -63,7 +64,12 @@ class QAService:
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> QAService:
-        return cls(settings, embedder or load_embedder(settings))
+        """A service over the configured model, its queries micro-batched and cached (:mod:`qa.batching`)."""
+        inner = embedder or load_embedder(settings)
+        batching = BatchingEmbedder(
+            inner, wait_ms=settings.query_batch_wait_ms, max_batch=settings.query_batch_max, cache_size=settings.query_cache_size
+        )
+        return cls(settings, batching)
 
     # ------------------------------------------------------------ the index
     @property

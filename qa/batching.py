@@ -1,0 +1,139 @@
+"""Query encoding under load: concurrent queries share one encoder call, and repeated queries hit an LRU.
+
+The model dominates a query's cost, and one forward pass over 8 short
+queries costs far less than 8 passes on a 2-core machine. A single encoder
+thread takes the first waiting query, gathers others that arrive within
+``wait`` (only if other requests are in flight, so a lone client never
+waits), and encodes them together. Identical queries in a batch are encoded
+once; recent query vectors are cached, so a chatbot's retries and repeated
+questions skip the model entirely.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from qa.embedding import Embedder
+
+
+@dataclass
+class _Pending:
+    text: str
+    done: threading.Event = field(default_factory=threading.Event)
+    vector: np.ndarray | None = None
+    error: BaseException | None = None
+
+
+class _LRU:
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> np.ndarray | None:
+        with self._lock:
+            vec = self._items.get(key)
+            if vec is not None:
+                self._items.move_to_end(key)
+            return vec
+
+    def put(self, key: str, vec: np.ndarray) -> None:
+        if self.size <= 0:
+            return
+        vec.setflags(write=False)  # shared between requests: nobody may change it
+        with self._lock:
+            self._items[key] = vec
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+class BatchingEmbedder:
+    """An :class:`Embedder` whose single-query calls are micro-batched and cached; everything else passes through."""
+
+    def __init__(self, inner: Embedder, *, wait_ms: float = 2.0, max_batch: int = 32, cache_size: int = 1024) -> None:
+        self.inner = inner
+        self.name, self.dim = inner.name, inner.dim
+        self.wait = wait_ms / 1000
+        self.max_batch = max_batch
+        self.cache = _LRU(cache_size)
+        self.batches = 0  # encoder calls made, for tests and benchmarks
+        self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
+        self._in_flight = 0
+        self._lock = threading.Lock()
+        self._worker: threading.Thread | None = None
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self.inner.encode_passages(texts)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        if len(texts) != 1:
+            return self.inner.encode_queries(texts)
+        return self.encode_query(texts[0])[None, :]
+
+    def encode_query(self, text: str) -> np.ndarray:
+        cached = self.cache.get(text)
+        if cached is not None:
+            return cached
+        item = _Pending(text)
+        with self._lock:
+            self._in_flight += 1
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._run, name="qa-query-encoder", daemon=True)
+                self._worker.start()
+        try:
+            self._queue.put(item)
+            item.done.wait()
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+        if item.error is not None:
+            raise item.error
+        assert item.vector is not None
+        return item.vector
+
+    def _gather(self) -> list[_Pending]:
+        batch = [self._queue.get()]
+        deadline = time.monotonic() + self.wait
+        while len(batch) < self.max_batch:
+            try:
+                batch.append(self._queue.get_nowait())
+                continue
+            except queue.Empty:
+                pass
+            with self._lock:
+                alone = self._in_flight <= len(batch)
+            left = deadline - time.monotonic()
+            if alone or left <= 0:
+                break  # nobody else is coming, or we waited long enough
+            try:
+                batch.append(self._queue.get(timeout=left))
+            except queue.Empty:
+                break
+        return batch
+
+    def _run(self) -> None:
+        while True:
+            batch = self._gather()
+            texts = list(dict.fromkeys(p.text for p in batch))  # identical queries encode once
+            try:
+                vecs = self.inner.encode_queries(texts)
+                self.batches += 1
+            except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller, who raises it
+                for p in batch:
+                    p.error = exc
+                    p.done.set()
+                continue
+            by_text = {t: np.array(v, dtype=np.float32) for t, v in zip(texts, vecs)}
+            for t, v in by_text.items():
+                self.cache.put(t, v)
+            for p in batch:
+                p.vector = by_text[p.text]
+                p.done.set()
