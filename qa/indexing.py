@@ -57,13 +57,19 @@ def _reusable(previous: Index | None, embedder: Embedder, params: ChunkParams) -
 
 
 def encode_all(embedder: Embedder, texts: list[str], progress: Progress | None = None) -> np.ndarray:
-    """Embed passages in steps, filling one preallocated array so memory stays at the vectors plus a step."""
+    """Embed passages in steps, filling one preallocated array so memory stays at the vectors plus a step.
+
+    Texts go longest first across the whole corpus, not only within a step,
+    so each encoder batch holds similar lengths and pads little; the longest
+    batch comes first, so peak memory shows at once rather than at the end.
+    """
     out = np.zeros((len(texts), embedder.dim), np.float32)
+    order = np.argsort([-len(t) for t in texts], kind="stable")
     for start in range(0, len(texts), _ENCODE_STEP):
-        part = texts[start : start + _ENCODE_STEP]
-        out[start : start + len(part)] = embedder.encode_passages(part)
+        rows = order[start : start + _ENCODE_STEP]
+        out[rows] = embedder.encode_passages([texts[i] for i in rows])
         if progress:
-            progress(start + len(part), len(texts))
+            progress(start + len(rows), len(texts))
     return out
 
 
