@@ -16,7 +16,7 @@ import numpy as np
 from qa.chunking import Chunk, ChunkParams, chunk_document, embedding_windows
 from qa.documents import Document
 from qa.embedding import Embedder
-from qa.store import DocEntry, Index, Manifest, new_index
+from qa.store import DocEntry, Index, Manifest, VectorSpec, new_index
 
 Progress = Callable[[int, int], None]
 _ENCODE_STEP = 256  # passages per progress update; the embedder batches inside
@@ -116,13 +116,14 @@ def build(
     progress: Progress | None = None,
     *,
     reuse_vectors: bool = True,
+    spec: VectorSpec = VectorSpec(),
 ) -> tuple[Index, BuildReport]:
     """An index of exactly ``docs`` (a whole docs folder): documents the previous index had and ``docs`` lacks are removed.
 
     ``reuse_vectors=False`` re-embeds everything (a rebuild) while still
     reporting changes against ``previous``.
     """
-    return _build(docs, [], embedder, params, previous, progress, reuse_vectors)
+    return _build(docs, [], embedder, params, previous, progress, reuse_vectors, spec)
 
 
 def update(
@@ -133,6 +134,7 @@ def update(
     upserts: Sequence[Document] = (),
     removes: Sequence[str] = (),
     progress: Progress | None = None,
+    spec: VectorSpec = VectorSpec(),
 ) -> tuple[Index, BuildReport]:
     """``previous`` with some documents added or replaced and some removed, without reading the docs folder.
 
@@ -143,7 +145,7 @@ def update(
         raise ValueError("the previous index was built with another model or chunking; build from the folder instead")
     new_ids = {d.doc_id for d in upserts}
     keep = [d for d in previous.manifest.documents if d not in new_ids and d not in set(removes)]
-    return _build(list(upserts), keep, embedder, params, previous, progress)
+    return _build(list(upserts), keep, embedder, params, previous, progress, True, spec)
 
 
 def can_update(previous: Index | None, embedder: Embedder, params: ChunkParams) -> bool:
@@ -158,6 +160,7 @@ def _build(
     previous: Index | None,
     progress: Progress | None,
     reuse_vectors: bool = True,
+    spec: VectorSpec = VectorSpec(),
 ) -> tuple[Index, BuildReport]:
     """Chunks of ``keep`` (doc ids copied from ``previous`` as they are) then of ``docs`` (reused when unchanged)."""
     report = BuildReport()
@@ -188,4 +191,4 @@ def _build(
     vectors = parts.matrix(embedder, progress)
     offsets = np.concatenate([[0], np.cumsum(parts.counts)]).astype(np.int64)
     manifest = Manifest(model=embedder.name, dim=embedder.dim, chunking=asdict(params), documents=entries)
-    return new_index(manifest, parts.chunks, vectors, offsets), report
+    return new_index(manifest, parts.chunks, vectors, offsets, spec), report

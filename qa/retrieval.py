@@ -44,16 +44,23 @@ def _top(scores: np.ndarray, k: int) -> np.ndarray:
 
 def _dense(index: Index, qvec: np.ndarray, depth: int, only: np.ndarray | None) -> dict[int, float]:
     """Best window score per chunk over the nearest windows: a chunk is as close as its closest window."""
-    params = None
     total = index.vectors.ntotal
+    selector = None
     if only is not None:
         windows = np.concatenate(
             [np.arange(index.offsets[r], index.offsets[r + 1]) for r in only] or [np.zeros(0, np.int64)]
         ).astype(np.int64)
-        params, total = faiss.SearchParameters(sel=faiss.IDSelectorBatch(windows)), len(windows)
+        selector, total = faiss.IDSelectorBatch(windows), len(windows)
     k = min(depth * WINDOWS_PER_CHUNK, total)
     if k == 0:
         return {}
+    hnsw = getattr(index.vectors, "hnsw", None)
+    if hnsw is not None:  # HNSW returns at most efSearch results, so search at least as deep as asked
+        params = faiss.SearchParametersHNSW(efSearch=max(hnsw.efSearch, k))
+        if selector is not None:
+            params.sel = selector
+    else:
+        params = faiss.SearchParameters(sel=selector) if selector is not None else None
     scores, rows = index.vectors.search(qvec.reshape(1, -1), k, params=params)
     owner = index.window_chunk
     best: dict[int, float] = {}

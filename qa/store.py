@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import faiss
 import numpy as np
@@ -104,11 +104,43 @@ class Index:
         return np.vstack(parts).astype(np.float32), np.concatenate(owners)
 
 
-def new_index(manifest: Manifest, chunks: list[Chunk], vectors: np.ndarray, offsets: np.ndarray) -> Index:
-    flat = faiss.IndexFlatIP(manifest.dim)
+@dataclass(frozen=True)
+class VectorSpec:
+    """Which FAISS index holds the window vectors.
+
+    Exact (flat) search is best while it is fast enough; past ``threshold``
+    vectors ``auto`` switches to HNSW, which needs no training and keeps every
+    vector reconstructable (incremental updates copy stored vectors). HNSW
+    beat IVF on recall per millisecond in benchmarks/bench_scale.py.
+    """
+
+    kind: Literal["auto", "flat", "hnsw"] = "auto"
+    threshold: int = 20_000
+    m: int = 32
+    ef_construction: int = 64
+    ef_search: int = 128
+
+    def chosen(self, n: int) -> str:
+        return ("hnsw" if n > self.threshold else "flat") if self.kind == "auto" else self.kind
+
+
+def vector_index(vectors: np.ndarray, dim: int, spec: VectorSpec) -> faiss.Index:
+    if spec.chosen(len(vectors)) == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, spec.m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = spec.ef_construction
+        index.hnsw.efSearch = spec.ef_search  # saved with the index; searches raise it to the depth they need
+    else:
+        index = faiss.IndexFlatIP(dim)
     if len(vectors):
-        flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    return Index(manifest, chunks, flat, np.asarray(offsets, np.int64), LexicalIndex.build([c.text for c in chunks]))
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def new_index(
+    manifest: Manifest, chunks: list[Chunk], vectors: np.ndarray, offsets: np.ndarray, spec: VectorSpec = VectorSpec()
+) -> Index:
+    vecs = vector_index(vectors, manifest.dim, spec)
+    return Index(manifest, chunks, vecs, np.asarray(offsets, np.int64), LexicalIndex.build([c.text for c in chunks]))
 
 
 # ----------------------------------------------------------------- writing
@@ -242,7 +274,8 @@ def load(index_dir: Path, *, model: str, dim: int) -> Index:
     try:
         with open(path / CHUNKS, encoding="utf-8") as fh:
             chunks = [Chunk(**json.loads(line)) for line in fh if line.strip()]
-        vectors = faiss.read_index(str(path / VECTORS))
+        # Memory-mapped: start-up does not read the vectors, and pages come in as searches touch them.
+        vectors = faiss.read_index(str(path / VECTORS), faiss.IO_FLAG_MMAP_IFC)
         offsets = np.load(path / WINDOWS, allow_pickle=False)
         lexical = LexicalIndex.load(path / LEXICAL, len(chunks))
     except (OSError, ValueError, TypeError, RuntimeError, KeyError, EOFError) as exc:

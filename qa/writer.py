@@ -36,6 +36,12 @@ class DocumentChange:
     report: BuildReport
 
 
+def vector_spec(s: Settings) -> store.VectorSpec:
+    return store.VectorSpec(
+        kind=s.index_type, threshold=s.hnsw_threshold, m=s.hnsw_m, ef_construction=s.hnsw_ef_construction, ef_search=s.hnsw_ef_search
+    )
+
+
 def chunk_params(s: Settings) -> ChunkParams:
     return ChunkParams(
         size=s.chunk_size,
@@ -52,6 +58,7 @@ class Writer:
         self.embedder = embedder
         self.live = live
         self.params = chunk_params(settings)
+        self.spec = vector_spec(settings)
         self._lock = threading.Lock()
 
     @contextmanager
@@ -101,7 +108,9 @@ class Writer:
                 previous = None  # a rebuild is the remedy for a damaged index, so it must not need it
             if docs is None:
                 docs = documents.read_folder(self.settings.docs_dir)
-            index, report = indexing.build(docs, self.embedder, self.params, previous, progress, reuse_vectors=not rebuild)
+            index, report = indexing.build(
+                docs, self.embedder, self.params, previous, progress, reuse_vectors=not rebuild, spec=self.spec
+            )
             if report.touched or previous is None:
                 self._commit(index)
             else:
@@ -113,9 +122,10 @@ class Writer:
         previous = self._on_disk()
         if previous is None or not indexing.can_update(previous, self.embedder, self.params):
             # No usable index to patch: build from the folder, which already holds the change.
-            index, report = indexing.build(documents.read_folder(self.settings.docs_dir), self.embedder, self.params, previous)
+            docs = documents.read_folder(self.settings.docs_dir)
+            index, report = indexing.build(docs, self.embedder, self.params, previous, spec=self.spec)
         else:
-            index, report = indexing.update(previous, self.embedder, self.params, upserts=upserts, removes=removes)
+            index, report = indexing.update(previous, self.embedder, self.params, upserts=upserts, removes=removes, spec=self.spec)
         self._commit(index)
         return report
 

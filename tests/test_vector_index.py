@@ -1,0 +1,48 @@
+"""The vector index type: exact up to a threshold, HNSW beyond, both behind the same store and search."""
+
+from __future__ import annotations
+
+import faiss
+import numpy as np
+import pytest
+
+from qa import store
+from qa.service import QAService
+
+from conftest import SEED
+
+
+@pytest.mark.parametrize(("kind", "threshold", "expected"), [("auto", 10**6, "IndexFlatIP"), ("auto", 5, "IndexHNSWFlat"), ("hnsw", 10**6, "IndexHNSWFlat")])
+def test_index_type_by_size_and_setting(make_settings, seed_docs, fake_embedder, kind, threshold, expected) -> None:  # type: ignore[no-untyped-def]
+    service = QAService(make_settings(index_type=kind, hnsw_threshold=threshold), fake_embedder)
+    service.ensure_index()
+    assert type(service.index.vectors).__name__ == expected
+    loaded = store.load(service.settings.index_dir, model=fake_embedder.name, dim=fake_embedder.dim)  # memory-mapped
+    assert type(loaded.vectors).__name__ == expected and loaded.vectors.ntotal == service.index.vectors.ntotal
+    # Dense search over the stored vectors finds a window's own chunk first, filtered or not.
+    chunk = loaded.chunks[3]
+    window = loaded.window_vectors([3])[0][0]
+    from qa import retrieval
+
+    class Fixed:
+        name, dim = fake_embedder.name, fake_embedder.dim
+
+        def encode_queries(self, texts):  # type: ignore[no-untyped-def]
+            return window[None, :]
+
+    hits = retrieval.search(loaded, Fixed(), "q", 3, "dense")  # type: ignore[arg-type]
+    assert hits[0].chunk == chunk and hits[0].dense_score == pytest.approx(1.0, abs=1e-5)
+    only = np.array(loaded.doc_rows[SEED.name][5:], np.int64)
+    hits = retrieval.search(loaded, Fixed(), "q", 3, "dense", only=only)  # type: ignore[arg-type]
+    assert hits and all(loaded.chunks.index(h.chunk) in set(only.tolist()) for h in hits)
+    # Incremental updates copy vectors out of it, whatever its type.
+    service.put_document("extra.txt", "An extra document about harbour cranes.".encode())
+    assert set(service.index.manifest.documents) == {SEED.name, "extra.txt"}
+    assert np.allclose(service.index.window_vectors([3])[0], loaded.window_vectors([3])[0])
+
+
+def test_hnsw_keeps_its_search_depth() -> None:
+    spec = store.VectorSpec(kind="hnsw", ef_search=77)
+    index = store.vector_index(np.eye(4, 8, dtype=np.float32), 8, spec)
+    assert isinstance(index, faiss.IndexHNSWFlat) and index.hnsw.efSearch == 77
+    assert spec.chosen(10) == "hnsw" and store.VectorSpec(threshold=3).chosen(4) == "hnsw" and store.VectorSpec().chosen(4) == "flat"
