@@ -81,12 +81,14 @@ class Catalog:
         if name == DEFAULT:
             raise Conflict("the default collection cannot be deleted; delete its documents instead")
         service = self.get(name)
-        with self._lock, service.writer.exclusive():
-            root = self.settings.collections_dir / name
-            # Unlist the index first: a crash mid-delete leaves a folder that is not a collection, never half of one.
-            shutil.rmtree(root / "index")
+        root = self.settings.collections_dir / name
+        # Wait for its writer (a rebuild may be running) without holding the catalog lock, which every request takes.
+        with service.writer.exclusive(self.settings.write_timeout):
+            with self._lock:
+                # The index goes first: a crash mid-delete leaves a folder that is not a collection, never half of one.
+                shutil.rmtree(root / "index")
+                self._services.pop(name, None)
             shutil.rmtree(root, ignore_errors=True)
-            self._services.pop(name, None)
 
     def names(self) -> list[str]:
         root = self.settings.collections_dir
