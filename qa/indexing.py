@@ -191,4 +191,8 @@ def _build(
     vectors = parts.matrix(embedder, progress)
     offsets = np.concatenate([[0], np.cumsum(parts.counts)]).astype(np.int64)
     manifest = Manifest(model=embedder.name, dim=embedder.dim, chunking=asdict(params), documents=entries)
-    return new_index(manifest, parts.chunks, vectors, offsets, spec), report
+    # Only new documents after all the old ones, in order: the old vector index can grow instead of being rebuilt.
+    n_old = previous.size if previous is not None else 0
+    appended = previous is not None and reuse_vectors and parts.chunks[:n_old] == previous.chunks and not report.changed
+    base = previous.vectors if appended and previous is not None else None
+    return new_index(manifest, parts.chunks, vectors, offsets, spec, base), report

@@ -136,10 +136,31 @@ def vector_index(vectors: np.ndarray, dim: int, spec: VectorSpec) -> faiss.Index
     return index
 
 
+def extended(base: faiss.Index, vectors: np.ndarray, spec: VectorSpec) -> faiss.Index | None:
+    """``base`` plus the rows of ``vectors`` past its end, when that is cheaper than a new index.
+
+    The caller guarantees that ``vectors[:base.ntotal]`` are base's own rows.
+    An HNSW graph takes minutes to build at a million vectors but new vectors
+    join it in milliseconds; a flat index is rebuilt as fast as it is copied.
+    """
+    if not isinstance(base, faiss.IndexHNSWFlat) or spec.chosen(len(vectors)) != "hnsw" or len(vectors) < base.ntotal:
+        return None
+    grown = faiss.clone_index(base)
+    if len(vectors) > base.ntotal:
+        grown.add(np.ascontiguousarray(vectors[base.ntotal :], dtype=np.float32))
+    return grown
+
+
 def new_index(
-    manifest: Manifest, chunks: list[Chunk], vectors: np.ndarray, offsets: np.ndarray, spec: VectorSpec = VectorSpec()
+    manifest: Manifest,
+    chunks: list[Chunk],
+    vectors: np.ndarray,
+    offsets: np.ndarray,
+    spec: VectorSpec = VectorSpec(),
+    base: faiss.Index | None = None,
 ) -> Index:
-    vecs = vector_index(vectors, manifest.dim, spec)
+    """An index of ``vectors``; with ``base`` (whose rows are a prefix of them) it may grow a copy of base instead."""
+    vecs = (extended(base, vectors, spec) if base is not None else None) or vector_index(vectors, manifest.dim, spec)
     return Index(manifest, chunks, vecs, np.asarray(offsets, np.int64), LexicalIndex.build([c.text for c in chunks]))
 
 

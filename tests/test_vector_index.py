@@ -46,3 +46,26 @@ def test_hnsw_keeps_its_search_depth() -> None:
     index = store.vector_index(np.eye(4, 8, dtype=np.float32), 8, spec)
     assert isinstance(index, faiss.IndexHNSWFlat) and index.hnsw.efSearch == 77
     assert spec.chosen(10) == "hnsw" and store.VectorSpec(threshold=3).chosen(4) == "hnsw" and store.VectorSpec().chosen(4) == "flat"
+
+
+def test_new_documents_grow_the_hnsw_graph_instead_of_rebuilding_it(make_settings, seed_docs, fake_embedder, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    service = QAService(make_settings(index_type="hnsw"), fake_embedder)
+    service.ensure_index()
+    before = service.index
+    built = []
+    real = store.vector_index
+    monkeypatch.setattr(store, "vector_index", lambda *a, **kw: built.append(1) or real(*a, **kw))
+    service.put_document("new.txt", "A new document about harbour cranes and their loading schedule.".encode())
+    after = service.index
+    assert built == []  # grown, not rebuilt
+    assert after.vectors.ntotal > before.vectors.ntotal
+    old = before.window_vectors(list(range(before.size)))[0]
+    assert np.allclose(after.window_vectors(list(range(before.size)))[0], old)
+    # The grown graph finds the new vectors.
+    row = after.doc_rows["new.txt"][0]
+    vec = after.window_vectors([row])[0][0]
+    _, ids = after.vectors.search(vec[None, :], 1)
+    assert after.window_chunk[ids[0][0]] == row
+    # A replacement cannot be appended (HNSW cannot drop the old vectors): that rebuilds.
+    service.put_document("new.txt", "Replaced text.".encode())
+    assert built == [1]
