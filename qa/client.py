@@ -132,8 +132,9 @@ class _Requests:
         return {"doc_id": doc_id, "text": text, "metadata": metadata}
 
 
-def _headers(api_key: str | None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+def _options(base_url: str, api_key: str | None, timeout: httpx.Timeout | float) -> dict[str, Any]:
+    """What the sync and async clients share: base URL, the key as a Bearer header, timeouts."""
+    return {"base_url": base_url, "headers": {"Authorization": f"Bearer {api_key}"} if api_key else {}, "timeout": timeout}
 
 
 class QAClient:
@@ -147,9 +148,7 @@ class QAClient:
         retries: int = 2,
     ) -> None:
         self._r = _Requests(collection)
-        self._http = httpx.Client(
-            base_url=base_url, headers=_headers(api_key), timeout=timeout, transport=httpx.HTTPTransport(retries=retries)
-        )
+        self._http = httpx.Client(**_options(base_url, api_key, timeout), transport=httpx.HTTPTransport(retries=retries))
 
     def __enter__(self) -> QAClient:
         return self
@@ -211,7 +210,7 @@ class AsyncQAClient:
     ) -> None:
         self._r = _Requests(collection)
         self._http = httpx.AsyncClient(
-            base_url=base_url, headers=_headers(api_key), timeout=timeout, transport=httpx.AsyncHTTPTransport(retries=retries)
+            **_options(base_url, api_key, timeout), transport=httpx.AsyncHTTPTransport(retries=retries)
         )
 
     async def __aenter__(self) -> AsyncQAClient:

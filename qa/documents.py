@@ -14,13 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qa import doc_ids, htmltext
+from qa import doc_ids, durable, htmltext
 from qa.errors import BadDocument
 
 log = logging.getLogger(__name__)
@@ -141,22 +140,9 @@ def read_folder(docs_dir: Path) -> list[Document]:
 
 # ----------------------------------------------------------------- writing
 def _write_atomic(path: Path, data: bytes) -> None:
-    """Write through a hidden temporary file in the same folder and rename, so readers see old or new, never half."""
+    """Through a hidden temporary file beside it, which folder scans skip."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    durable.replace(path, data, path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}"))
 
 
 def save(docs_dir: Path, doc_id: str, data: bytes, metadata: Metadata) -> Path:

@@ -43,17 +43,14 @@ class BuildReport:
         }
 
 
+def _compatible(previous: Index, embedder: Embedder, params: ChunkParams) -> bool:
+    m = previous.manifest
+    return m.model == embedder.name and m.dim == embedder.dim and m.chunking == asdict(params)
+
+
 def _reusable(previous: Index | None, embedder: Embedder, params: ChunkParams) -> dict[str, list[int]]:
     """Chunk rows of the previous index per doc_id, when its vectors can be reused at all."""
-    if previous is None:
-        return {}
-    m = previous.manifest
-    if m.model != embedder.name or m.dim != embedder.dim or m.chunking != asdict(params):
-        return {}
-    rows: dict[str, list[int]] = {}
-    for i, chunk in enumerate(previous.chunks):
-        rows.setdefault(chunk.doc_id, []).append(i)
-    return rows
+    return previous.doc_rows if previous is not None and _compatible(previous, embedder, params) else {}
 
 
 def encode_all(embedder: Embedder, texts: list[str], progress: Progress | None = None) -> np.ndarray:
@@ -149,7 +146,7 @@ def update(
 
 
 def can_update(previous: Index | None, embedder: Embedder, params: ChunkParams) -> bool:
-    return previous is not None and bool(_reusable(previous, embedder, params) or previous.size == 0)
+    return previous is not None and (previous.size == 0 or _compatible(previous, embedder, params))
 
 
 def _build(

@@ -47,9 +47,7 @@ def _dense(index: Index, qvec: np.ndarray, depth: int, only: np.ndarray | None) 
     total = index.vectors.ntotal
     selector = None
     if only is not None:
-        windows = np.concatenate(
-            [np.arange(index.offsets[r], index.offsets[r + 1]) for r in only] or [np.zeros(0, np.int64)]
-        ).astype(np.int64)
+        windows = np.flatnonzero(np.isin(index.window_chunk, only)).astype(np.int64)
         selector, total = faiss.IDSelectorBatch(windows), len(windows)
     k = min(depth * WINDOWS_PER_CHUNK, total)
     if k == 0:

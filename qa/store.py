@@ -28,6 +28,7 @@ from typing import Any, Literal
 import faiss
 import numpy as np
 
+from qa import durable
 from qa.chunking import Chunk
 from qa.errors import Conflict, IndexCorrupt, IndexMissing, ModelMismatch
 from qa.lexical import LexicalIndex
@@ -165,27 +166,6 @@ def new_index(
 
 
 # ----------------------------------------------------------------- writing
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_file(path: Path, data: bytes) -> None:
-    with open(path, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _fsync_file(path: Path) -> None:
-    """For files a library wrote itself (bm25s)."""
-    with open(path, "rb") as fh:
-        os.fsync(fh.fileno())
-
-
 @contextmanager
 def writer_lock(index_dir: Path, *, timeout: float | None = None) -> Iterator[None]:
     """One writer per index folder, across processes (CLI and server alike).
@@ -223,21 +203,18 @@ def write(index_dir: Path, index: Index) -> Path:
     tmp.mkdir()
     index.manifest.created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     records = "".join(json.dumps(asdict(c), ensure_ascii=False) + "\n" for c in index.chunks)
-    _write_file(tmp / CHUNKS, records.encode("utf-8"))
-    _write_file(tmp / VECTORS, faiss.serialize_index(index.vectors).tobytes())
+    durable.write_file(tmp / CHUNKS, records.encode("utf-8"))
+    durable.write_file(tmp / VECTORS, faiss.serialize_index(index.vectors).tobytes())
     offsets = io.BytesIO()
     np.save(offsets, index.offsets)
-    _write_file(tmp / WINDOWS, offsets.getvalue())
+    durable.write_file(tmp / WINDOWS, offsets.getvalue())
     index.lexical.save(tmp / LEXICAL)
     for part in (tmp / LEXICAL).iterdir():
-        _fsync_file(part)
-    _write_file(tmp / MANIFEST, index.manifest.to_json().encode("utf-8"))
-    _fsync_dir(tmp)
+        durable.fsync_file(part)
+    durable.write_file(tmp / MANIFEST, index.manifest.to_json().encode("utf-8"))
+    durable.fsync_dir(tmp)
     os.replace(tmp, index_dir / name)
-    pointer = index_dir / f".tmp-{CURRENT}-{secrets.token_hex(3)}"
-    _write_file(pointer, (name + "\n").encode())
-    os.replace(pointer, index_dir / CURRENT)
-    _fsync_dir(index_dir)
+    durable.replace(index_dir / CURRENT, (name + "\n").encode(), index_dir / f".tmp-{CURRENT}-{secrets.token_hex(3)}")
     _prune(index_dir, keep={name})
     index.path = index_dir / name
     return index.path

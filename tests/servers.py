@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -66,3 +69,24 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 240) -> dict
             pass
         time.sleep(0.5)
     raise AssertionError("qa serve did not become healthy in time")
+
+
+@contextmanager
+def qa_serve(docs: Path, index: Path) -> Iterator[tuple[str, dict]]:
+    """`qa serve` as a process on a free port: yields its URL and first /health once healthy; stops it with Ctrl-C."""
+    port = free_port()
+    proc = subprocess.Popen(
+        qa_command("serve", "--docs", str(docs), "--index", str(index), "--port", str(port)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=offline_env(),
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        yield url, wait_healthy(url, proc)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -18,7 +18,7 @@ from qa.config import Settings
 from qa.service import QAService
 
 from conftest import SEED
-from servers import ThreadedServer, free_port, offline_env, qa_command, wait_healthy
+from servers import ThreadedServer, offline_env, qa_command, qa_serve
 
 pytestmark = pytest.mark.slow
 QUESTION = "青岛市虚拟现实产业园规划面积有多大?"
@@ -150,22 +150,8 @@ def test_a_rebuild_killed_at_any_point_leaves_the_last_good_index(real_embedder,
     assert "loading the model" in killed and "embedding" in killed, killed
 
     # The service starts on what the kills left and answers from it without re-embedding anything.
-    port = free_port()
-    proc = subprocess.Popen(
-        qa_command("serve", "--docs", str(docs), "--index", str(index), "--port", str(port)),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=offline_env(),
-    )
-    try:
-        health = wait_healthy(f"http://127.0.0.1:{port}", proc)
+    with qa_serve(docs, index) as (url, health):
         assert health["documents"] == 4
         assert store.current_path(index) == good  # nothing was stale, so nothing was rebuilt
-        r = httpx.post(f"http://127.0.0.1:{port}/search", json={"query": QUESTION, "top_k": 1}, timeout=30)
+        r = httpx.post(url + "/search", json={"query": QUESTION, "top_k": 1}, timeout=30)
         assert "1969亩" in r.json()["results"][0]["text"]
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import httpx
 import pytest
 
 from conftest import SEED
-from servers import free_port, offline_env, qa_command, wait_healthy
+from servers import free_port, offline_env, qa_command, qa_serve
 
 pytestmark = pytest.mark.slow
 
@@ -19,28 +18,13 @@ def test_qa_serve_builds_the_index_and_answers(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / SEED.name).write_bytes(SEED.read_bytes())
-    port = free_port()
-    proc = subprocess.Popen(
-        qa_command("serve", "--docs", str(docs), "--index", str(tmp_path / "index"), "--port", str(port)),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=offline_env(),
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        health = wait_healthy(url, proc)
+    with qa_serve(docs, tmp_path / "index") as (url, health):
         assert health["status"] == "ok" and health["documents"] == 1
         r = httpx.post(url + "/search", json={"query": "青岛市虚拟现实产业园规划面积有多大?", "top_k": 3}, timeout=30)
         assert r.status_code == 200
         assert "1969亩" in r.json()["results"][0]["text"]
         assert httpx.post(url + "/search", json={"query": " "}, timeout=30).status_code == 422
         assert (tmp_path / "index" / "CURRENT").exists()
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def test_a_damaged_index_stops_the_start_with_the_remedy(tmp_path: Path, real_embedder) -> None:  # type: ignore[no-untyped-def]
