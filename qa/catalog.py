@@ -4,7 +4,9 @@ The ``default`` collection is the configured ``QA_DOCS_DIR`` / ``QA_INDEX_DIR``
 (so a single-collection setup looks as it always did); every other one lives
 in ``QA_COLLECTIONS_DIR/<name>/{docs,index}``. A chatbot platform's knowledge
 base or vector store id is a collection name. Services open lazily, on first
-use, under the registry's lock.
+use, under the registry's lock; an open one is found without the lock (the
+map is replaced, never changed in place), so a search never waits behind a
+collection being created or deleted.
 """
 
 from __future__ import annotations
@@ -41,9 +43,8 @@ class Catalog:
     def __init__(self, settings: Settings, embedder: Embedder, default: QAService | None = None) -> None:
         self.settings = settings
         self.embedder = embedder
-        self._services: dict[str, QAService] = {}
-        if default is not None:
-            self._services[DEFAULT] = default
+        # Copy-on-write under the lock: readers take the current map without it.
+        self._services: dict[str, QAService] = {DEFAULT: default} if default is not None else {}
         self._lock = threading.Lock()
 
     def _settings_of(self, name: str) -> Settings:
@@ -55,6 +56,10 @@ class Catalog:
     def _exists(self, name: str) -> bool:
         return name == DEFAULT or (self.settings.collections_dir / name / "index").is_dir()
 
+    def opened(self, name: str = DEFAULT) -> QAService | None:
+        """The collection's service if it is already open; never blocks."""
+        return self._services.get(name)
+
     def get(self, name: str = DEFAULT) -> QAService:
         with self._lock:
             service = self._services.get(name)
@@ -63,7 +68,7 @@ class Catalog:
                     raise NotFound(f"no collection {name!r}; create it with POST /collections")
                 service = QAService(self._settings_of(name), self.embedder)
                 service.ensure_index()
-                self._services[name] = service
+                self._services = {**self._services, name: service}
             return service
 
     def create(self, name: str) -> QAService:
@@ -74,7 +79,7 @@ class Catalog:
             service = QAService(self._settings_of(name), self.embedder)
             service.settings.docs_dir.mkdir(parents=True, exist_ok=True)
             service.sync()  # an empty index, so the collection exists on disk and answers at once
-            self._services[name] = service
+            self._services = {**self._services, name: service}
             return service
 
     def delete(self, name: str) -> None:
@@ -87,7 +92,7 @@ class Catalog:
             with self._lock:
                 # The index goes first: a crash mid-delete leaves a folder that is not a collection, never half of one.
                 shutil.rmtree(root / "index")
-                self._services.pop(name, None)
+                self._services = {k: v for k, v in self._services.items() if k != name}
             shutil.rmtree(root, ignore_errors=True)
 
     def names(self) -> list[str]:
