@@ -1,10 +1,11 @@
 """Query encoding under load: concurrent queries share one encoder call, and repeated queries hit an LRU.
 
 The model dominates a query's cost, and one forward pass over 8 short
-queries costs far less than 8 passes on a 2-core machine. A single encoder
-thread takes the first waiting query, gathers others that arrive within
+queries costs far less than 8 passes on a 2-core machine. Each of the inner
+embedder's workers (one per core, see :mod:`qa.compute`) has a gathering
+thread that takes the first waiting query, gathers others that arrive within
 ``wait`` (only if other requests are in flight, so a lone client never
-waits), and encodes them together. Identical queries in a batch are encoded
+waits), and encodes them together; while one batch encodes, the next gathers. Identical queries in a batch are encoded
 once; recent query vectors are cached, so a chatbot's retries and repeated
 questions skip the model entirely.
 """
@@ -58,17 +59,23 @@ class _LRU:
 class BatchingEmbedder:
     """An :class:`Embedder` whose single-query calls are micro-batched and cached; everything else passes through."""
 
-    def __init__(self, inner: Embedder, *, wait_ms: float = 2.0, max_batch: int = 32, cache_size: int = 1024) -> None:
+    def __init__(
+        self, inner: Embedder, *, wait_ms: float = 2.0, max_batch: int = 32, cache_size: int = 1024, parallel: int | None = None
+    ) -> None:
         self.inner = inner
         self.name, self.dim = inner.name, inner.dim
         self.wait = wait_ms / 1000
         self.max_batch = max_batch
         self.cache = _LRU(cache_size)
+        self.parallel = parallel or getattr(inner, "workers", 1)  # batches encoding at once
         self.batches = 0  # encoder calls made, for tests and benchmarks
         self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
         self._in_flight = 0
         self._lock = threading.Lock()
-        self._worker: threading.Thread | None = None
+        # One batch gathers at a time: two gatherers taking turns on arrivals
+        # would each hold half a batch, and small batches cost the most per query.
+        self._gathering = threading.Lock()
+        self._started = False
 
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
         return self.inner.encode_passages(texts)
@@ -85,9 +92,10 @@ class BatchingEmbedder:
         item = _Pending(text)
         with self._lock:
             self._in_flight += 1
-            if self._worker is None:
-                self._worker = threading.Thread(target=self._run, name="qa-query-encoder", daemon=True)
-                self._worker.start()
+            if not self._started:
+                self._started = True
+                for k in range(self.parallel):
+                    threading.Thread(target=self._run, name=f"qa-query-batcher-{k}", daemon=True).start()
         try:
             self._queue.put(item)
             item.done.wait()
@@ -121,11 +129,13 @@ class BatchingEmbedder:
 
     def _run(self) -> None:
         while True:
-            batch = self._gather()
+            with self._gathering:
+                batch = self._gather()
             texts = list(dict.fromkeys(p.text for p in batch))  # identical queries encode once
             try:
                 vecs = self.inner.encode_queries(texts)
-                self.batches += 1
+                with self._lock:
+                    self.batches += 1
             except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller, who raises it
                 for p in batch:
                     p.error = exc

@@ -20,10 +20,18 @@ class SlowEmbedder(CountingEmbedder):
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[int] = []
+        self.running = 0
+        self.most_at_once = 0
+        self._lock = threading.Lock()
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        self.calls.append(len(texts))
+        with self._lock:
+            self.calls.append(len(texts))
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
         time.sleep(0.05)
+        with self._lock:
+            self.running -= 1
         if "boom" in texts:
             raise RuntimeError("encoder failed")
         return super().encode_queries(texts)
@@ -54,6 +62,19 @@ def test_concurrent_queries_share_encoder_calls_and_get_their_own_vectors() -> N
     queries = [f"question {i}" for i in range(24)]
     vecs = _concurrently(batching.encode_query, queries)
     assert sum(inner.calls) == 24 and len(inner.calls) < 24 and max(inner.calls) <= 8
+    reference = CountingEmbedder()
+    for q, v in zip(queries, vecs):
+        assert np.allclose(v, reference.encode_queries([q])[0])
+
+
+def test_with_two_workers_two_batches_encode_at_once() -> None:
+    """One gathering thread per encoder worker: while a batch encodes, the next gathers and runs beside it."""
+    inner = SlowEmbedder()
+    batching = BatchingEmbedder(inner, wait_ms=5, max_batch=4, cache_size=0, parallel=2)
+    queries = [f"question {i}" for i in range(16)]
+    vecs = _concurrently(batching.encode_query, queries)
+    assert sum(inner.calls) == 16 and max(inner.calls) <= 4
+    assert inner.most_at_once == 2
     reference = CountingEmbedder()
     for q, v in zip(queries, vecs):
         assert np.allclose(v, reference.encode_queries([q])[0])

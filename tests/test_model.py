@@ -75,6 +75,30 @@ def test_token_counts_and_embeddings_match_the_engine(real_embedder, engine) -> 
         assert cos.min() >= 0.999
 
 
+def test_bf16_encoding_stays_within_cosine_0_9999_of_fp32(real_embedder) -> None:  # type: ignore[no-untyped-def]
+    """bf16 is only worth its speed if nothing downstream can tell: hold it to a bound tighter than the engine check."""
+    from qa.embedding import SentenceTransformerEmbedder
+
+    model = real_embedder._model
+    fp32 = SentenceTransformerEmbedder(model, real_embedder.name, bf16=False)
+    bf16 = SentenceTransformerEmbedder(model, real_embedder.name, bf16=True)
+    texts = real_texts()[:60]
+    for encode in ("encode_passages", "encode_queries"):
+        cos = np.sum(getattr(fp32, encode)(texts) * getattr(bf16, encode)(texts), axis=1)
+        print(f"\n{encode} bf16 vs fp32 over {len(cos)} texts: min {cos.min():.6f}")
+        assert cos.min() >= 0.9999
+
+
+def test_passages_dealt_to_several_workers_come_back_in_order(real_embedder) -> None:  # type: ignore[no-untyped-def]
+    from qa.embedding import SentenceTransformerEmbedder
+
+    texts = real_texts()[:40]
+    one = SentenceTransformerEmbedder(real_embedder._model, real_embedder.name, batch_size=8, workers=1)
+    three = SentenceTransformerEmbedder(real_embedder._model, real_embedder.name, batch_size=8, workers=3)
+    cos = np.sum(one.encode_passages(texts) * three.encode_passages(texts), axis=1)
+    assert cos.min() >= 0.9999  # the same vector for every text, only batched differently
+
+
 def test_a_question_and_its_translation_embed_close(real_embedder) -> None:  # type: ignore[no-untyped-def]
     zh = "青岛市虚拟现实产业园规划面积有多大?"
     en = "How large is the planned area of the Qingdao VR industrial park?"
