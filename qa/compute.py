@@ -65,6 +65,16 @@ def start(workers: int = 0) -> int:
         return _workers
 
 
+def _forget_after_fork() -> None:
+    """A forked child has none of the parent's threads: let the next call start a pool of its own."""
+    global _lock, _pool, _workers
+    _lock, _pool, _workers = threading.Lock(), None, 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
+
+
 def submit(fn: Callable[..., T], *args: object, **kwargs: object) -> Future[T]:
     """Run ``fn`` on a free torch worker."""
     start()

@@ -1,0 +1,42 @@
+"""The torch worker pool: every caller's texts come back as its own vectors, whichever thread asks."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from qa import compute
+
+
+def test_concurrent_callers_get_their_own_vectors(real_embedder) -> None:  # type: ignore[no-untyped-def]
+    texts = [f"第{i}个问题:青岛的虚拟现实产业园有多大?" if i % 2 else f"question {i} about Laoshan" for i in range(12)]
+    expected = real_embedder.encode_queries(texts)
+    got: dict[int, np.ndarray] = {}
+
+    def ask(i: int) -> None:
+        got[i] = real_embedder.encode_queries([texts[i]])[0]
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(texts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(got) == list(range(len(texts)))
+    for i, vec in got.items():
+        assert float(vec @ expected[i]) > 0.9999
+
+
+def test_a_forked_child_starts_a_pool_of_its_own() -> None:
+    """The parent's pool threads do not exist in a forked child; its first call must not wait for them."""
+    compute.start()
+    saved = compute._pool, compute._workers, compute._lock
+    try:
+        compute._forget_after_fork()
+        assert compute._pool is None
+        assert compute.run(sum, [1, 2, 3]) == 6
+        assert compute._pool is not None and compute._pool is not saved[0]
+    finally:
+        if compute._pool is not None and compute._pool is not saved[0]:
+            compute._pool.shutdown()
+        compute._pool, compute._workers, compute._lock = saved
