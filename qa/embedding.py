@@ -14,11 +14,12 @@ from typing import Protocol
 
 import numpy as np
 
-from qa import compute
+from qa import compute, packed
 from qa.config import BUNDLED_MODEL, Settings
 from qa.errors import ModelError
 
 log = logging.getLogger(__name__)
+_PACKED_MAX = 64  # questions per packed call; larger lists go through sentence-transformers in batches
 
 
 class Embedder(Protocol):
@@ -62,6 +63,10 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         self.bf16 = bf16
         self.workers = workers  # calls that can run at once; the query batcher runs this many batches
+        # Batches of questions of mixed lengths skip their padding (qa.packed); passages
+        # arrive sorted by length from the indexer and gain nothing from it.
+        self._packed_queries = packed.supports(model)
+        self._query_prompt = (getattr(model, "prompts", None) or {}).get("query", "")
 
     def _precision(self):  # type: ignore[no-untyped-def]
         if not self.bf16:
@@ -102,7 +107,13 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(out, dtype=np.float32)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        if self._packed_queries and 1 < len(texts) <= _PACKED_MAX:
+            return compute.run(self._encode_packed, [self._query_prompt + t for t in texts])
         return self._encode(self._model.encode_query, texts)
+
+    def _encode_packed(self, texts: list[str]) -> np.ndarray:
+        with self._precision():
+            return packed.encode(self._model, texts)
 
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(self._model.encode_document, texts)

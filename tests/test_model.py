@@ -99,6 +99,22 @@ def test_passages_dealt_to_several_workers_come_back_in_order(real_embedder) -> 
     assert cos.min() >= 0.9999  # the same vector for every text, only batched differently
 
 
+def test_packed_query_batches_match_the_padded_forward_pass(real_embedder) -> None:  # type: ignore[no-untyped-def]
+    """qa.packed skips padding; it must give sentence-transformers' own vectors, in fp32 and in bf16."""
+    from qa import packed
+    from qa.embedding import SentenceTransformerEmbedder
+
+    model = real_embedder._model
+    assert packed.supports(model)
+    texts = sorted(real_texts(), key=len)[:40:2] + ["短", "How large is the Qingdao VR park?"]  # mixed lengths, so padded
+    for bf16 in (False, True):
+        emb = SentenceTransformerEmbedder(model, real_embedder.name, bf16=bf16)
+        assert emb._packed_queries
+        padded = emb._encode(model.encode_query, texts)  # sentence-transformers' path
+        cos = np.sum(emb.encode_queries(texts) * padded, axis=1)
+        assert cos.min() >= 0.99999, (bf16, cos.min())
+
+
 def test_a_question_and_its_translation_embed_close(real_embedder) -> None:  # type: ignore[no-untyped-def]
     zh = "青岛市虚拟现实产业园规划面积有多大?"
     en = "How large is the planned area of the Qingdao VR industrial park?"
