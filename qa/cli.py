@@ -164,7 +164,9 @@ def serve(docs_dir: Path | None, index_dir: Path | None, model: str | None, host
     settings = load_settings(docs_dir=docs_dir, index_dir=index_dir, model=model, host=host, port=port)
     service = _open_service(settings)
     _sync(service, ensure=True)
-    click.echo(f"qa: {service.index.size} chunks from {len(service.index.manifest.documents)} documents; serving on http://{settings.host}:{settings.port}", err=True)
+    inner = getattr(service.embedder, "inner", service.embedder)
+    engine = f"{'bf16' if getattr(inner, 'bf16', False) else 'fp32'}, {getattr(inner, 'workers', 1)} encoder worker(s)"
+    click.echo(f"qa: {service.index.size} chunks from {len(service.index.manifest.documents)} documents ({engine}); serving on http://{settings.host}:{settings.port}", err=True)
     stop = watching.start(service, lambda r: click.echo("qa: " + _summary(r, settings), err=True))[1] if watch_docs else None
     try:
         uvicorn.run(create_app(settings, service=service), host=settings.host, port=settings.port, log_level="info")
