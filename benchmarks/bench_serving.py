@@ -10,7 +10,7 @@ The server runs with the query cache off (QA_QUERY_CACHE_SIZE=0) so every reques
 encode; micro-batching stays on unless --no-batching. Questions are the seed fixture's (and CMRC's
 when ../shared/eval is present), cycled.
 
-    python benchmarks/bench_serving.py [--seconds 15] [--levels 1,8,32] [--no-batching]
+    python benchmarks/bench_serving.py [--seconds 15] [--levels 1,8,32] [--repeat 1] [--no-batching]
 """
 
 from __future__ import annotations
@@ -141,6 +141,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--levels", default="1,8,32")
+    ap.add_argument("--repeat", type=int, default=1, help="rounds of all levels, each with its own ratios (this machine is noisy)")
     ap.add_argument("--no-batching", action="store_true", help="serve with QA_QUERY_BATCH_MAX=1")
     ap.add_argument("--python-load", action="store_true", help="use the asyncio httpx load generator even if wrk is installed")
     args = ap.parse_args()
@@ -177,19 +178,33 @@ def main() -> None:
         print(f"| in-process floor (encode + search) | {statistics.median(floor_ms):.1f} | {pct(floor_ms, 99):.1f} |")
         print(f"| POST /search, one client | {statistics.median(http_ms):.1f} | {pct(http_ms, 99):.1f} |")
         print(f"HTTP / floor, medians: {statistics.median(http_ms) / statistics.median(floor_ms):.2f}x\n")
-        base = None
         use_wrk = shutil.which("wrk") is not None and not args.python_load
-        print(f"load generator: {'wrk' if use_wrk else 'asyncio httpx'}, {args.seconds:.0f} s per level\n")
-        print("| clients | QPS | p50 ms | p99 ms | errors |")
-        print("|---|---|---|---|---|")
-        for level in [int(x) for x in args.levels.split(",")]:
-            if use_wrk:
-                qps, p50, p99, errors = wrk_load(url, qs, level, args.seconds, work)
-            else:
-                qps, lat, errors = asyncio.run(load(url, qs, level, args.seconds))
-                p50, p99 = statistics.median(lat), pct(lat, 99)
-            base = base or qps
-            print(f"| {level} | {qps:.1f} ({qps / base:.2f}x) | {p50:.1f} | {p99:.1f} | {errors} |")
+        print(f"load generator: {'wrk' if use_wrk else 'asyncio httpx'}, {args.seconds:.0f} s per level, {args.repeat} round(s)\n")
+        levels = [int(x) for x in args.levels.split(",")]
+        rounds: list[dict[int, tuple[float, float, float, int]]] = []
+        for r in range(args.repeat):
+            row: dict[int, tuple[float, float, float, int]] = {}
+            for level in levels:
+                if use_wrk:
+                    row[level] = wrk_load(url, qs, level, args.seconds, work)
+                else:
+                    qps, lat, errors = asyncio.run(load(url, qs, level, args.seconds))
+                    row[level] = (qps, statistics.median(lat), pct(lat, 99), errors)
+            rounds.append(row)
+        for r, row in enumerate(rounds):
+            if args.repeat > 1:
+                print(f"round {r + 1}:")
+            print("| clients | QPS | p50 ms | p99 ms | errors |")
+            print("|---|---|---|---|---|")
+            base = row[levels[0]][0]
+            for level in levels:
+                qps, p50, p99, errors = row[level]
+                print(f"| {level} | {qps:.1f} ({qps / base:.2f}x) | {p50:.1f} | {p99:.1f} | {errors} |")
+            low, high = row[levels[0]], row[levels[-1]]
+            print(f"{levels[-1]} clients: QPS {high[0] / low[0]:.2f}x {levels[0]}, p99 {high[2] / low[1]:.1f}x the {levels[0]}-client median\n")
+        if args.repeat > 1:
+            ratios = sorted(r[levels[-1]][2] / r[levels[0]][1] for r in rounds)
+            print(f"p99 / single-client median over {args.repeat} rounds: median {statistics.median(ratios):.1f}x, range {ratios[0]:.1f}-{ratios[-1]:.1f}x")
     finally:
         server.send_signal(signal.SIGINT)
         try:
