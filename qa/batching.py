@@ -5,9 +5,10 @@ queries costs far less than 8 passes on a 2-core machine. Each of the inner
 embedder's workers (one per core, see :mod:`qa.compute`) has a gathering
 thread that takes the first waiting query, gathers others that arrive within
 ``wait`` (only if other requests are in flight, so a lone client never
-waits), and encodes them together; while one batch encodes, the next gathers. Identical queries in a batch are encoded
-once; recent query vectors are cached, so a chatbot's retries and repeated
-questions skip the model entirely.
+waits), and encodes them together; while one batch encodes, the next
+gathers. Identical queries in a batch are encoded once; recent query vectors
+are cached, so a chatbot's retries and repeated questions skip the model
+entirely.
 """
 
 from __future__ import annotations
