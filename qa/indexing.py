@@ -62,6 +62,8 @@ def encode_all(embedder: Embedder, texts: list[str], progress: Progress | None =
     """
     out = np.zeros((len(texts), embedder.dim), np.float32)
     order = np.argsort([-len(t) for t in texts], kind="stable")
+    if progress and texts:
+        progress(0, len(texts))  # the total is known now: a bar or a polled job shows it before the first step ends
     for start in range(0, len(texts), _ENCODE_STEP):
         rows = order[start : start + _ENCODE_STEP]
         out[rows] = embedder.encode_passages([texts[i] for i in rows])

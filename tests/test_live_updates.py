@@ -95,9 +95,19 @@ def test_searches_never_fail_while_documents_arrive_and_the_index_rebuilds(real_
     assert len(searcher.ok) >= 5 and any(rebuild_started < t < rebuild_done for t in searcher.ok)
 
 
-def _rebuild(docs: Path, index: Path) -> subprocess.Popen:
-    cmd = qa_command("index", "--rebuild", "--docs", str(docs), "--index", str(index))
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=offline_env())
+class _Rebuild:
+    """``qa index --rebuild`` as a process, its stderr (where the progress bar goes) collected as it comes."""
+
+    def __init__(self, docs: Path, index: Path) -> None:
+        cmd = qa_command("index", "--rebuild", "--docs", str(docs), "--index", str(index))
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=offline_env())
+        self.stderr = b""
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        while chunk := self.proc.stderr.read1(4096):  # type: ignore[attr-defined]
+            self.stderr += chunk
 
 
 def _kill_when(proc: subprocess.Popen, ready: Callable[[], bool], timeout: float = 300) -> bool:
@@ -125,20 +135,22 @@ def test_a_rebuild_killed_at_any_point_leaves_the_last_good_index(real_embedder,
         (docs / f"copy-{i}.txt").write_bytes(SEED.read_bytes())
 
     started = time.monotonic()
-    assert _rebuild(docs, index).wait(timeout=600) == 0
+    assert _Rebuild(docs, index).proc.wait(timeout=600) == 0
     full = time.monotonic() - started
     good = store.current_path(index)
     assert good.name != service.index.path.name
 
-    points = {
-        "loading the model": lambda t0: time.monotonic() - t0 > 0.25 * full,
-        "embedding": lambda t0: time.monotonic() - t0 > 0.75 * full,
-        "writing the generation": lambda t0: any(index.glob(".tmp-gen-*")),
+    points: dict[str, Callable[[float, _Rebuild], bool]] = {
+        "loading the model": lambda t0, r: time.monotonic() - t0 > 0.25 * full,
+        # The bar appears, at 0%, as embedding starts: no guessing from how long a run took.
+        "embedding": lambda t0, r: b"embedding:" in r.stderr,
+        "writing the generation": lambda t0, r: any(index.glob(".tmp-gen-*")),
     }
     killed = []
     for name, ready in points.items():
         t0 = time.monotonic()
-        if _kill_when(_rebuild(docs, index), lambda: ready(t0)):
+        rebuild = _Rebuild(docs, index)
+        if _kill_when(rebuild.proc, lambda: ready(t0, rebuild)):
             killed.append(name)
         live = store.current_path(index)
         loaded = store.load(index, model=real_embedder.name, dim=real_embedder.dim)  # never corrupt, never empty
