@@ -25,7 +25,7 @@ EVAL_DOCS = ROOT.parent / "shared" / "eval" / "cmrc2018_dev" / "docs"
 
 
 def corpus(n: int):  # type: ignore[no-untyped-def]
-    from qa import documents
+    from qa.ingest import folder as documents
 
     if EVAL_DOCS.is_dir():
         return documents.read_folder(EVAL_DOCS)[:n]
@@ -34,21 +34,22 @@ def corpus(n: int):  # type: ignore[no-untyped-def]
 
 
 def child(n: int, phase: str) -> dict[str, float]:
-    from qa import indexing
-    from qa.chunking import chunk_document, embedding_windows
     from qa.config import Settings
-    from qa.embedding import load_embedder
-    from qa.writer import chunk_params
+    from qa.encoder.embedder import load_embedder
+    from qa.index import building as indexing
+    from qa.index.chunking import chunk_document, embedding_windows
 
     settings = Settings()
     embedder = load_embedder(settings)
-    params = chunk_params(settings)
+    params = settings.chunk_params
     docs = corpus(n)
     embedder.encode_passages(["warm up"])
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t = time.perf_counter()
     if phase == "raw":
-        windows = [w for d in docs for c in chunk_document(d.doc_id, d.text, params) for w in embedding_windows(c, params)]
+        windows = [
+            w for d in docs for c in chunk_document(d.doc_id, d.text, params) for w in embedding_windows(c, params)
+        ]
         t = time.perf_counter()  # chunking is not the encoder's work
         embedder.encode_passages(windows)
         count = len(windows)
@@ -57,7 +58,13 @@ def child(n: int, phase: str) -> dict[str, float]:
         count = report.embedded
     elapsed = time.perf_counter() - t
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"windows": count, "seconds": elapsed, "per_s": count / elapsed, "rss_mb": rss / 1024, "rss_before_mb": rss0 / 1024}
+    return {
+        "windows": count,
+        "seconds": elapsed,
+        "per_s": count / elapsed,
+        "rss_mb": rss / 1024,
+        "rss_before_mb": rss0 / 1024,
+    }
 
 
 def main() -> None:
@@ -73,7 +80,9 @@ def main() -> None:
     for n in [int(x) for x in args.sizes.split(",")]:
         res = {}
         for phase in ("raw", "build"):
-            out = subprocess.run([sys.executable, __file__, "--child", str(n), phase], capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", str(n), phase], capture_output=True, text=True, check=True
+            )
             res[phase] = json.loads(out.stdout.strip().splitlines()[-1])
         raw, build = res["raw"], res["build"]
         print(

@@ -34,12 +34,18 @@ def _texts() -> tuple[list[str], list[str]]:
     queries, passages = [], []
     for line in (ROOT / "tests" / "fixtures" / "seed_questions.jsonl").open(encoding="utf-8"):
         queries.append(json.loads(line)["question"])
-    passages += [p.strip() for p in (ROOT / "seeds" / "laoshan-vr-ai.txt").read_text(encoding="utf-8").split("\n\n") if len(p.strip()) > 40]
+    passages += [
+        p.strip()
+        for p in (ROOT / "seeds" / "laoshan-vr-ai.txt").read_text(encoding="utf-8").split("\n\n")
+        if len(p.strip()) > 40
+    ]
     for name in ("cmrc2018_dev", "drcd_dev"):
         q = EVAL / name / "queries_public.jsonl"
         if q.exists():
             queries += [json.loads(line)["question"] for line in q.open(encoding="utf-8")][:40]
-            passages += [json.loads(line)["text"][:250] for line in (EVAL / name / "corpus.jsonl").open(encoding="utf-8")][:120]
+            passages += [
+                json.loads(line)["text"][:250] for line in (EVAL / name / "corpus.jsonl").open(encoding="utf-8")
+            ][:120]
     return queries[:N_QUERIES], passages[:N_PASSAGES]
 
 
@@ -61,7 +67,7 @@ def _timed_queries(encode, queries: list[str]) -> dict[str, float]:  # type: ign
 def run_qa(batch: int, cold: bool) -> dict[str, float]:
     os.environ["HF_HUB_OFFLINE"] = "1"
     from qa.config import Settings
-    from qa.embedding import load_embedder
+    from qa.encoder.embedder import load_embedder
 
     cache = Path(tempfile.mkdtemp()) if cold else None
     settings = Settings(batch_size=batch, **({"model_cache": cache} if cache else {}))
@@ -115,7 +121,9 @@ def main() -> None:
     print("| model | query ms median | query ms p95 | passages/s | load s (warm) | RSS MB after load | RSS MB peak |")
     print("|---|---|---|---|---|---|---|")
     for name, r in rows.items():
-        print(f"| {name} | {r['query_ms_median']:.1f} | {r['query_ms_p95']:.1f} | {r['passages_per_s']:.1f} | {r['load_s']:.2f} | {r['rss_after_load_mb']:.0f} | {r['rss_peak_mb']:.0f} |")
+        print(
+            f"| {name} | {r['query_ms_median']:.1f} | {r['query_ms_p95']:.1f} | {r['passages_per_s']:.1f} | {r['load_s']:.2f} | {r['rss_after_load_mb']:.0f} | {r['rss_peak_mb']:.0f} |"
+        )
     print(f"\ncold start (materialize + load): {cold['load_s']:.1f} s")
     best = max((r for n, r in rows.items() if n.startswith("qa")), key=lambda r: r["passages_per_s"])
     print(

@@ -31,7 +31,7 @@ DIM = 384
 
 
 def base_vectors() -> np.ndarray:
-    from qa import store
+    from qa.index import store
 
     parts = []
     for folder in sorted(RESULTS.glob("idx-*")):
@@ -51,7 +51,10 @@ def generate(base: np.ndarray, n: int, seed: int) -> np.ndarray:
     out = np.empty((n, DIM), np.float32)
     for start in range(0, n, 100_000):
         m = min(100_000, n - start)
-        v = base[rng.integers(0, len(base), m)] + rng.uniform(0, 0.7, (m, 1)).astype(np.float32) * base[rng.integers(0, len(base), m)]
+        v = (
+            base[rng.integers(0, len(base), m)]
+            + rng.uniform(0, 0.7, (m, 1)).astype(np.float32) * base[rng.integers(0, len(base), m)]
+        )
         v += 0.02 * rng.standard_normal((m, DIM)).astype(np.float32)
         out[start : start + m] = v / np.linalg.norm(v, axis=1, keepdims=True)
     return out
@@ -73,19 +76,37 @@ def child(path: str, queries: str, truth: str, ef: int, nprobe: int) -> None:
         times.append((time.perf_counter() - t) * 1000)
         hits += len(set(ids[0].tolist()) & set(gt[i].tolist()))
     status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
-    print(json.dumps({
-        "median_ms": float(np.median(times)), "p99_ms": float(np.percentile(times, 99)), "recall": hits / gt.size,
-        "rss_mb": int(status["VmRSS"].split()[0]) / 1024, "peak_mb": int(status["VmHWM"].split()[0]) / 1024,
-    }))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "median_ms": float(np.median(times)),
+                "p99_ms": float(np.percentile(times, 99)),
+                "recall": hits / gt.size,
+                "rss_mb": int(status["VmRSS"].split()[0]) / 1024,
+                "peak_mb": int(status["VmHWM"].split()[0]) / 1024,
+            }
+        )
+    )
 
 
 def measure(index: faiss.Index, name: str, work: Path, build_s: float, ef: int = 0, nprobe: int = 0) -> str:
     path = work / f"{name}.faiss"
     faiss.write_index(index, str(path))
     out = subprocess.run(
-        [sys.executable, __file__, "--child", str(path), str(work / "q.npy"), str(work / "gt.npy"), str(ef), str(nprobe)],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            str(path),
+            str(work / "q.npy"),
+            str(work / "gt.npy"),
+            str(ef),
+            str(nprobe),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     r = json.loads(out.strip().splitlines()[-1])
     size = path.stat().st_size / 2**20
     path.unlink()

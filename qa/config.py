@@ -7,14 +7,42 @@ Nothing is read at import time: call :func:`load_settings` (or build
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BUNDLED_MODEL = "bundled:multilingual-e5-small"
 SearchMode = Literal["dense", "lexical", "hybrid"]
+SEARCH_MODES: tuple[str, ...] = get_args(SearchMode)
+IndexType = Literal["auto", "flat", "hnsw"]
+
+
+@dataclass(frozen=True)
+class ChunkParams:
+    """How documents become passages and embedded windows; an index records these and is rebuilt when they change."""
+
+    size: int = 1000
+    overlap: int = 150
+    min_paragraph: int = 80
+    window: int = 100
+    window_overlap: int = 30
+
+
+@dataclass(frozen=True)
+class VectorSpec:
+    """Which FAISS index holds the window vectors: exact up to ``threshold`` vectors, HNSW beyond (``auto``)."""
+
+    kind: IndexType = "auto"
+    threshold: int = 20_000
+    m: int = 32
+    ef_construction: int = 64
+    ef_search: int = 128
+
+    def chosen(self, n: int) -> str:
+        return ("hnsw" if n > self.threshold else "flat") if self.kind == "auto" else self.kind
 
 
 def _default_cache() -> Path:
@@ -48,11 +76,15 @@ class Settings(BaseSettings):
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto",
         description="Encoder arithmetic: bf16 matmuls where the CPU has them natively (auto), else fp32. "
-        "bf16 vectors match fp32 to cosine 0.9999 and encode ~1.5-1.8x faster.",
+        "bf16 vectors match fp32 to cosine 0.9999 and encode faster (README, Performance).",
     )
 
-    chunk_size: int = Field(1000, ge=20, le=20000, description="Most characters in a returned passage; longer paragraphs are split.")
-    chunk_overlap: int = Field(150, ge=0, description="Characters of sentence overlap between pieces of a long paragraph.")
+    chunk_size: int = Field(
+        1000, ge=20, le=20000, description="Most characters in a returned passage; longer paragraphs are split."
+    )
+    chunk_overlap: int = Field(
+        150, ge=0, description="Characters of sentence overlap between pieces of a long paragraph."
+    )
     min_paragraph: int = Field(
         80, ge=0, description="Paragraphs shorter than this (headlines, captions) merge into a neighbour."
     )
@@ -64,17 +96,23 @@ class Settings(BaseSettings):
     max_query_chars: int = Field(2000, ge=1)
     max_top_k: int = Field(100, ge=1)
     search_mode: SearchMode = "hybrid"
-    index_type: Literal["auto", "flat", "hnsw"] = Field(
-        "auto", description="FAISS index of the window vectors: exact up to QA_HNSW_THRESHOLD vectors, HNSW beyond (auto)."
+    index_type: IndexType = Field(
+        "auto",
+        description="FAISS index of the window vectors: exact up to QA_HNSW_THRESHOLD vectors, HNSW beyond (auto).",
     )
     hnsw_threshold: int = Field(
-        20_000, ge=0, description="Window vectors above which auto builds HNSW (an exact scan of 20k takes ~2.5 ms here)."
+        20_000, ge=0, description="Window vectors above which auto builds HNSW (see README, Scale)."
     )
     hnsw_m: int = Field(32, ge=4, le=128, description="HNSW links per vector.")
     hnsw_ef_construction: int = Field(64, ge=8, description="HNSW build-time search depth.")
-    hnsw_ef_search: int = Field(128, ge=8, description="HNSW query-time search depth (raised to the depth a query needs).")
+    hnsw_ef_search: int = Field(
+        128, ge=8, description="HNSW query-time search depth (raised to the depth a query needs)."
+    )
     query_batch_wait_ms: float = Field(
-        2.0, ge=0, le=100, description="Longest a query waits for others to share its encoder call (only under concurrency)."
+        2.0,
+        ge=0,
+        le=100,
+        description="Longest a query waits for others to share its encoder call (only under concurrency).",
     )
     query_batch_max: int = Field(
         10,
@@ -86,18 +124,38 @@ class Settings(BaseSettings):
     query_cache_size: int = Field(1024, ge=0, description="Recent query vectors kept; 0 disables the cache.")
     api_key: SecretStr | None = Field(None, description="When set, write endpoints need 'Authorization: Bearer <key>'.")
     api_key_reads: bool = Field(False, description="Also require the API key for searches and reads.")
-    max_document_bytes: int = Field(10 * 1024 * 1024, ge=1, description="Largest document accepted over HTTP (413 above).")
+    max_document_bytes: int = Field(
+        10 * 1024 * 1024, ge=1, description="Largest document accepted over HTTP (413 above)."
+    )
     write_timeout: float = Field(
         30.0, ge=0, description="Seconds a document write waits for another writer (e.g. a rebuild) before a 409."
     )
-    watch_debounce_ms: int = Field(1000, ge=50, description="Quiet time after a docs-folder change before `qa watch` re-indexes.")
+    watch_debounce_ms: int = Field(
+        1000, ge=50, description="Quiet time after a docs-folder change before `qa watch` re-indexes."
+    )
+
+    @property
+    def chunk_params(self) -> ChunkParams:
+        return ChunkParams(
+            self.chunk_size, self.chunk_overlap, self.min_paragraph, self.window_size, self.window_overlap
+        )
+
+    @property
+    def vector_spec(self) -> VectorSpec:
+        return VectorSpec(
+            self.index_type, self.hnsw_threshold, self.hnsw_m, self.hnsw_ef_construction, self.hnsw_ef_search
+        )
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:
         if self.chunk_overlap >= self.chunk_size:
-            raise ValueError(f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size ({self.chunk_size})")
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size ({self.chunk_size})"
+            )
         if self.window_overlap >= self.window_size:
-            raise ValueError(f"window_overlap ({self.window_overlap}) must be smaller than window_size ({self.window_size})")
+            raise ValueError(
+                f"window_overlap ({self.window_overlap}) must be smaller than window_size ({self.window_size})"
+            )
         return self
 
 

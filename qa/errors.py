@@ -1,19 +1,19 @@
 """qa's exception tree. The API maps these to HTTP codes in one place; the CLI prints them in one line.
 
-    QAError
-    ├── InvalidInput        bad request data (422)
-    ├── BadDocument         an upload qa refuses: unsafe name, not UTF-8 (400)
-    ├── TooLarge            an upload over the size limit (413)
-    ├── UnsupportedType     a file type qa does not read (415)
-    ├── Unauthorized        no API key where one is required (401)
-    ├── Forbidden           a wrong API key (403)
-    ├── NotFound            an unknown document, job or collection (404)
-    ├── Conflict            another writer holds the index (409)
-    ├── IndexError_         the index on disk cannot be used
-    │   ├── IndexMissing    nothing built yet (503)
-    │   ├── IndexCorrupt    truncated or damaged files (503)
-    │   └── ModelMismatch   built with another model (409)
-    └── ModelError          the embedding model cannot be provisioned or loaded (500)
+QAError
+├── InvalidInput        bad request data (422)
+├── BadDocument         an upload qa refuses: unsafe name, not UTF-8 (400)
+├── TooLarge            an upload over the size limit (413)
+├── UnsupportedType     a file type qa does not read (415)
+├── Unauthorized        no API key where one is required (401)
+├── Forbidden           a wrong API key (403)
+├── NotFound            an unknown document, job or collection (404)
+├── Conflict            another writer holds the index (409)
+├── IndexError_         the index on disk cannot be used
+│   ├── IndexMissing    nothing built yet (503)
+│   ├── IndexCorrupt    truncated or damaged files (503)
+│   └── ModelMismatch   built with another model (409)
+└── ModelError          the embedding model cannot be provisioned or loaded (500)
 """
 
 from __future__ import annotations

@@ -1,11 +1,14 @@
-"""Shared fixtures: the real bundled model (loaded once per session) and a counting fake for non-semantic logic."""
+"""Shared fixtures: the real bundled model (loaded once per session), a counting fake for non-semantic logic,
+services over the seed article, and polling a background job."""
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,6 +16,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from qa.config import Settings  # noqa: E402
+from qa.service.core import QAService  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "seeds" / "laoshan-vr-ai.txt"
@@ -31,20 +35,44 @@ class CountingEmbedder:
 
     def __init__(self) -> None:
         self.passages_embedded = 0
-        self.queries_embedded = 0
 
     def _vec(self, text: str) -> np.ndarray:
         seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
         v = np.random.default_rng(seed).standard_normal(self.dim).astype(np.float32)
         return v / np.linalg.norm(v)
 
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        self.queries_embedded += len(texts)
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
         return np.vstack([self._vec(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts)
 
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
         self.passages_embedded += len(texts)
-        return np.vstack([self._vec(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+        return self._encode(texts)
+
+
+def seed_service(root: Path, embedder: Any, **settings: Any) -> QAService:
+    """A service over a copy of the seed article in ``root/docs``, with its index built in ``root/index``."""
+    docs = root / "docs"
+    docs.mkdir(parents=True, exist_ok=True)
+    if not (docs / SEED.name).exists():
+        (docs / SEED.name).write_bytes(SEED.read_bytes())
+    settings = {"docs_dir": docs, "index_dir": root / "index", "collections_dir": root / "collections", **settings}
+    service = QAService(Settings(**settings), embedder)
+    service.writer.ensure()
+    return service
+
+
+def wait_for_job(poll: Callable[[], Any], timeout: float = 180) -> Any:
+    """Poll a background job (a JSON dict or a client's ``Job``) until it is neither queued nor running."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = poll()
+        state = job["state"] if isinstance(job, dict) else job.state
+        if state not in ("queued", "running") or time.monotonic() > deadline:
+            return job
+        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -54,7 +82,8 @@ def fake_embedder() -> CountingEmbedder:
 
 @pytest.fixture(scope="session")
 def real_embedder():  # type: ignore[no-untyped-def]
-    from qa.embedding import load_embedder
+    """The bundled model, materialized into the user's cache once and loaded once for the whole session."""
+    from qa.encoder.embedder import load_embedder
 
     return load_embedder(Settings())
 
@@ -62,7 +91,7 @@ def real_embedder():  # type: ignore[no-untyped-def]
 @pytest.fixture
 def seed_docs(tmp_path: Path) -> Path:
     docs = tmp_path / "docs"
-    docs.mkdir()
+    docs.mkdir(exist_ok=True)
     (docs / SEED.name).write_bytes(SEED.read_bytes())
     return docs
 
@@ -72,6 +101,17 @@ def make_settings(tmp_path: Path):  # type: ignore[no-untyped-def]
     def make(**kw: object) -> Settings:
         kw.setdefault("docs_dir", tmp_path / "docs")
         kw.setdefault("index_dir", tmp_path / "index")
+        kw.setdefault("collections_dir", tmp_path / "collections")
         return Settings(**kw)  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture
+def make_service(tmp_path: Path, fake_embedder: CountingEmbedder) -> Callable[..., QAService]:
+    """``make_service(**settings)``: a service over the seed article with the counting embedder (``embedder=`` for another)."""
+
+    def make(embedder: Any = None, **settings: Any) -> QAService:
+        return seed_service(tmp_path, embedder or fake_embedder, **settings)
 
     return make

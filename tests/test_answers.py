@@ -6,11 +6,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from qa.api import create_app
-from qa.config import Settings
-from qa.evaluation import first_hit, read_queries
-from qa.service import QAService
+from qa.search.evaluation import first_hit, read_queries
+from qa.service.core import QAService
 
-from conftest import ROOT, SEED
+from conftest import ROOT, SEED, seed_service
 
 pytestmark = pytest.mark.slow
 QUESTIONS = read_queries(ROOT / "tests" / "fixtures" / "seed_questions.jsonl")
@@ -18,17 +17,12 @@ QUESTIONS = read_queries(ROOT / "tests" / "fixtures" / "seed_questions.jsonl")
 
 @pytest.fixture(scope="module")
 def service(real_embedder, tmp_path_factory) -> QAService:  # type: ignore[no-untyped-def]
-    root = tmp_path_factory.mktemp("answers")
-    (root / "docs").mkdir()
-    (root / "docs" / SEED.name).write_bytes(SEED.read_bytes())
-    svc = QAService(Settings(docs_dir=root / "docs", index_dir=root / "index"), real_embedder)
-    svc.ensure_index()
-    return svc
+    return seed_service(tmp_path_factory.mktemp("answers"), real_embedder)
 
 
 def test_own_questions_rank_the_answering_passage_high(service: QAService) -> None:
     assert len(QUESTIONS) >= 20 and sum(not q.question.isascii() for q in QUESTIONS) < len(QUESTIONS)
-    ranks = {q.question: first_hit(q, [h.chunk for h in service.search(q.question, 10).hits]) for q in QUESTIONS}
+    ranks = {q.question: first_hit(q, [h.chunk for h in service.search(q.question, 10).results]) for q in QUESTIONS}
     first = sum(r == 1 for r in ranks.values())
     print(f"\nseed questions: {first}/{len(ranks)} at rank 1; ranks {sorted(ranks.values(), key=str)}")
     assert first / len(ranks) > 0.5, ranks
@@ -53,10 +47,10 @@ def test_answering_sentences_contain_the_answer(service: QAService) -> None:
     found = total = 0
     for q in QUESTIONS:
         result = service.ask(q.question, 5)
-        for hit, sent in zip(result.hits, result.sentences):
-            if any(a in hit.chunk.text for a in q.answers):
+        for hit in result.results:
+            if any(a in hit.text for a in q.answers):
                 total += 1
-                found += any(a in sent.text for a in q.answers)
+                found += any(a in hit.sentence.text for a in q.answers)
     print(f"\nanswering sentence holds the answer in {found}/{total} passages that do")
     assert found / total >= 0.8, (found, total)
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-
 import pytest
 from fastapi.testclient import TestClient
 
 from qa.api import create_app
-from qa.config import Settings
-from qa.service import QAService
+from qa.service.core import QAService
 
-from conftest import SEED
+from conftest import SEED, seed_service
 
 pytestmark = pytest.mark.slow
 ZH = "青岛市虚拟现实产业园规划面积有多大?"
@@ -19,13 +17,8 @@ EN = "How large is the planned area of the Qingdao VR industrial park?"
 
 @pytest.fixture(scope="module")
 def client(real_embedder, tmp_path_factory) -> TestClient:  # type: ignore[no-untyped-def]
-    root = tmp_path_factory.mktemp("api")
-    (root / "docs").mkdir()
-    (root / "docs" / SEED.name).write_bytes(SEED.read_bytes())
-    settings = Settings(docs_dir=root / "docs", index_dir=root / "index")
-    service = QAService(settings, real_embedder)
-    service.ensure_index()
-    with TestClient(create_app(settings, service=service)) as c:
+    service = seed_service(tmp_path_factory.mktemp("api"), real_embedder)
+    with TestClient(create_app(service.settings, service=service)) as c:
         yield c
 
 
@@ -102,7 +95,7 @@ def test_openapi_docs(client: TestClient) -> None:
 
 def test_another_model_by_path_loads_and_refuses_this_index(client: TestClient) -> None:
     """QA_MODEL may be any sentence-transformers folder; an index built by another model is a clear error."""
-    from qa.embedding import load_embedder, resolve_model_path
+    from qa.encoder.embedder import load_embedder, resolve_model_path
     from qa.errors import ModelMismatch
 
     service = client.app.state.catalog.get()  # type: ignore[attr-defined]
@@ -111,4 +104,4 @@ def test_another_model_by_path_loads_and_refuses_this_index(client: TestClient) 
     embedder = load_embedder(other)
     assert embedder.name == folder and embedder.dim == 384
     with pytest.raises(ModelMismatch, match="bundled:multilingual-e5-small"):
-        QAService(other, embedder).load_index()
+        QAService(other, embedder).writer.load()

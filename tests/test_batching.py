@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from qa.batching import BatchingEmbedder
+from qa.encoder.batching import BatchingEmbedder
 
 from conftest import CountingEmbedder
 

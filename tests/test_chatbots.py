@@ -5,27 +5,31 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from qa import filters
 from qa.api import create_app
 from qa.errors import InvalidInput
-from qa.service import QAService
+from qa.search import filters
 
 from conftest import SEED
 
 DOCS = {
-    "guide-en.md": ("The visitor guide lists opening hours of the VR experience hall.", {"lang": "en", "year": 2023, "tags": ["guide", "hours"]}),
+    "guide-en.md": (
+        "The visitor guide lists opening hours of the VR experience hall.",
+        {"lang": "en", "year": 2023, "tags": ["guide", "hours"]},
+    ),
     "guide-zh.md": ("参观指南列出了虚拟现实体验馆的开放时间。", {"lang": "zh", "year": 2024}),
-    "press.txt": ("Press release: the VR hall opening hours are 9 to 17.", {"lang": "en", "year": 2022, "source": "press office"}),
+    "press.txt": (
+        "Press release: the VR hall opening hours are 9 to 17.",
+        {"lang": "en", "year": 2022, "source": "press office"},
+    ),
 }
 
 
 @pytest.fixture
-def make_client(make_settings, seed_docs, fake_embedder):  # type: ignore[no-untyped-def]
+def make_client(make_service):  # type: ignore[no-untyped-def]
     def make(**kw: object) -> TestClient:
-        service = QAService(make_settings(**kw), fake_embedder)
-        service.ensure_index()
+        service = make_service(**kw)
         for name, (text, meta) in DOCS.items():
-            service.put_document(name, text.encode(), meta)
+            service.writer.put(name, text.encode(), meta)
         return TestClient(create_app(service.settings, service=service))
 
     return make
@@ -83,7 +87,9 @@ def test_dify_metadata_conditions(make_client) -> None:  # type: ignore[no-untyp
         {"name": "year", "comparison_operator": "<", "value": 2023},
         logical="or",
     ) == {"guide-zh.md", "press.txt"}
-    bad = dify_body(metadata_condition={"conditions": [{"name": "lang", "comparison_operator": "sounds like", "value": "x"}]})
+    bad = dify_body(
+        metadata_condition={"conditions": [{"name": "lang", "comparison_operator": "sounds like", "value": "x"}]}
+    )
     r = client.post("/retrieval", json=bad)
     assert r.status_code == 422 and "sounds like" in r.json()["error_msg"]
 
@@ -114,11 +120,19 @@ def test_openai_vector_store_search_shape_and_filters(make_client) -> None:  # t
         assert set(item) == {"file_id", "filename", "score", "attributes", "content"}
         assert 0 <= item["score"] <= 1 and isinstance(item["attributes"], dict)
         assert item["content"][0]["type"] == "text" and item["content"][0]["text"]
-    flt = {"type": "and", "filters": [{"type": "eq", "key": "lang", "value": "en"}, {"type": "gte", "key": "year", "value": 2023}]}
-    r = client.post("/v1/vector_stores/default/search", json={"query": "opening hours", "filters": flt, "max_num_results": 10})
+    flt = {
+        "type": "and",
+        "filters": [{"type": "eq", "key": "lang", "value": "en"}, {"type": "gte", "key": "year", "value": 2023}],
+    }
+    r = client.post(
+        "/v1/vector_stores/default/search", json={"query": "opening hours", "filters": flt, "max_num_results": 10}
+    )
     assert {d["file_id"] for d in r.json()["data"]} == {"guide-en.md"}
     assert client.post("/v1/vector_stores/nope/search", json={"query": "x"}).status_code == 404
-    assert client.post("/v1/vector_stores/default/search", json={"query": "x", "filters": {"type": "near"}}).status_code == 422
+    assert (
+        client.post("/v1/vector_stores/default/search", json={"query": "x", "filters": {"type": "near"}}).status_code
+        == 422
+    )
 
 
 def test_conditions_refuse_what_they_cannot_mean() -> None:

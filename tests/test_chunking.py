@@ -1,7 +1,9 @@
 from pathlib import Path
 
-from qa.chunking import ChunkParams, chunk_document, embedding_windows, merge_short, paragraphs, windows
-from qa.documents import decode, read_folder
+from qa.config import ChunkParams
+from qa.index.chunking import chunk_document, embedding_windows, merge_short, paragraphs, windows
+from qa.ingest.folder import read_folder
+from qa.ingest.formats import decode
 
 from conftest import SEED
 
@@ -72,7 +74,12 @@ def test_whitespace_inside_chinese_text_is_kept() -> None:
 
 
 def test_crlf_and_bom(tmp_path: Path) -> None:
-    raw = "\ufeff第一段标题\r\n\r\n" + "正文内容很长,足够成为一个段落,不会被合并到别处去。" * 2 + "\r\n\r\n第二段" + "也很长的内容。" * 6
+    raw = (
+        "\ufeff第一段标题\r\n\r\n"
+        + "正文内容很长,足够成为一个段落,不会被合并到别处去。" * 2
+        + "\r\n\r\n第二段"
+        + "也很长的内容。" * 6
+    )
     (tmp_path / "a.txt").write_bytes(raw.encode("utf-8"))
     (doc,) = read_folder(tmp_path)
     assert not doc.text.startswith("\ufeff")

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from pathlib import Path
 
 import httpx
 import pytest
 
 from qa.api import create_app
 from qa.client import AsyncQAClient, QAClient, QAClientError
-from qa.config import Settings
-from qa.service import QAService
 
-from conftest import SEED
+from conftest import SEED, seed_service, wait_for_job
 from servers import ThreadedServer
 
 pytestmark = pytest.mark.slow
@@ -23,13 +19,8 @@ ZH = "青岛市虚拟现实产业园规划面积有多大?"
 
 @pytest.fixture(scope="module")
 def server(real_embedder, tmp_path_factory):  # type: ignore[no-untyped-def]
-    root: Path = tmp_path_factory.mktemp("client")
-    (root / "docs").mkdir()
-    (root / "docs" / SEED.name).write_bytes(SEED.read_bytes())
-    settings = Settings(docs_dir=root / "docs", index_dir=root / "index", collections_dir=root / "collections", api_key="k3y")
-    service = QAService(settings, real_embedder)
-    service.ensure_index()
-    with ThreadedServer(create_app(settings, service=service)) as live:
+    service = seed_service(tmp_path_factory.mktemp("client"), real_embedder, api_key="k3y")
+    with ThreadedServer(create_app(service.settings, service=service)) as live:
         yield live
 
 
@@ -38,20 +29,16 @@ def test_sync_client_round_trip(server) -> None:  # type: ignore[no-untyped-def]
         top = qa.search(ZH, top_k=3)[0]
         assert "1969亩" in top.text and top.doc_id == SEED.name and top.dense_score is not None
         answer = qa.ask("How large is the planned area of the Qingdao VR industrial park?")
-        assert answer.answer is not None and "1969亩" in answer.answer.text and answer.answer_doc_id == SEED.name
+        assert answer.answer is not None and "1969亩" in answer.answer.text and answer.answer.doc_id == SEED.name
         added = qa.add_document("faq.md", "# FAQ\n\nThe VR park shuttle bus leaves every 20 minutes.", {"lang": "en"})
         assert added.created and added.chunks == 1
         hits = qa.search("How often does the shuttle bus leave?", filter={"lang": "en"})
         assert hits[0].doc_id == "faq.md" and hits[0].metadata == {"lang": "en"}
         assert qa.add_document("faq.md", "Shuttle every 30 minutes.", replace=True).created is False
-        assert {d["doc_id"] for d in qa.documents()} == {SEED.name, "faq.md"}
-        assert qa.delete_document("faq.md").index["removed"] == 1
+        assert {d.doc_id for d in qa.documents()} == {SEED.name, "faq.md"}
+        assert qa.delete_document("faq.md").index.removed == 1
         job = qa.rebuild()
-        deadline = time.monotonic() + 120
-        while job.state in ("queued", "running") and time.monotonic() < deadline:
-            time.sleep(0.2)
-            job = qa.job(job.id)
-        assert job.state == "succeeded"
+        assert wait_for_job(lambda: qa.job(job.id)).state == "succeeded"
         with pytest.raises(QAClientError) as err:
             qa.search(" ")
         assert err.value.status_code == 422 and "empty" in err.value.detail
@@ -73,7 +60,7 @@ def test_langchain_retriever(server) -> None:  # type: ignore[no-untyped-def]
     from langchain_core.documents import Document
     from langchain_core.retrievers import BaseRetriever
 
-    from qa.integrations.langchain import QARetriever
+    from qa.client.langchain import QARetriever
 
     retriever = QARetriever(base_url=server.url, top_k=2)
     assert isinstance(retriever, BaseRetriever)

@@ -8,15 +8,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from qa.api import create_app
-from qa.service import QAService
 
 from conftest import SEED
 
 
 @pytest.fixture
-def client(make_settings, seed_docs, fake_embedder, tmp_path: Path) -> TestClient:  # type: ignore[no-untyped-def]
-    service = QAService(make_settings(collections_dir=tmp_path / "collections"), fake_embedder)
-    service.ensure_index()
+def client(make_service) -> TestClient:  # type: ignore[no-untyped-def]
+    service = make_service()
     return TestClient(create_app(service.settings, service=service))
 
 
@@ -25,7 +23,9 @@ def test_collections_are_separate_knowledge_bases(client: TestClient, tmp_path: 
     assert r.status_code == 201 and r.json() == {"name": "support", "documents": 0, "chunks": 0}
     assert client.post("/collections", json={"name": "support"}).status_code == 409
     assert client.post("/collections", json={"name": "../evil"}).status_code == 422
-    r = client.post("/documents?collection=support", json={"doc_id": "refunds.md", "text": "Refunds take five working days."})
+    r = client.post(
+        "/documents?collection=support", json={"doc_id": "refunds.md", "text": "Refunds take five working days."}
+    )
     assert r.status_code == 201
     assert (tmp_path / "collections" / "support" / "docs" / "refunds.md").exists()
 
@@ -33,7 +33,9 @@ def test_collections_are_separate_knowledge_bases(client: TestClient, tmp_path: 
         return {d["doc_id"] for d in client.get("/documents", params={"collection": collection}).json()["documents"]}
 
     assert docs("support") == {"refunds.md"} and docs("default") == {SEED.name}
-    hits = client.post("/search?collection=support", json={"query": "refunds working days", "mode": "lexical"}).json()["results"]
+    hits = client.post("/search?collection=support", json={"query": "refunds working days", "mode": "lexical"}).json()[
+        "results"
+    ]
     assert [h["doc_id"] for h in hits] == ["refunds.md"]
     assert client.post("/search", json={"query": "refunds working days", "mode": "lexical"}).json()["results"] == []
     dify = {"knowledge_id": "support", "query": "refunds", "retrieval_setting": {"top_k": 3, "score_threshold": 0.0}}
@@ -52,9 +54,8 @@ def test_collections_are_separate_knowledge_bases(client: TestClient, tmp_path: 
     assert client.delete("/collections/support").status_code == 404
 
 
-def test_collection_writes_need_the_key(make_settings, seed_docs, fake_embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    service = QAService(make_settings(collections_dir=tmp_path / "c", api_key="k"), fake_embedder)
-    service.ensure_index()
+def test_collection_writes_need_the_key(make_service) -> None:  # type: ignore[no-untyped-def]
+    service = make_service(api_key="k")
     client = TestClient(create_app(service.settings, service=service))
     assert client.post("/collections", json={"name": "x"}).status_code == 401
     assert client.post("/collections", json={"name": "x"}, headers={"Authorization": "Bearer k"}).status_code == 201

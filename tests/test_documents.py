@@ -9,22 +9,21 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from qa import store
 from qa.api import create_app
-from qa.jobs import Jobs
 from qa.errors import Conflict
-from qa.service import QAService
+from qa.index import store
+from qa.service.core import QAService
+from qa.service.jobs import Jobs
 
-from conftest import SEED, CountingEmbedder
+from conftest import SEED, CountingEmbedder, wait_for_job
 
 NOTE = "The Laoshan VR park signed a cooperation agreement with Example Robotics on 5 May.\n\nIt covers robot training."
 
 
 @pytest.fixture
-def app_for(make_settings, seed_docs, fake_embedder):  # type: ignore[no-untyped-def]
+def app_for(make_service):  # type: ignore[no-untyped-def]
     def make(**kw: object) -> tuple[TestClient, QAService]:
-        service = QAService(make_settings(**kw), fake_embedder)
-        service.ensure_index()
+        service = make_service(**kw)
         return TestClient(create_app(service.settings, service=service)), service
 
     return make
@@ -63,7 +62,9 @@ def test_add_find_list_get_replace_delete(client: TestClient, seed_docs: Path, f
     r = client.put("/documents/notes/robots.txt", json={"text": "Robots moved to Qingdao harbour."})
     assert r.status_code == 200 and r.json()["created"] is False and r.json()["index"]["changed"] == 1
     assert _lexical(client, "harbour")[0]["doc_id"] == "notes/robots.txt"
-    assert _lexical(client, "Example Robotics") == [] or all(h["doc_id"] == SEED.name for h in _lexical(client, "Example Robotics"))
+    assert _lexical(client, "Example Robotics") == [] or all(
+        h["doc_id"] == SEED.name for h in _lexical(client, "Example Robotics")
+    )
     assert client.get("/documents/notes/robots.txt").json()["metadata"] == {}  # PUT replaces metadata too
 
     r = client.delete("/documents/notes/robots.txt")
@@ -75,9 +76,13 @@ def test_add_find_list_get_replace_delete(client: TestClient, seed_docs: Path, f
 
 
 def test_put_creates_and_metadata_filters(client: TestClient) -> None:
-    r = client.put("/documents/a.md", json={"text": "# Alpha\n\nAlpha park opened a robot lab.", "metadata": {"team": "x"}})
+    r = client.put(
+        "/documents/a.md", json={"text": "# Alpha\n\nAlpha park opened a robot lab.", "metadata": {"team": "x"}}
+    )
     assert r.status_code == 201
-    client.put("/documents/b.md", json={"text": "# Beta\n\nBeta park opened a robot lab.", "metadata": {"team": ["y", "z"]}})
+    client.put(
+        "/documents/b.md", json={"text": "# Beta\n\nBeta park opened a robot lab.", "metadata": {"team": ["y", "z"]}}
+    )
     assert {h["doc_id"] for h in _lexical(client, "robot lab")} == {"a.md", "b.md"}
     assert [h["doc_id"] for h in _lexical(client, "robot lab", filter={"team": "z"})] == ["b.md"]
     assert [h["doc_id"] for h in _lexical(client, "robot lab", filter={"doc_id": ["a.md"]})] == ["a.md"]
@@ -150,7 +155,9 @@ def test_unsafe_names_are_refused_and_nothing_is_written(client: TestClient, see
         assert stored.is_relative_to(seed_docs.resolve()) and stored.read_bytes() == b"hello"
     else:
         assert r.status_code in (400, 415), (name, r.text)
-    assert [p for p in outside() if not p.is_relative_to(seed_docs)] == [p for p in before if not p.is_relative_to(seed_docs)]
+    assert [p for p in outside() if not p.is_relative_to(seed_docs)] == [
+        p for p in before if not p.is_relative_to(seed_docs)
+    ]
 
 
 def test_bad_uploads(app_for) -> None:  # type: ignore[no-untyped-def]
@@ -163,11 +170,19 @@ def test_bad_uploads(app_for) -> None:  # type: ignore[no-untyped-def]
     assert r.status_code == 413 and "1000" in r.json()["detail"]
     assert client.post("/documents", json={"doc_id": "big.txt", "text": "a" * 1001}).status_code == 413
     assert client.post("/documents", json={"doc_id": "ok.txt", "text": "   "}).status_code == 400
-    assert client.post("/documents", json={"doc_id": "m.txt", "text": "hi", "metadata": {"doc_id": "x"}}).status_code == 400
-    assert client.post("/documents", json={"doc_id": "m.txt", "text": "hi", "metadata": {"k": {"deep": 1}}}).status_code == 400
+    assert (
+        client.post("/documents", json={"doc_id": "m.txt", "text": "hi", "metadata": {"doc_id": "x"}}).status_code
+        == 400
+    )
+    assert (
+        client.post("/documents", json={"doc_id": "m.txt", "text": "hi", "metadata": {"k": {"deep": 1}}}).status_code
+        == 400
+    )
     assert client.post("/documents", files={"file": ("m.txt", b"hi")}, data={"metadata": "{oops"}).status_code == 400
     assert client.post("/documents", json={"text": "no name"}).status_code == 400
-    assert client.post("/documents", content=b"{not json", headers={"content-type": "application/json"}).status_code == 422
+    assert (
+        client.post("/documents", content=b"{not json", headers={"content-type": "application/json"}).status_code == 422
+    )
     assert client.post("/documents", files={"other": ("a.txt", b"hi")}).status_code == 400
     assert [d["doc_id"] for d in client.get("/documents").json()["documents"]] == [SEED.name]
 
@@ -197,10 +212,7 @@ def test_rebuild_job_reports_progress_and_outcome(client: TestClient) -> None:
     assert r.status_code == 202
     job = r.json()
     assert job["kind"] == "rebuild" and job["state"] in ("queued", "running", "succeeded")
-    deadline = time.monotonic() + 30
-    while job["state"] in ("queued", "running") and time.monotonic() < deadline:
-        time.sleep(0.05)
-        job = client.get(f"/index/jobs/{job['id']}").json()
+    job = wait_for_job(lambda: client.get(f"/index/jobs/{job['id']}").json())
     assert job["state"] == "succeeded", job
     # A rebuild reports content changes (none) and what it re-embedded (everything).
     assert job["result"]["unchanged"] == 1 and job["result"]["embedded"] == job["total"] == job["done"] > 0
@@ -215,17 +227,13 @@ def test_one_job_at_a_time() -> None:
     with pytest.raises(Conflict, match=first.id):
         jobs.start("rebuild", lambda progress: {})
     release.set()
-    deadline = time.monotonic() + 5
-    while jobs.get(first.id).state != "succeeded" and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert jobs.get(first.id).result == {"waited": True}
+    assert wait_for_job(lambda: jobs.get(first.id)).result == {"waited": True}
     failing = jobs.start("rebuild", lambda progress: 1 / 0)
-    while jobs.get(failing.id).state == "running" or jobs.get(failing.id).state == "queued":
-        time.sleep(0.01)
-    assert jobs.get(failing.id).state == "failed" and "ZeroDivisionError" in (jobs.get(failing.id).error or "")
+    failed = wait_for_job(lambda: jobs.get(failing.id))
+    assert failed.state == "failed" and "ZeroDivisionError" in (failed.error or "")
 
 
-def test_a_write_waits_for_another_writer_then_gets_409(app_for, make_settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_write_waits_for_another_writer_then_gets_409(app_for) -> None:  # type: ignore[no-untyped-def]
     client, service = app_for(write_timeout=0.3)
     # Another process (qa index, qa watch) holding the index folder's lock.
     with store.writer_lock(service.settings.index_dir):
@@ -255,7 +263,10 @@ def test_unsafe_uploads_over_real_http(app_for, seed_docs: Path) -> None:  # typ
         assert http.delete("/documents/..%2Fsecret.txt").status_code == 400
         assert http.delete("/documents/%2E%2E/secret.txt").status_code in (400, 404)
         assert http.post("/documents", files={"file": ("big.txt", b"a" * 1001)}).status_code == 413
-        assert http.post("/documents", content=b"a" * 5_000_000, headers={"content-type": "application/json"}).status_code == 413
+        assert (
+            http.post("/documents", content=b"a" * 5_000_000, headers={"content-type": "application/json"}).status_code
+            == 413
+        )
         assert http.post("/documents", files={"file": ("x.exe", b"MZ")}).status_code == 415
         assert http.post("/documents", files={"file": ("bad.txt", b"\xff\xfe\xfa")}).status_code == 400
     assert (root / "secret.txt").read_text(encoding="utf-8") == "outside the docs folder"

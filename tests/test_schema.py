@@ -6,14 +6,12 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from qa.api import create_app
-from qa.service import QAService
 
 EXAMPLES = 25  # per operation; bounded so the run takes seconds
 
 
-def test_no_input_gives_a_server_error(make_settings, seed_docs, fake_embedder, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    service = QAService(make_settings(collections_dir=tmp_path / "collections", write_timeout=1), fake_embedder)
-    service.ensure_index()
+def test_no_input_gives_a_server_error(make_service) -> None:  # type: ignore[no-untyped-def]
+    service = make_service(write_timeout=1)
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(service.settings, service=service))
     checked = []
     for result in schema.get_all_operations():

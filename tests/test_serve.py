@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import SEED
+from conftest import SEED, seed_service
 from servers import free_port, offline_env, qa_command, qa_serve
 
 pytestmark = pytest.mark.slow
@@ -28,14 +28,9 @@ def test_qa_serve_builds_the_index_and_answers(tmp_path: Path) -> None:
 
 
 def test_a_damaged_index_stops_the_start_with_the_remedy(tmp_path: Path, real_embedder) -> None:  # type: ignore[no-untyped-def]
-    from qa import store
-    from qa.config import Settings
-    from qa.service import QAService
+    from qa.index import store
 
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / SEED.name).write_bytes(SEED.read_bytes())
-    QAService(Settings(docs_dir=docs, index_dir=tmp_path / "index"), real_embedder).ensure_index()
+    docs = seed_service(tmp_path, real_embedder).settings.docs_dir
     vectors = store.current_path(tmp_path / "index") / store.VECTORS
     vectors.write_bytes(vectors.read_bytes()[:100])  # truncated, as by a full disk
     proc = subprocess.run(

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa import store
-from qa.chunking import embedding_windows
 from qa.errors import IndexCorrupt, IndexMissing, ModelMismatch
-from qa.service import QAService
+from qa.index import store
+from qa.index.chunking import embedding_windows
+from qa.service.core import QAService
 
 LONG = "这是一个足够长的段落,用来测试增量索引是否只嵌入发生变化的文档。" * 4
 
@@ -30,37 +30,39 @@ def service(make_settings, fake_embedder, tmp_path: Path) -> QAService:  # type:
 
 
 def test_round_trip(service: QAService) -> None:
-    report = service.sync()
+    report = service.writer.sync()
     assert report.added == ["a.txt", "b.md"] and report.chunks == 3
     loaded = store.load(service.settings.index_dir, model=service.embedder.name, dim=service.embedder.dim)
     assert [c.chunk_id for c in loaded.chunks] == [c.chunk_id for c in service.index.chunks]
     assert loaded.vectors.ntotal == sum(len(embedding_windows(c, service.writer.params)) for c in loaded.chunks) > 3
     assert loaded.manifest.documents["b.md"].chunks == 2
     assert loaded.manifest.dim == 16 and loaded.manifest.model == "test:hash-embedder"
-    hits = service.search("甲", 3, "lexical").hits
+    hits = service.search("甲", 3, "lexical").results
     assert hits and hits[0].chunk.doc_id == "a.txt"
 
 
 def test_unchanged_folder_embeds_nothing(service: QAService, fake_embedder) -> None:  # type: ignore[no-untyped-def]
-    service.sync()
+    service.writer.sync()
     first = fake_embedder.passages_embedded
-    report = service.sync()
+    report = service.writer.sync()
     assert fake_embedder.passages_embedded == first
     assert report.unchanged == ["a.txt", "b.md"] and not report.touched
 
 
 def test_only_changed_documents_are_embedded(service: QAService, fake_embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    service.sync()
+    service.writer.sync()
     docs = tmp_path / "docs"
     before = fake_embedder.passages_embedded
     _write(docs, "a.txt", "丁" + LONG)
     (docs / "b.md").unlink()
     _write(docs, "sub/c.txt", "戊" + LONG)
-    report = service.sync()
+    report = service.writer.sync()
     assert (report.added, report.changed, report.removed) == (["sub/c.txt"], ["a.txt"], ["b.md"])
-    reloaded = service.load_index()
+    reloaded = service.writer.load()
     fresh = [c for c in reloaded.chunks if c.doc_id in ("a.txt", "sub/c.txt")]
-    assert fake_embedder.passages_embedded - before == sum(len(embedding_windows(c, service.writer.params)) for c in fresh)
+    assert fake_embedder.passages_embedded - before == sum(
+        len(embedding_windows(c, service.writer.params)) for c in fresh
+    )
     assert sorted(reloaded.manifest.documents) == ["a.txt", "sub/c.txt"]
     # reused and fresh vectors both still line up with their chunks' windows
     params = service.writer.params
@@ -72,11 +74,11 @@ def test_only_changed_documents_are_embedded(service: QAService, fake_embedder, 
 
 def test_missing_index_is_a_clear_error(make_settings, fake_embedder) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(IndexMissing, match="qa index"):
-        QAService(make_settings(), fake_embedder).load_index()
+        QAService(make_settings(), fake_embedder).writer.load()
 
 
 def test_another_model_is_a_clear_error(service: QAService) -> None:
-    service.sync()
+    service.writer.sync()
     with pytest.raises(ModelMismatch, match="test:hash-embedder"):
         store.load(service.settings.index_dir, model="another-model", dim=16)
     with pytest.raises(ModelMismatch):
@@ -85,20 +87,20 @@ def test_another_model_is_a_clear_error(service: QAService) -> None:
 
 @pytest.mark.parametrize("victim", [store.VECTORS, store.CHUNKS, store.MANIFEST, store.WINDOWS])
 def test_truncated_files_are_a_clear_error(service: QAService, victim: str) -> None:
-    service.sync()
+    service.writer.sync()
     path = store.current_path(service.settings.index_dir) / victim
     path.write_bytes(path.read_bytes()[: max(1, path.stat().st_size // 2)])
     with pytest.raises(IndexCorrupt, match="qa index --rebuild"):
-        service.load_index()
+        service.writer.load()
     restarted = QAService(service.settings, service.embedder)
     with pytest.raises(IndexCorrupt):
-        restarted.sync()  # an update needs the index it patches
-    assert restarted.sync(rebuild=True).embedded > 0  # the remedy works without reading the damaged files
-    assert restarted.load_index().size > 0
+        restarted.writer.sync()  # an update needs the index it patches
+    assert restarted.writer.sync(rebuild=True).embedded > 0  # the remedy works without reading the damaged files
+    assert restarted.writer.load().size > 0
 
 
 def test_a_killed_writer_leaves_the_last_good_index(service: QAService, tmp_path: Path) -> None:
-    service.sync()
+    service.writer.sync()
     index_dir = service.settings.index_dir
     live = store.current_path(index_dir)
     # what a writer killed mid-way leaves: a half-written temp generation
@@ -106,21 +108,21 @@ def test_a_killed_writer_leaves_the_last_good_index(service: QAService, tmp_path
     half.mkdir()
     (half / store.CHUNKS).write_text("{not json")
     assert store.current_path(index_dir) == live
-    assert service.load_index().size == 3
+    assert service.writer.load().size == 3
     _write(tmp_path / "docs", "new.txt", "己" + LONG)
-    service.sync()
+    service.writer.sync()
     assert not half.exists(), "leftovers are pruned by the next write"
 
 
 def test_only_the_previous_generation_is_kept(service: QAService, tmp_path: Path) -> None:
     for i in range(4):
         _write(tmp_path / "docs", "a.txt", f"{i}" + LONG)
-        service.sync()
+        service.writer.sync()
     gens = sorted(p.name for p in service.settings.index_dir.glob("gen-*"))
     assert len(gens) == 2 and store.current_path(service.settings.index_dir).name in gens
 
 
 def test_empty_docs_folder_gives_an_empty_index(make_settings, fake_embedder) -> None:  # type: ignore[no-untyped-def]
     service = QAService(make_settings(), fake_embedder)
-    assert service.sync().chunks == 0
-    assert service.search("anything", 5, "hybrid").hits == []
+    assert service.writer.sync().chunks == 0
+    assert service.search("anything", 5, "hybrid").results == []

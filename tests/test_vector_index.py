@@ -6,23 +6,25 @@ import faiss
 import numpy as np
 import pytest
 
-from qa import store
-from qa.service import QAService
+from qa.config import VectorSpec
+from qa.index import store, vectors
 
 from conftest import SEED
 
 
-@pytest.mark.parametrize(("kind", "threshold", "expected"), [("auto", 10**6, "IndexFlatIP"), ("auto", 5, "IndexHNSWFlat"), ("hnsw", 10**6, "IndexHNSWFlat")])
-def test_index_type_by_size_and_setting(make_settings, seed_docs, fake_embedder, kind, threshold, expected) -> None:  # type: ignore[no-untyped-def]
-    service = QAService(make_settings(index_type=kind, hnsw_threshold=threshold), fake_embedder)
-    service.ensure_index()
+@pytest.mark.parametrize(
+    ("kind", "threshold", "expected"),
+    [("auto", 10**6, "IndexFlatIP"), ("auto", 5, "IndexHNSWFlat"), ("hnsw", 10**6, "IndexHNSWFlat")],
+)
+def test_index_type_by_size_and_setting(make_service, fake_embedder, kind, threshold, expected) -> None:  # type: ignore[no-untyped-def]
+    service = make_service(index_type=kind, hnsw_threshold=threshold)
     assert type(service.index.vectors).__name__ == expected
     loaded = store.load(service.settings.index_dir, model=fake_embedder.name, dim=fake_embedder.dim)  # memory-mapped
     assert type(loaded.vectors).__name__ == expected and loaded.vectors.ntotal == service.index.vectors.ntotal
     # Dense search over the stored vectors finds a window's own chunk first, filtered or not.
     chunk = loaded.chunks[3]
     window = loaded.window_vectors([3])[0][0]
-    from qa import retrieval
+    from qa.search import retrieval
 
     class Fixed:
         name, dim = fake_embedder.name, fake_embedder.dim
@@ -32,30 +34,32 @@ def test_index_type_by_size_and_setting(make_settings, seed_docs, fake_embedder,
 
     hits = retrieval.search(loaded, Fixed(), "q", 3, "dense")  # type: ignore[arg-type]
     assert hits[0].chunk == chunk and hits[0].dense_score == pytest.approx(1.0, abs=1e-5)
-    only = np.array(loaded.doc_rows[SEED.name][5:], np.int64)
-    hits = retrieval.search(loaded, Fixed(), "q", 3, "dense", only=only)  # type: ignore[arg-type]
-    assert hits and all(loaded.chunks.index(h.chunk) in set(only.tolist()) for h in hits)
+    assert retrieval.search(loaded, Fixed(), "q", 3, "dense", where=lambda doc_id, meta: False) == []  # type: ignore[arg-type]
     # Incremental updates copy vectors out of it, whatever its type.
-    service.put_document("extra.txt", "An extra document about harbour cranes.".encode())
+    service.writer.put("extra.txt", "An extra document about harbour cranes.".encode())
     assert set(service.index.manifest.documents) == {SEED.name, "extra.txt"}
     assert np.allclose(service.index.window_vectors([3])[0], loaded.window_vectors([3])[0])
+    # A filter restricts the vector search itself: the seed's own window still finds only the other document.
+    hits = retrieval.search(service.index, Fixed(), "q", 3, "dense", where=lambda doc_id, meta: doc_id == "extra.txt")  # type: ignore[arg-type]
+    assert [h.doc_id for h in hits] == ["extra.txt"]
 
 
 def test_hnsw_keeps_its_search_depth() -> None:
-    spec = store.VectorSpec(kind="hnsw", ef_search=77)
-    index = store.vector_index(np.eye(4, 8, dtype=np.float32), 8, spec)
+    spec = VectorSpec(kind="hnsw", ef_search=77)
+    index = vectors.vector_index(np.eye(4, 8, dtype=np.float32), 8, spec)
     assert isinstance(index, faiss.IndexHNSWFlat) and index.hnsw.efSearch == 77
-    assert spec.chosen(10) == "hnsw" and store.VectorSpec(threshold=3).chosen(4) == "hnsw" and store.VectorSpec().chosen(4) == "flat"
+    assert (
+        spec.chosen(10) == "hnsw" and VectorSpec(threshold=3).chosen(4) == "hnsw" and VectorSpec().chosen(4) == "flat"
+    )
 
 
-def test_new_documents_grow_the_hnsw_graph_instead_of_rebuilding_it(make_settings, seed_docs, fake_embedder, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    service = QAService(make_settings(index_type="hnsw"), fake_embedder)
-    service.ensure_index()
+def test_new_documents_grow_the_hnsw_graph_instead_of_rebuilding_it(make_service, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    service = make_service(index_type="hnsw")
     before = service.index
     built = []
-    real = store.vector_index
-    monkeypatch.setattr(store, "vector_index", lambda *a, **kw: built.append(1) or real(*a, **kw))
-    service.put_document("new.txt", "A new document about harbour cranes and their loading schedule.".encode())
+    real = vectors.vector_index
+    monkeypatch.setattr(vectors, "vector_index", lambda *a, **kw: built.append(1) or real(*a, **kw))
+    service.writer.put("new.txt", "A new document about harbour cranes and their loading schedule.".encode())
     after = service.index
     assert built == []  # grown, not rebuilt
     assert after.vectors.ntotal > before.vectors.ntotal
@@ -67,5 +71,5 @@ def test_new_documents_grow_the_hnsw_graph_instead_of_rebuilding_it(make_setting
     _, ids = after.vectors.search(vec[None, :], 1)
     assert after.window_chunk[ids[0][0]] == row
     # A replacement cannot be appended (HNSW cannot drop the old vectors): that rebuilds.
-    service.put_document("new.txt", "Replaced text.".encode())
+    service.writer.put("new.txt", "Replaced text.".encode())
     assert built == [1]

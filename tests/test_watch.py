@@ -6,8 +6,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from qa import documents, watching
-from qa.service import QAService
+from qa.ingest import folder as documents
+from qa.service import watching
 
 from conftest import SEED
 
@@ -21,9 +21,8 @@ def _until(cond: Callable[[], bool], timeout: float = 15) -> bool:
     return False
 
 
-def test_changes_in_the_folder_reach_the_index(make_settings, seed_docs: Path, fake_embedder) -> None:  # type: ignore[no-untyped-def]
-    service = QAService(make_settings(watch_debounce_ms=100), fake_embedder)
-    service.ensure_index()
+def test_changes_in_the_folder_reach_the_index(make_service, seed_docs: Path, fake_embedder) -> None:  # type: ignore[no-untyped-def]
+    service = make_service(watch_debounce_ms=100)
     reports = []
     thread, stop = watching.start(service, reports.append)
     try:

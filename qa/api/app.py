@@ -9,10 +9,10 @@ import anyio
 from fastapi import FastAPI
 
 import qa
-from qa.api import chatbots, collections, documents, errors, rebuild, routes
-from qa.catalog import Catalog
+from qa.api import collections, dify, documents, errors, index, openai, search
 from qa.config import Settings, load_settings
-from qa.service import QAService
+from qa.service.catalog import Catalog
+from qa.service.core import QAService
 
 
 def create_app(settings: Settings | None = None, service: QAService | None = None) -> FastAPI:
@@ -22,7 +22,7 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if service is None:
             opened = await anyio.to_thread.run_sync(QAService.open, settings or load_settings())
-            await anyio.to_thread.run_sync(opened.ensure_index)
+            await anyio.to_thread.run_sync(opened.writer.ensure)
             app.state.catalog = Catalog(opened.settings, opened.embedder, default=opened)
         yield
 
@@ -35,10 +35,14 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     if service is not None:
         app.state.catalog = Catalog(service.settings, service.embedder, default=service)
     errors.install(app)
-    app.include_router(routes.health_router)
-    app.include_router(routes.router)
-    app.include_router(documents.router)
-    app.include_router(rebuild.router)
-    app.include_router(collections.router)
-    app.include_router(chatbots.router)
+    for router in (
+        search.health_router,
+        search.router,
+        documents.router,
+        index.router,
+        collections.router,
+        dify.router,
+        openai.router,
+    ):
+        app.include_router(router)
     return app

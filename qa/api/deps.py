@@ -12,13 +12,17 @@ import hmac
 from typing import Annotated
 
 import anyio
-
 from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from qa.catalog import DEFAULT, Catalog
 from qa.config import Settings
 from qa.errors import Forbidden, Unauthorized
-from qa.service import QAService
+from qa.service.catalog import DEFAULT, Catalog
+from qa.service.core import QAService
+
+# Declares the scheme in OpenAPI; qa decides itself what a missing or wrong key means.
+bearer = HTTPBearer(auto_error=False, description="QA_API_KEY, when the server has one.")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 async def get_catalog(request: Request) -> Catalog:
@@ -48,17 +52,6 @@ async def get_service(
 Service = Annotated[QAService, Depends(get_service)]
 
 
-def bearer_token(request: Request) -> str | None:
-    """The token of an ``Authorization: Bearer <token>`` header; None when absent; 401 when malformed."""
-    header = request.headers.get("authorization")
-    if header is None:
-        return None
-    scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("malformed Authorization header; expected 'Authorization: Bearer <key>'")
-    return token.strip()
-
-
 def key_matches(settings: Settings, token: str) -> bool:
     key = settings.api_key
     assert key is not None
@@ -66,21 +59,20 @@ def key_matches(settings: Settings, token: str) -> bool:
     return hmac.compare_digest(token.encode("utf-8"), key.get_secret_value().encode("utf-8"))
 
 
-async def require_key(request: Request, settings: SettingsDep) -> None:
-    """Writes need the API key when one is configured: 401 without it, 403 with a wrong one."""
+async def require_key(settings: SettingsDep, credentials: Credentials) -> None:
+    """Writes need the API key when one is configured: 401 without it (or not as a Bearer token), 403 with a wrong one."""
     if settings.api_key is None:
         return
-    token = bearer_token(request)
-    if token is None:
+    if credentials is None:
         raise Unauthorized("this endpoint needs an API key: send 'Authorization: Bearer <key>'")
-    if not key_matches(settings, token):
+    if not key_matches(settings, credentials.credentials):
         raise Forbidden("the API key is not valid")
 
 
-async def require_read_key(request: Request, settings: SettingsDep) -> None:
+async def require_read_key(settings: SettingsDep, credentials: Credentials) -> None:
     """Reads are open unless QA_API_KEY_READS is set."""
     if settings.api_key_reads:
-        await require_key(request, settings)
+        await require_key(settings, credentials)
 
 
 Writer = Depends(require_key)

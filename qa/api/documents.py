@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from qa.api.deps import Reader, Service, Writer
-from qa.api.schemas import DocumentDetail, DocumentIn, DocumentIndexed, DocumentList, DocumentSummary, ErrorBody
+from qa.api.schemas import DocumentDetail, DocumentIn, DocumentIndexed, DocumentList, ErrorBody
 from qa.errors import BadDocument, TooLarge, UnsupportedType
 
 router = APIRouter(prefix="/documents", tags=["documents"])
@@ -91,38 +91,48 @@ async def _document(request: Request, service: Service, path_id: str | None) -> 
     raise UnsupportedType(f"send application/json or multipart/form-data, not {ctype or 'no Content-Type'}")
 
 
-@router.post("", status_code=201, response_model=DocumentIndexed, responses=_WRITE_ERRORS, openapi_extra=_BODY,
-             dependencies=[Writer])  # fmt: skip
+@router.post(
+    "",
+    status_code=201,
+    response_model=DocumentIndexed,
+    responses=_WRITE_ERRORS,
+    openapi_extra=_BODY,
+    dependencies=[Writer],
+)
 async def add_document(request: Request, service: Service) -> DocumentIndexed:
     """Store a new document and index it; it is searchable when this returns. 409 if it exists (use PUT)."""
     name, data, metadata, suffix = await _document(request, service, None)
-    change = await run_in_threadpool(service.put_document, name, data, metadata, create=True, default_suffix=suffix)
-    return DocumentIndexed.of(change)
+    change = await run_in_threadpool(service.writer.put, name, data, metadata, create=True, default_suffix=suffix)
+    return DocumentIndexed.model_validate(change)
 
 
-@router.put("/{doc_id:path}", response_model=DocumentIndexed, responses=_WRITE_ERRORS, openapi_extra=_BODY,
-            dependencies=[Writer])  # fmt: skip
+@router.put(
+    "/{doc_id:path}",
+    response_model=DocumentIndexed,
+    responses=_WRITE_ERRORS,
+    openapi_extra=_BODY,
+    dependencies=[Writer],
+)
 async def put_document(doc_id: DocId, request: Request, response: Response, service: Service) -> DocumentIndexed:
     """Replace a document (or create it: 201) and re-index it."""
     name, data, metadata, suffix = await _document(request, service, doc_id)
-    change = await run_in_threadpool(service.put_document, name, data, metadata, default_suffix=suffix)
+    change = await run_in_threadpool(service.writer.put, name, data, metadata, default_suffix=suffix)
     if change.created:
         response.status_code = status.HTTP_201_CREATED
-    return DocumentIndexed.of(change)
+    return DocumentIndexed.model_validate(change)
 
 
 @router.delete("/{doc_id:path}", response_model=DocumentIndexed, responses=_WRITE_ERRORS, dependencies=[Writer])
 def delete_document(doc_id: DocId, service: Service) -> DocumentIndexed:
     """Remove the document's file, metadata and chunks."""
-    return DocumentIndexed.of(service.delete_document(doc_id))
+    return DocumentIndexed.model_validate(service.writer.delete(doc_id))
 
 
 @router.get("", response_model=DocumentList, dependencies=[Reader])
 def list_documents(service: Service) -> DocumentList:
-    return DocumentList(documents=[DocumentSummary.of(d) for d in service.documents()])
+    return DocumentList(documents=service.documents())
 
 
 @router.get("/{doc_id:path}", response_model=DocumentDetail, responses=_WRITE_ERRORS, dependencies=[Reader])
 def get_document(doc_id: DocId, service: Service) -> DocumentDetail:
-    info = service.document(doc_id)
-    return DocumentDetail(**DocumentSummary.of(info).model_dump(), text=info.text)
+    return DocumentDetail.model_validate(service.document(doc_id))

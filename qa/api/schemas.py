@@ -1,16 +1,18 @@
-"""Request and response bodies of qa's own HTTP API."""
+"""The JSON bodies of qa's own HTTP API: plain data, shared by the server, :mod:`qa.client` and ``--json`` output.
+
+Nothing of qa's core is imported here. Responses are built from the core's
+result objects by attribute (``model_validate(result, from_attributes=True)``):
+the core's results carry the same field names, so a shape is declared once,
+here, and the client parses responses into these same classes.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from qa.config import SearchMode
-from qa.jobs import Job, State
-from qa.retrieval import Hit
-from qa.service import DocumentInfo
-from qa.writer import DocumentChange
 
 FILTER_DESCRIPTION = (
     'Only passages of documents that match: {"doc_id": ["a.txt", "b.md"], "lang": "zh"}. '
@@ -18,61 +20,71 @@ FILTER_DESCRIPTION = (
 )
 
 
+def _round6(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+Score = Annotated[float, AfterValidator(_round6)]
+OptionalScore = Annotated[float | None, AfterValidator(_round6)]
+
+
+class Wire(BaseModel):
+    """A response body, built from a core result's attributes; unknown fields from a newer server are ignored."""
+
+    model_config = ConfigDict(from_attributes=True, extra="ignore")
+
+
 class SearchRequest(BaseModel):
-    query: str = Field(..., description="A question or keywords, in any language the model knows.", examples=["青岛市虚拟现实产业园规划面积有多大?"])
+    query: str = Field(
+        ...,
+        description="A question or keywords, in any language the model knows.",
+        examples=["青岛市虚拟现实产业园规划面积有多大?"],
+    )
     top_k: int = Field(5, ge=1, le=100, description="How many passages to return.")
     mode: SearchMode | None = Field(None, description="dense, lexical or hybrid; the server default when omitted.")
-    filter: dict[str, Any] | None = Field(None, description=FILTER_DESCRIPTION, examples=[{"doc_id": ["laoshan-vr-ai.txt"]}])
+    filter: dict[str, Any] | None = Field(
+        None, description=FILTER_DESCRIPTION, examples=[{"doc_id": ["laoshan-vr-ai.txt"]}]
+    )
 
 
-class Passage(BaseModel):
+class Passage(Wire):
     chunk_id: str
     doc_id: str
     text: str
-    score: float = Field(
-        ..., description="The ranking score of the mode: cosine (dense), BM25 share of the query's ceiling (lexical), their mix (hybrid)."
+    score: Score = Field(
+        ...,
+        description="The ranking score of the mode: cosine (dense), BM25 share of the query's ceiling (lexical), their mix (hybrid).",
     )
     start: int = Field(..., description="Character offset of the passage in the source document.")
     end: int
-    dense_score: float | None = Field(None, description="Cosine similarity to the query, when computed.")
-    lexical_score: float | None = Field(None, description="BM25 score, when computed.")
+    dense_score: OptionalScore = Field(None, description="Cosine similarity to the query, when computed.")
+    lexical_score: OptionalScore = Field(None, description="BM25 score, when computed.")
     metadata: dict[str, Any] = Field(default_factory=dict, description="The source document's metadata.")
 
-    @classmethod
-    def of(cls, hit: Hit) -> Passage:
-        c = hit.chunk
-        return cls(
-            chunk_id=c.chunk_id,
-            doc_id=c.doc_id,
-            text=c.text,
-            score=round(hit.score, 6),
-            start=c.start,
-            end=c.end,
-            dense_score=None if hit.dense_score is None else round(hit.dense_score, 6),
-            lexical_score=None if hit.lexical_score is None else round(hit.lexical_score, 6),
-            metadata=hit.metadata,
-        )
 
-
-class SearchResponse(BaseModel):
+class SearchResponse(Wire):
     query: str
     mode: SearchMode
     results: list[Passage]
-    took_ms: float
+    took_ms: Annotated[float, AfterValidator(lambda v: round(v, 3))]
 
 
 class AskRequest(BaseModel):
-    question: str = Field(..., description="A natural-language question.", examples=["How large is the planned area of the Qingdao VR industrial park?"])
+    question: str = Field(
+        ...,
+        description="A natural-language question.",
+        examples=["How large is the planned area of the Qingdao VR industrial park?"],
+    )
     top_k: int = Field(5, ge=1, le=100)
     mode: SearchMode | None = None
     filter: dict[str, Any] | None = Field(None, description=FILTER_DESCRIPTION)
 
 
-class AnswerSentence(BaseModel):
+class AnswerSentence(Wire):
     text: str
     start: int = Field(..., description="Character offset of the sentence in the source document.")
     end: int
-    score: float
+    score: Score
 
 
 class AskPassage(Passage):
@@ -84,16 +96,16 @@ class Answer(AnswerSentence):
     chunk_id: str
 
 
-class AskResponse(BaseModel):
+class AskResponse(Wire):
     question: str
     mode: SearchMode
     answer: Answer | None = Field(..., description="The best passage's answering sentence; null when nothing matched.")
     results: list[AskPassage]
-    took_ms: float
+    took_ms: Annotated[float, AfterValidator(lambda v: round(v, 3))]
 
 
-class Health(BaseModel):
-    status: str
+class Health(Wire):
+    status: str = "ok"
     documents: int
     chunks: int
     model: str
@@ -107,14 +119,17 @@ class ErrorBody(BaseModel):
 
 class DocumentIn(BaseModel):
     doc_id: str | None = Field(
-        None, description="Name in the docs folder, e.g. 'faq.md' or 'team/notes.txt'; '.txt' is added without a suffix.",
+        None,
+        description="Name in the docs folder, e.g. 'faq.md' or 'team/notes.txt'; '.txt' is added without a suffix.",
         examples=["faq.md"],
-    )  # fmt: skip
+    )
     text: str = Field(..., min_length=1, description="The document's text (HTML when doc_id ends in .html).")
-    metadata: dict[str, Any] | None = Field(None, description="Returned with every hit; filterable.", examples=[{"lang": "en"}])
+    metadata: dict[str, Any] | None = Field(
+        None, description="Returned with every hit; filterable.", examples=[{"lang": "en"}]
+    )
 
 
-class BuildCounts(BaseModel):
+class BuildCounts(Wire):
     added: int
     changed: int
     removed: int
@@ -123,47 +138,36 @@ class BuildCounts(BaseModel):
     embedded: int = Field(..., description="Windows embedded by this change (0 when nothing new).")
 
 
-class DocumentIndexed(BaseModel):
+class DocumentIndexed(Wire):
     doc_id: str
     chunks: int = Field(..., description="Chunks of this document now in the index.")
     sha256: str | None
     created: bool
     index: BuildCounts
 
-    @classmethod
-    def of(cls, change: DocumentChange) -> DocumentIndexed:
-        return cls(
-            doc_id=change.doc_id,
-            chunks=change.chunks,
-            sha256=change.sha256,
-            created=change.created,
-            index=BuildCounts(**change.report.counts()),
-        )
 
-
-class DocumentSummary(BaseModel):
+class DocumentSummary(Wire):
     doc_id: str
     sha256: str
     chunks: int
     metadata: dict[str, Any]
-
-    @classmethod
-    def of(cls, info: DocumentInfo) -> DocumentSummary:
-        return cls(doc_id=info.doc_id, sha256=info.sha256, chunks=info.chunks, metadata=info.metadata)
 
 
 class DocumentDetail(DocumentSummary):
     text: str | None = Field(..., description="The indexed text (HTML reduced to text); passage offsets index it.")
 
 
-class DocumentList(BaseModel):
+class DocumentList(Wire):
     documents: list[DocumentSummary]
 
 
-class JobOut(BaseModel):
+JobState = Literal["queued", "running", "succeeded", "failed"]
+
+
+class Job(Wire):
     id: str
     kind: str
-    state: State
+    state: JobState
     done: int = Field(..., description="Windows embedded so far.")
     total: int = Field(..., description="Windows to embed (0 until known).")
     created_at: str
@@ -171,10 +175,20 @@ class JobOut(BaseModel):
     result: dict[str, Any] | None = Field(..., description="Counts of the finished build.")
     error: str | None
 
-    @classmethod
-    def of(cls, job: Job) -> JobOut:
-        return cls(**job.__dict__)
+
+class JobList(Wire):
+    jobs: list[Job]
 
 
-class JobList(BaseModel):
-    jobs: list[JobOut]
+class CollectionIn(BaseModel):
+    name: str = Field(..., description="1-64 lower-case letters, digits, '-' or '_'.", examples=["support-kb"])
+
+
+class Collection(Wire):
+    name: str
+    documents: int
+    chunks: int
+
+
+class CollectionList(Wire):
+    collections: list[Collection]

@@ -1,0 +1,27 @@
+"""Index endpoints: start a full rebuild in the background and poll it."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from qa.api.deps import Reader, Service, Writer
+from qa.api.schemas import ErrorBody, Job, JobList
+
+router = APIRouter(prefix="/index", tags=["index"])
+_ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404, 409)}
+
+
+@router.post("/rebuild", status_code=202, response_model=Job, responses=_ERRORS, dependencies=[Writer])
+def rebuild(service: Service) -> Job:
+    """Re-embed every document of the docs folder. Searches keep using the current index until the new one is live."""
+    return Job.model_validate(service.start_rebuild())
+
+
+@router.get("/jobs", response_model=JobList, responses=_ERRORS, dependencies=[Reader])
+def jobs(service: Service) -> JobList:
+    return JobList(jobs=service.jobs.list())
+
+
+@router.get("/jobs/{job_id}", response_model=Job, responses=_ERRORS, dependencies=[Reader])
+def job(job_id: str, service: Service) -> Job:
+    return Job.model_validate(service.jobs.get(job_id))

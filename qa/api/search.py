@@ -1,0 +1,45 @@
+"""qa's own search endpoints: /search, /ask and /health. Routes are plain ``def`` so FastAPI runs the model off the event loop."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from qa.api.deps import Reader, Service
+from qa.api.schemas import AskRequest, AskResponse, ErrorBody, Health, SearchRequest, SearchResponse
+from qa.config import SearchMode
+from qa.search import filters
+
+router = APIRouter(dependencies=[Reader])
+health_router = APIRouter()  # open even when reads need a key: load balancers probe it
+_ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 422, 503)}
+
+
+@health_router.get("/health", response_model=Health, responses=_ERRORS)
+def health(service: Service) -> Health:
+    return Health.model_validate(service.stats())
+
+
+@router.post("/search", response_model=SearchResponse, responses=_ERRORS)
+def search(body: SearchRequest, service: Service) -> SearchResponse:
+    where = filters.equals(body.filter) if body.filter is not None else None
+    return SearchResponse.model_validate(service.search(body.query, body.top_k, body.mode, where))
+
+
+@router.get("/search", response_model=SearchResponse, responses=_ERRORS)
+def search_get(
+    service: Service,
+    q: Annotated[str, Query(description="The question.")],
+    top_k: Annotated[int, Query(ge=1, le=100)] = 5,
+    mode: SearchMode | None = None,
+    doc_id: Annotated[list[str] | None, Query(description="Only passages of these documents.")] = None,
+) -> SearchResponse:
+    where = filters.equals({"doc_id": doc_id}) if doc_id else None
+    return SearchResponse.model_validate(service.search(q, top_k, mode, where))
+
+
+@router.post("/ask", response_model=AskResponse, responses=_ERRORS)
+def ask(body: AskRequest, service: Service) -> AskResponse:
+    where = filters.equals(body.filter) if body.filter is not None else None
+    return AskResponse.model_validate(service.ask(body.question, body.top_k, body.mode, where))

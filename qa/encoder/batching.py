@@ -1,0 +1,142 @@
+"""Query encoding under load: concurrent queries share one encoder call, and repeated queries hit an LRU.
+
+The model dominates a query's cost, and one forward pass over 8 short
+queries costs far less than 8 passes on a 2-core machine. Each of the inner
+embedder's workers (one per core, see :mod:`qa.encoder.compute`) has a
+gathering thread that takes the first waiting query, gathers others that
+arrive within ``wait`` (only if other requests are in flight, so a lone
+client never waits), and encodes them together; while one batch encodes, the
+next gathers. Identical queries in a batch are encoded once; recent query
+vectors are cached, so a chatbot's retries and repeated questions skip the
+model entirely.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from cachetools import LRUCache
+
+from qa.encoder.embedder import Embedder
+
+
+@dataclass
+class _Pending:
+    text: str
+    done: threading.Event = field(default_factory=threading.Event)
+    vector: np.ndarray | None = None
+    error: BaseException | None = None
+
+
+class BatchingEmbedder:
+    """An :class:`Embedder` whose single-query calls are micro-batched and cached; everything else passes through."""
+
+    def __init__(
+        self,
+        inner: Embedder,
+        *,
+        wait_ms: float = 2.0,
+        max_batch: int = 32,
+        cache_size: int = 1024,
+        parallel: int | None = None,
+    ) -> None:
+        self.inner = inner
+        self.name, self.dim = inner.name, inner.dim
+        self.wait = wait_ms / 1000
+        self.max_batch = max_batch
+        self._cache: LRUCache[str, np.ndarray] | None = LRUCache(cache_size) if cache_size > 0 else None
+        self._cache_lock = threading.Lock()  # cachetools caches are not thread-safe
+        self.parallel = parallel or getattr(inner, "workers", 1)  # batches encoding at once
+        self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
+        self._in_flight = 0
+        self._lock = threading.Lock()
+        # One batch gathers at a time: two gatherers taking turns on arrivals
+        # would each hold half a batch, and small batches cost the most per query.
+        self._gathering = threading.Lock()
+        self._started = False
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self.inner.encode_passages(texts)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        if len(texts) != 1:
+            return self.inner.encode_queries(texts)
+        return self.encode_query(texts[0])[None, :]
+
+    def _cached(self, text: str) -> np.ndarray | None:
+        if self._cache is None:
+            return None
+        with self._cache_lock:
+            return self._cache.get(text)
+
+    def _remember(self, text: str, vec: np.ndarray) -> None:
+        vec.setflags(write=False)  # shared between requests: nobody may change it
+        if self._cache is not None:
+            with self._cache_lock:
+                self._cache[text] = vec
+
+    def encode_query(self, text: str) -> np.ndarray:
+        cached = self._cached(text)
+        if cached is not None:
+            return cached
+        item = _Pending(text)
+        with self._lock:
+            self._in_flight += 1
+            if not self._started:
+                self._started = True
+                for k in range(self.parallel):
+                    threading.Thread(target=self._run, name=f"qa-query-batcher-{k}", daemon=True).start()
+        try:
+            self._queue.put(item)
+            item.done.wait()
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+        if item.error is not None:
+            raise item.error
+        assert item.vector is not None
+        return item.vector
+
+    def _gather(self) -> list[_Pending]:
+        batch = [self._queue.get()]
+        deadline = time.monotonic() + self.wait
+        while len(batch) < self.max_batch:
+            try:
+                batch.append(self._queue.get_nowait())
+                continue
+            except queue.Empty:
+                pass
+            with self._lock:
+                alone = self._in_flight <= len(batch)
+            left = deadline - time.monotonic()
+            if alone or left <= 0:
+                break  # nobody else is coming, or we waited long enough
+            try:
+                batch.append(self._queue.get(timeout=left))
+            except queue.Empty:
+                break
+        return batch
+
+    def _run(self) -> None:
+        while True:
+            with self._gathering:
+                batch = self._gather()
+            texts = list(dict.fromkeys(p.text for p in batch))  # identical queries encode once
+            try:
+                vecs = self.inner.encode_queries(texts)
+            except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller, who raises it
+                for p in batch:
+                    p.error = exc
+                    p.done.set()
+                continue
+            by_text = {t: np.array(v, dtype=np.float32) for t, v in zip(texts, vecs)}
+            for t, v in by_text.items():
+                self._remember(t, v)
+            for p in batch:
+                p.vector = by_text[p.text]
+                p.done.set()

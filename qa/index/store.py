@@ -1,0 +1,244 @@
+"""The index on disk: one folder per generation, switched atomically through a CURRENT pointer.
+
+    index/
+      CURRENT                  name of the live generation (replaced by rename)
+      gen-<time>-<rand>/       manifest.json, chunks.jsonl, vectors.faiss, windows.npy, lexical/
+      .lock                    held by whoever is writing a generation
+
+A generation is complete before CURRENT names it, so readers never see a half
+written index and a writer killed at any moment leaves the last good one live.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import faiss
+import filelock
+import numpy as np
+
+from qa import durable
+from qa.config import VectorSpec
+from qa.errors import Conflict, IndexCorrupt, IndexMissing, ModelMismatch
+from qa.index import vectors as vectors_
+from qa.index.chunking import Chunk
+from qa.index.lexical import LexicalIndex
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+MANIFEST, CHUNKS, VECTORS, WINDOWS, LEXICAL = "manifest.json", "chunks.jsonl", "vectors.faiss", "windows.npy", "lexical"
+REMEDY = "rebuild it with `qa index --rebuild`"
+
+
+@dataclass
+class DocEntry:
+    sha256: str
+    chunks: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Manifest:
+    model: str
+    dim: int
+    chunking: dict[str, int]
+    documents: dict[str, DocEntry] = field(default_factory=dict)
+    created_at: str = ""
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, indent=1)
+
+    @classmethod
+    def from_json(cls, raw: str) -> Manifest:
+        data = json.loads(raw)
+        data["documents"] = {k: DocEntry(**v) for k, v in data.get("documents", {}).items()}
+        return cls(**data)
+
+
+@dataclass
+class Index:
+    """A loaded generation: chunk records, their window vectors in FAISS, and BM25 over the chunks.
+
+    Vector rows ``offsets[i]:offsets[i + 1]`` are the embedding windows of
+    ``chunks[i]``; BM25 row i is ``chunks[i]``.
+    """
+
+    manifest: Manifest
+    chunks: list[Chunk]
+    vectors: faiss.Index
+    offsets: np.ndarray
+    lexical: LexicalIndex
+    path: Path | None = None
+    window_chunk: np.ndarray = field(init=False, repr=False)  # chunk row of every vector row
+
+    def __post_init__(self) -> None:
+        self.window_chunk = np.repeat(np.arange(len(self.chunks)), np.diff(self.offsets))
+        self.doc_rows: dict[str, list[int]] = {}
+        for i, chunk in enumerate(self.chunks):
+            self.doc_rows.setdefault(chunk.doc_id, []).append(i)
+
+    @property
+    def size(self) -> int:
+        return len(self.chunks)
+
+    def window_vectors(self, chunk_rows: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors of the given chunks' windows, and the chunk row each belongs to."""
+        dim = self.manifest.dim
+        parts, owners = [], []
+        for r in chunk_rows:
+            a, b = int(self.offsets[r]), int(self.offsets[r + 1])
+            if b > a:
+                parts.append(self.vectors.reconstruct_n(a, b - a))
+                owners.append(np.full(b - a, r))
+        if not parts:
+            return np.zeros((0, dim), np.float32), np.zeros(0, np.int64)
+        return np.vstack(parts).astype(np.float32), np.concatenate(owners)
+
+
+def new_index(
+    manifest: Manifest,
+    chunks: list[Chunk],
+    vectors: np.ndarray,
+    offsets: np.ndarray,
+    spec: VectorSpec = VectorSpec(),
+    base: faiss.Index | None = None,
+) -> Index:
+    """An index of these chunks and window vectors, with BM25 built over the chunks (``base``: see :func:`vectors.build`)."""
+    index = vectors_.build(vectors, manifest.dim, spec, base)
+    return Index(manifest, chunks, index, np.asarray(offsets, np.int64), LexicalIndex.build([c.text for c in chunks]))
+
+
+# ----------------------------------------------------------------- writing
+@contextmanager
+def writer_lock(index_dir: Path, *, timeout: float | None = None) -> Iterator[None]:
+    """One writer per index folder, across processes (CLI and server alike).
+
+    Waits for the lock forever (``timeout=None``) or up to ``timeout`` seconds,
+    then raises :class:`Conflict`. The lock is a flock, which the kernel drops
+    when its holder dies, so a killed writer never leaves the index locked.
+    """
+    index_dir.mkdir(parents=True, exist_ok=True)
+    # The file stays: unlinking it while another process waits on its inode would let two writers in.
+    lock = filelock.UnixFileLock(
+        index_dir / ".lock", timeout=-1 if timeout is None else timeout, thread_local=False, preserve_lock_file=True
+    )
+    try:
+        lock.acquire(poll_interval=0.05)
+    except filelock.Timeout:
+        raise Conflict(f"another writer is updating the index in {index_dir}; try again later") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def write(index_dir: Path, index: Index) -> Path:
+    """Write ``index`` as a new generation and make it live; the caller holds :func:`writer_lock`."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    name = f"gen-{stamp}-{secrets.token_hex(3)}"
+    tmp = index_dir / f".tmp-{name}"
+    tmp.mkdir()
+    index.manifest.created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    records = "".join(json.dumps(asdict(c), ensure_ascii=False) + "\n" for c in index.chunks)
+    durable.write_file(tmp / CHUNKS, records.encode("utf-8"))
+    durable.write_file(tmp / VECTORS, faiss.serialize_index(index.vectors).tobytes())
+    offsets = io.BytesIO()
+    np.save(offsets, index.offsets)
+    durable.write_file(tmp / WINDOWS, offsets.getvalue())
+    index.lexical.save(tmp / LEXICAL)
+    for part in (tmp / LEXICAL).iterdir():
+        durable.fsync_file(part)
+    durable.write_file(tmp / MANIFEST, index.manifest.to_json().encode("utf-8"))
+    durable.fsync_dir(tmp)
+    os.replace(tmp, index_dir / name)
+    durable.replace(index_dir / CURRENT, (name + "\n").encode(), index_dir / f".tmp-{CURRENT}-{secrets.token_hex(3)}")
+    _prune(index_dir, keep={name})
+    index.path = index_dir / name
+    return index.path
+
+
+def _prune(index_dir: Path, keep: set[str]) -> None:
+    """Drop leftovers of killed writers and all but the newest older generation.
+
+    One older generation stays so that a reader that resolved CURRENT just
+    before the switch can still open what it resolved.
+    """
+    gens = sorted(p for p in index_dir.glob("gen-*") if p.is_dir() and p.name not in keep)
+    for stale in [*index_dir.glob(".tmp-*"), *gens[:-1]]:
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+
+
+# ----------------------------------------------------------------- reading
+def current_path(index_dir: Path) -> Path:
+    try:
+        name = (index_dir / CURRENT).read_text().strip()
+    except FileNotFoundError:
+        raise IndexMissing(f"no index in {index_dir}; build one with `qa index`") from None
+    path = index_dir / name
+    if not name or "/" in name or not path.is_dir():
+        raise IndexCorrupt(f"{index_dir / CURRENT} names a missing generation {name!r}; {REMEDY}")
+    return path
+
+
+def read_manifest(index_dir: Path) -> Manifest:
+    path = current_path(index_dir) / MANIFEST
+    try:
+        return Manifest.from_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError) as exc:
+        raise IndexCorrupt(f"cannot read {path}: {exc}; {REMEDY}") from exc
+
+
+def check_model(manifest: Manifest, model: str, dim: int) -> None:
+    if manifest.format_version != FORMAT_VERSION:
+        raise IndexCorrupt(f"index format {manifest.format_version} is not {FORMAT_VERSION}; {REMEDY}")
+    if manifest.model != model or manifest.dim != dim:
+        raise ModelMismatch(
+            f"the index was built with model {manifest.model!r} (dim {manifest.dim}) but the configured model is "
+            f"{model!r} (dim {dim}); set QA_MODEL={manifest.model!r} or {REMEDY}"
+        )
+
+
+def load(index_dir: Path, *, model: str, dim: int) -> Index:
+    """Load the live generation, checking it was built by ``model`` and is intact."""
+    path = current_path(index_dir)
+    manifest = read_manifest(index_dir)
+    check_model(manifest, model, dim)
+    try:
+        with open(path / CHUNKS, encoding="utf-8") as fh:
+            chunks = [Chunk(**json.loads(line)) for line in fh if line.strip()]
+        # Memory-mapped: start-up does not read the vectors, and pages come in as searches touch them.
+        vectors = faiss.read_index(str(path / VECTORS), faiss.IO_FLAG_MMAP_IFC)
+        offsets = np.load(path / WINDOWS, allow_pickle=False)
+        lexical = LexicalIndex.load(path / LEXICAL, len(chunks))
+    except (OSError, ValueError, TypeError, RuntimeError, KeyError, EOFError) as exc:
+        raise IndexCorrupt(f"cannot read the index in {path}: {exc}; {REMEDY}") from exc
+    expected = sum(d.chunks for d in manifest.documents.values())
+    consistent = (
+        len(chunks) == expected
+        and offsets.shape == (len(chunks) + 1,)
+        and int(offsets[-1]) == vectors.ntotal
+        and bool(np.all(np.diff(offsets) >= 0))
+        and vectors.d == dim
+    )
+    if not consistent:
+        raise IndexCorrupt(
+            f"the index in {path} is inconsistent ({vectors.ntotal} vectors, {len(chunks)} chunks, "
+            f"manifest says {expected}); {REMEDY}"
+        )
+    return Index(manifest, chunks, vectors, offsets, lexical, path)

@@ -1,0 +1,196 @@
+"""Every change to the index goes through here: one writer at a time, the docs folder first, then a new generation.
+
+Order is what makes a crash harmless: a document is stored in the docs folder
+(atomically) before any index work, and a generation goes live only when it
+is complete. A process killed at any point restarts on the last complete
+index with every document it accepted still in the folder, where the next
+sync finds it. Writers in this process queue on a lock; writers in other
+processes (``qa index``, ``qa watch``) on the index folder's file lock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+
+from qa.config import Settings
+from qa.encoder.embedder import Embedder
+from qa.errors import BadDocument, Conflict, IndexError_, IndexMissing, NotFound, TooLarge
+from qa.index import building, store
+from qa.index.building import BuildReport, Progress
+from qa.index.live import LiveIndex
+from qa.ingest import folder, formats, names
+
+
+@dataclass(frozen=True)
+class DocumentChange:
+    """What a document write did: the id it was stored under and what the index now holds for it."""
+
+    doc_id: str
+    chunks: int
+    sha256: str | None
+    created: bool
+    report: BuildReport
+
+    @property
+    def index(self) -> dict[str, int]:
+        """What the index as a whole went through, as counts."""
+        return self.report.counts()
+
+
+class Writer:
+    def __init__(self, settings: Settings, embedder: Embedder, live: LiveIndex) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.live = live
+        self.params = settings.chunk_params
+        self.spec = settings.vector_spec
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def exclusive(self, timeout: float | None = None) -> Iterator[None]:
+        """Hold both locks; give up with :class:`Conflict` after ``timeout`` seconds (None waits)."""
+        started = time.monotonic()
+        if not self._lock.acquire(timeout=-1 if timeout is None else timeout):
+            raise Conflict("another write is in progress (a rebuild or a document update); try again later")
+        try:
+            left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
+            with store.writer_lock(self.settings.index_dir, timeout=left):
+                yield
+        finally:
+            self._lock.release()
+
+    def _on_disk(self) -> store.Index | None:
+        """The live generation on disk: the one in memory unless another process wrote a newer one."""
+        current = self.live.peek()
+        try:
+            path = store.current_path(self.settings.index_dir)
+        except IndexMissing:
+            return None
+        if current is not None and current.path == path:
+            return current
+        return store.load(self.settings.index_dir, model=self.embedder.name, dim=self.embedder.dim)
+
+    def load(self) -> store.Index:
+        """Serve the live generation on disk as it is."""
+        index = store.load(self.settings.index_dir, model=self.embedder.name, dim=self.embedder.dim)
+        self.live.set(index)
+        return index
+
+    def ensure(self, progress: Progress | None = None) -> BuildReport | None:
+        """Load the index, building or updating it first when it is missing or stale; None when it was current.
+
+        A corrupt index or one built by another model is an error for the user
+        to resolve, never silently replaced.
+        """
+        try:
+            index = self.load()
+        except IndexMissing:
+            return self.sync(progress=progress)
+        docs = folder.read_folder(self.settings.docs_dir)
+        if self._stale(index, docs):
+            return self.sync(progress=progress, docs=docs)
+        return None
+
+    def _stale(self, index: store.Index, docs: list[folder.Document]) -> bool:
+        """Whether ``index`` differs from the folder's documents (text or metadata) or was chunked otherwise."""
+        now = {d.doc_id: (d.sha256, d.metadata) for d in docs}
+        indexed = {k: (v.sha256, v.metadata) for k, v in index.manifest.documents.items()}
+        return now != indexed or index.manifest.chunking != asdict(self.params)
+
+    def _commit(self, index: store.Index) -> None:
+        store.write(self.settings.index_dir, index)
+        self.live.set(index)
+
+    # ------------------------------------------------------------ whole folder
+    def sync(
+        self,
+        *,
+        rebuild: bool = False,
+        progress: Progress | None = None,
+        docs: list[folder.Document] | None = None,
+        timeout: float | None = None,
+    ) -> BuildReport:
+        """Bring the index in line with the docs folder, embedding only what changed (everything if ``rebuild``)."""
+        with self.exclusive(timeout):
+            try:
+                previous = self._on_disk()
+            except IndexError_:
+                if not rebuild:
+                    raise
+                previous = None  # a rebuild is the remedy for a damaged index, so it must not need it
+            if docs is None:
+                docs = folder.read_folder(self.settings.docs_dir)
+            index, report = building.build(
+                docs, self.embedder, self.params, previous, progress, reuse_vectors=not rebuild, spec=self.spec
+            )
+            if report.touched or previous is None:
+                self._commit(index)
+            else:
+                self.live.set(previous)
+        return report
+
+    # ------------------------------------------------------------ one document
+    def _apply(self, upserts: list[folder.Document], removes: list[str]) -> BuildReport:
+        previous = self._on_disk()
+        if previous is None or not building.can_update(previous, self.embedder, self.params):
+            # No usable index to patch: build from the folder, which already holds the change.
+            docs = folder.read_folder(self.settings.docs_dir)
+            index, report = building.build(docs, self.embedder, self.params, previous, spec=self.spec)
+        else:
+            index, report = building.update(
+                previous, self.embedder, self.params, upserts=upserts, removes=removes, spec=self.spec
+            )
+        self._commit(index)
+        return report
+
+    def put(
+        self,
+        name: str,
+        data: bytes,
+        metadata: object = None,
+        *,
+        create: bool = False,
+        default_suffix: str | None = None,
+    ) -> DocumentChange:
+        """Store a document in the docs folder and index it; searchable when this returns.
+
+        ``create`` refuses to replace an existing document (POST); otherwise it
+        is an upsert (PUT). Everything is checked before anything is written.
+        """
+        s = self.settings
+        doc_id = names.check(name, default_suffix=default_suffix)
+        meta = folder.check_metadata(metadata)
+        if len(data) > s.max_document_bytes:
+            raise TooLarge(
+                f"{doc_id} is {len(data)} bytes; the limit is {s.max_document_bytes} (QA_MAX_DOCUMENT_BYTES)"
+            )
+        doc = folder.make(doc_id, formats.to_text(doc_id, data), meta)
+        if not doc.text.strip():
+            raise BadDocument(f"{doc_id} has no text to index")
+        path = names.path_of(s.docs_dir, doc_id)
+        with self.exclusive(s.write_timeout):
+            current = self._on_disk()
+            exists = path.exists() or (current is not None and doc_id in current.manifest.documents)
+            if create and exists:
+                raise Conflict(f"{doc_id} already exists; replace it with PUT /documents/{doc_id}")
+            if path.exists() and not path.is_file():
+                raise BadDocument(f"{doc_id} names a folder in the docs folder")
+            folder.save(s.docs_dir, doc_id, data, meta)
+            report = self._apply([doc], [])
+        entry = self.live.get().manifest.documents[doc_id]
+        return DocumentChange(doc_id, entry.chunks, entry.sha256, not exists, report)
+
+    def delete(self, name: str) -> DocumentChange:
+        s = self.settings
+        doc_id = names.check(name)
+        with self.exclusive(s.write_timeout):
+            current = self._on_disk()
+            indexed = current is not None and doc_id in current.manifest.documents
+            if not folder.remove(s.docs_dir, doc_id) and not indexed:
+                raise NotFound(f"no document {doc_id!r}")
+            report = self._apply([], [doc_id])
+        return DocumentChange(doc_id, 0, None, False, report)

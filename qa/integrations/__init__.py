@@ -1,1 +1,0 @@
-"""Adapters for frameworks that call qa over HTTP; each is an optional extra (``pip install qa[langchain]``)."""

@@ -1,0 +1,169 @@
+"""The core object of one collection: its settings, the loaded model, the live index and the one writer.
+
+It is thin on purpose: searching is :mod:`qa.search`, writing is
+:class:`qa.index.writer.Writer` (reached as ``service.writer``), rebuilding is
+a background :class:`Jobs` entry. What it adds is validation of a query and
+the result types every front end (HTTP, CLI, MCP) renders.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+from qa.config import SearchMode, Settings
+from qa.encoder.batching import BatchingEmbedder
+from qa.encoder.embedder import Embedder, load_embedder
+from qa.errors import InvalidInput, NotFound
+from qa.index import store
+from qa.index.live import LiveIndex
+from qa.index.writer import Writer
+from qa.ingest import folder, names
+from qa.search import answering, retrieval
+from qa.search.filters import Predicate
+from qa.search.retrieval import Hit
+from qa.service.jobs import Job, Jobs
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    mode: SearchMode
+    results: list[Hit]
+    took_ms: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The answer to a question: the best sentence of the best passage, with where it stands."""
+
+    text: str
+    start: int
+    end: int
+    score: float
+    doc_id: str
+    chunk_id: str
+
+
+@dataclass(frozen=True)
+class AskResult:
+    question: str
+    mode: SearchMode
+    answer: Answer | None
+    results: list[Hit]  # each with its answering sentence
+    took_ms: float
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    doc_id: str
+    sha256: str
+    chunks: int
+    metadata: dict[str, Any]
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class _Query:
+    """What a search and an ask both start from: the checked text, the mode, one index for the whole request."""
+
+    text: str
+    mode: SearchMode
+    index: store.Index
+    started: float
+
+    def took_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
+
+
+class QAService:
+    """Queries from the live index; writes through one :class:`Writer`; rebuilds as background :class:`Jobs`."""
+
+    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.live = LiveIndex()
+        self.writer = Writer(settings, embedder, self.live)
+        self.jobs = Jobs()
+
+    @classmethod
+    def open(cls, settings: Settings, embedder: Embedder | None = None) -> QAService:
+        """A service over the configured model, its queries micro-batched and cached (:mod:`qa.encoder.batching`)."""
+        inner = embedder or load_embedder(settings)
+        batching = BatchingEmbedder(
+            inner,
+            wait_ms=settings.query_batch_wait_ms,
+            max_batch=settings.query_batch_max,
+            cache_size=settings.query_cache_size,
+        )
+        return cls(settings, batching)
+
+    @property
+    def index(self) -> store.Index:
+        return self.live.get()
+
+    def start_rebuild(self) -> Job:
+        """Re-embed the whole docs folder in the background; searches use the old index until it is done."""
+        return self.jobs.start("rebuild", lambda progress: self.writer.sync(rebuild=True, progress=progress).counts())
+
+    # ------------------------------------------------------------ documents
+    def documents(self) -> list[DocumentInfo]:
+        entries = self.index.manifest.documents
+        return [DocumentInfo(k, v.sha256, v.chunks, v.metadata) for k, v in sorted(entries.items())]
+
+    def document(self, name: str) -> DocumentInfo:
+        """One indexed document with its text as indexed (HTML reduced to text), which chunk offsets index."""
+        doc_id = names.check(name)
+        entry = self.index.manifest.documents.get(doc_id)
+        if entry is None:
+            raise NotFound(f"no document {doc_id!r}")
+        # None when removed or replaced by hand since it was indexed; the index entry still answers.
+        text = folder.read_text(self.settings.docs_dir, doc_id)
+        return DocumentInfo(doc_id, entry.sha256, entry.chunks, entry.metadata, text)
+
+    # ------------------------------------------------------------ queries
+    def _query(self, text: str, top_k: int, mode: SearchMode | None) -> _Query:
+        s = self.settings
+        if not text or not text.strip():
+            raise InvalidInput("query must not be empty")
+        if len(text) > s.max_query_chars:
+            raise InvalidInput(f"query is {len(text)} characters; the limit is {s.max_query_chars}")
+        if not 1 <= top_k <= s.max_top_k:
+            raise InvalidInput(f"top_k must be between 1 and {s.max_top_k}, got {top_k}")
+        return _Query(text.strip(), mode or s.search_mode, self.index, time.perf_counter())
+
+    def search(
+        self, query: str, top_k: int = 5, mode: SearchMode | None = None, where: Predicate | None = None
+    ) -> SearchResult:
+        """The best passages for ``query``, only from documents ``where`` admits when given (see :mod:`qa.search.filters`)."""
+        q = self._query(query, top_k, mode)
+        hits = retrieval.search(q.index, self.embedder, q.text, top_k, q.mode, where=where)
+        return SearchResult(q.text, q.mode, hits, q.took_ms())
+
+    def ask(
+        self, question: str, top_k: int = 5, mode: SearchMode | None = None, where: Predicate | None = None
+    ) -> AskResult:
+        """Search, then pick the answering sentence of every passage; the best one is the answer."""
+        q = self._query(question, top_k, mode)
+        qvec = self.embedder.encode_queries([q.text])[0]
+        hits = retrieval.search(q.index, self.embedder, q.text, top_k, q.mode, qvec=qvec, where=where)
+        sents = answering.best_sentences([h.chunk for h in hits], q.text, qvec, self.embedder, q.index.lexical)
+        hits = [replace(h, sentence=s) for h, s in zip(hits, sents)]
+        # The passage ranking weighs the whole context, so the answer is the
+        # best sentence of the best passage rather than the best sentence anywhere.
+        answer = None
+        if hits:
+            best, sent = hits[0], sents[0]
+            answer = Answer(sent.text, sent.start, sent.end, sent.score, best.doc_id, best.chunk_id)
+        return AskResult(q.text, q.mode, answer, hits, q.took_ms())
+
+    def stats(self) -> dict[str, object]:
+        index = self.index
+        return {
+            "documents": len(index.manifest.documents),
+            "chunks": index.size,
+            "model": self.embedder.name,
+            "dim": self.embedder.dim,
+            "index_created_at": index.manifest.created_at,
+        }
