@@ -186,28 +186,42 @@ def serve(
     port: int | None,
     watch_docs: bool,
 ) -> None:
-    """Serve the HTTP API, building the index first if it is missing or stale."""
-    import uvicorn
-
-    from qa.api import create_app
+    """Serve the HTTP API: build the index first if there is none; bring a stale one up to date in the background."""
+    from qa.api import create_app, server
     from qa.service import watching
 
     settings = load_settings(docs_dir=docs_dir, index_dir=index_dir, model=model, host=host, port=port)
     service = _open_service(settings)
-    _sync(service, ensure=True)
+    bar = _Bar("embedding")
+    try:
+        catching_up = service.start(progress=bar)
+    finally:
+        bar.close()
     inner = getattr(service.embedder, "inner", service.embedder)
     engine = f"{'bf16' if getattr(inner, 'bf16', False) else 'fp32'}, {getattr(inner, 'workers', 1)} encoder worker(s)"
+    index = service.index
+    where = f"http://{settings.host}:{settings.port}"
     click.echo(
-        f"qa: {service.index.size} chunks from {len(service.index.manifest.documents)} documents ({engine}); serving on http://{settings.host}:{settings.port}",
+        f"qa: {index.size} chunks from {len(index.manifest.documents)} documents ({engine}); serving on {where}",
         err=True,
     )
+    if catching_up is not None:
+        click.echo(
+            f"qa: the docs folder changed since the index was built; {catching_up.id} updates it meanwhile", err=True
+        )
+    if settings.host in ("0.0.0.0", "::") and settings.host_names:
+        click.echo(
+            f"qa: only requests addressed to {', '.join(sorted(settings.host_names))} are served; "
+            "set QA_ALLOWED_HOSTS to the names clients use",
+            err=True,
+        )
     stop = (
         watching.start(service, lambda r: click.echo("qa: " + _summary(r, settings), err=True))[1]
         if watch_docs
         else None
     )
     try:
-        uvicorn.run(create_app(settings, service=service), host=settings.host, port=settings.port, log_level="info")
+        server.serve(create_app(settings, service=service), settings)
     finally:
         if stop is not None:
             stop.set()

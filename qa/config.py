@@ -93,6 +93,25 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    allowed_hosts: str = Field(
+        "localhost,127.0.0.1,::1",
+        description="Comma-separated host names (or IPs) clients may address qa by, checked against the Host "
+        "header against DNS rebinding; QA_HOST is added when it is a specific address; '*' allows any.",
+    )
+    max_header_bytes: int = Field(
+        65536, ge=1024, description="Largest request head (request line and headers): 431 above."
+    )
+    header_timeout: float = Field(
+        10.0, gt=0, description="Seconds a client has to send a whole request head: 408 after."
+    )
+    read_timeout: float = Field(
+        30.0, gt=0, description="Longest pause inside a request body before the connection closes."
+    )
+    keep_alive_timeout: int = Field(5, ge=1, description="Seconds an idle keep-alive connection stays open.")
+    max_connections: int = Field(1000, ge=1, description="Connections served at once; past it, requests get 503.")
+    max_idle_connections: int = Field(
+        200, ge=1, description="Connections waiting for a request head at once; past it, the longest-waiting closes."
+    )
     max_query_chars: int = Field(2000, ge=1)
     max_top_k: int = Field(100, ge=1)
     search_mode: SearchMode = "hybrid"
@@ -127,12 +146,28 @@ class Settings(BaseSettings):
     max_document_bytes: int = Field(
         10 * 1024 * 1024, ge=1, description="Largest document accepted over HTTP (413 above)."
     )
+    max_sync_windows: int = Field(
+        512,
+        ge=1,
+        description="Documents that embed as more windows than this are indexed by a background job (202), "
+        "embedded without holding the writer, so a huge upload never blocks other writes for minutes.",
+    )
     write_timeout: float = Field(
         30.0, ge=0, description="Seconds a document write waits for another writer (e.g. a rebuild) before a 409."
     )
     watch_debounce_ms: int = Field(
         1000, ge=50, description="Quiet time after a docs-folder change before `qa watch` re-indexes."
     )
+
+    @property
+    def host_names(self) -> set[str]:
+        """The Host names requests may carry (without port); empty means any."""
+        names = {h.strip().strip("[]").lower() for h in self.allowed_hosts.split(",") if h.strip()}
+        if "*" in names:
+            return set()
+        if self.host not in ("0.0.0.0", "::", ""):
+            names.add(self.host.strip("[]").lower())
+        return names
 
     @property
     def chunk_params(self) -> ChunkParams:

@@ -6,8 +6,15 @@ one definition of "on disk" in qa.
 
 from __future__ import annotations
 
+import errno
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from qa.errors import StorageError, StorageFull
+
+_FULL = {errno.ENOSPC, errno.EDQUOT}
 
 
 def fsync_dir(path: Path) -> None:
@@ -40,3 +47,21 @@ def replace(path: Path, data: bytes, tmp: Path) -> None:
     finally:
         tmp.unlink(missing_ok=True)
     fsync_dir(path.parent)
+
+
+@contextmanager
+def disk_errors(what: str) -> Iterator[None]:
+    """Turn the disk's refusals into qa errors that name the operation: 507 when full, 500 otherwise.
+
+    Callers undo their own partial work first (in ``except``/``finally``
+    blocks inside this context), so the error always means "nothing changed".
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in _FULL:
+            raise StorageFull(
+                f"{what}: no space left on the disk ({exc.filename or 'the index or docs folder'}); "
+                "free some space and try again"
+            ) from exc
+        raise StorageError(f"{what}: {exc.strerror or exc} ({exc.filename or ''})") from exc

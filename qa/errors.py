@@ -73,5 +73,13 @@ class ModelMismatch(IndexError_):
     status_code = 409
 
 
+class StorageError(QAError):
+    status_code = 500
+
+
+class StorageFull(StorageError):
+    status_code = 507
+
+
 class ModelError(QAError):
     status_code = 500

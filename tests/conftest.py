@@ -21,6 +21,7 @@ from qa.service.core import QAService  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "seeds" / "laoshan-vr-ai.txt"
 EVAL = ROOT.parent / "shared" / "eval"
+TEST_HOSTS = {"allowed_hosts": "localhost,127.0.0.1,::1,testserver"}  # FastAPI's TestClient sends Host: testserver
 
 
 class CountingEmbedder:
@@ -58,7 +59,13 @@ def seed_service(root: Path, embedder: Any, **settings: Any) -> QAService:
     docs.mkdir(parents=True, exist_ok=True)
     if not (docs / SEED.name).exists():
         (docs / SEED.name).write_bytes(SEED.read_bytes())
-    settings = {"docs_dir": docs, "index_dir": root / "index", "collections_dir": root / "collections", **settings}
+    settings = {
+        "docs_dir": docs,
+        "index_dir": root / "index",
+        "collections_dir": root / "collections",
+        **TEST_HOSTS,
+        **settings,
+    }
     service = QAService(Settings(**settings), embedder)
     service.writer.ensure()
     return service
@@ -102,6 +109,7 @@ def make_settings(tmp_path: Path):  # type: ignore[no-untyped-def]
         kw.setdefault("docs_dir", tmp_path / "docs")
         kw.setdefault("index_dir", tmp_path / "index")
         kw.setdefault("collections_dir", tmp_path / "collections")
+        kw = {**TEST_HOSTS, **kw}
         return Settings(**kw)  # type: ignore[arg-type]
 
     return make

@@ -17,6 +17,9 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from qa.api import server
+from qa.config import Settings
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -27,10 +30,17 @@ def free_port() -> int:
 class ThreadedServer:
     """A real uvicorn serving ``app`` on a free port, in a thread of the test process (so it can share the loaded model)."""
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: FastAPI, settings: Settings | None = None) -> None:
+        """With ``settings``, the limits of ``qa serve`` (qa.api.server) apply; without, plain uvicorn."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        if settings is not None:
+            config = server.config(
+                app, settings.model_copy(update={"host": "127.0.0.1", "port": self.port}), log_level="warning"
+            )
+        else:
+            config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> ThreadedServer:

@@ -104,3 +104,16 @@ def test_identical_queries_encode_once_and_errors_reach_every_caller() -> None:
     errors = _concurrently(batching.encode_query, ["boom"] * 3)
     assert all(isinstance(e, RuntimeError) for e in errors)
     assert np.allclose(batching.encode_query("after"), CountingEmbedder().encode_queries(["after"])[0])  # still serving
+
+
+def test_a_bad_query_fails_alone_and_its_batch_mates_get_their_vectors() -> None:
+    """An encoder error on one query of a batch is retried query by query, so the others never see it."""
+    inner = SlowEmbedder()
+    batching = BatchingEmbedder(inner, wait_ms=50, max_batch=16, cache_size=0)
+    queries = ["boom"] + [f"good question {i}" for i in range(7)]
+    out = _concurrently(batching.encode_query, queries)
+    assert isinstance(out[0], RuntimeError)
+    reference = CountingEmbedder()
+    for q, v in zip(queries[1:], out[1:]):
+        assert isinstance(v, np.ndarray) and np.allclose(v, reference.encode_queries([q])[0]), v
+    assert max(inner.calls) > 1  # they really shared a batch before the retry

@@ -9,7 +9,7 @@ import anyio
 from fastapi import FastAPI
 
 import qa
-from qa.api import collections, dify, documents, errors, index, openai, search
+from qa.api import collections, dify, documents, errors, guard, index, openai, search, spec
 from qa.config import Settings, load_settings
 from qa.service.catalog import Catalog
 from qa.service.core import QAService
@@ -17,12 +17,13 @@ from qa.service.core import QAService
 
 def create_app(settings: Settings | None = None, service: QAService | None = None) -> FastAPI:
     """An app whose default collection is ``service``, or one opened from ``settings`` (env by default) at start-up."""
+    settings = service.settings if service is not None else settings or load_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if service is None:
-            opened = await anyio.to_thread.run_sync(QAService.open, settings or load_settings())
-            await anyio.to_thread.run_sync(opened.writer.ensure)
+            opened = await anyio.to_thread.run_sync(QAService.open, settings)
+            await anyio.to_thread.run_sync(opened.start)
             app.state.catalog = Catalog(opened.settings, opened.embedder, default=opened)
         yield
 
@@ -35,6 +36,8 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     if service is not None:
         app.state.catalog = Catalog(service.settings, service.embedder, default=service)
     errors.install(app)
+    spec.install(app, settings)
+    app.add_middleware(guard.AllowedHosts, names=settings.host_names)
     for router in (
         search.health_router,
         search.router,

@@ -15,6 +15,7 @@ import anyio
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from qa.api.guard import same_origin_write
 from qa.config import Settings
 from qa.errors import Forbidden, Unauthorized
 from qa.service.catalog import DEFAULT, Catalog
@@ -59,8 +60,8 @@ def key_matches(settings: Settings, token: str) -> bool:
     return hmac.compare_digest(token.encode("utf-8"), key.get_secret_value().encode("utf-8"))
 
 
-async def require_key(settings: SettingsDep, credentials: Credentials) -> None:
-    """Writes need the API key when one is configured: 401 without it (or not as a Bearer token), 403 with a wrong one."""
+def _check_key(settings: Settings, credentials: HTTPAuthorizationCredentials | None) -> None:
+    """The API key, when one is configured: 401 without it (or not as a Bearer token), 403 with a wrong one."""
     if settings.api_key is None:
         return
     if credentials is None:
@@ -69,10 +70,16 @@ async def require_key(settings: SettingsDep, credentials: Credentials) -> None:
         raise Forbidden("the API key is not valid")
 
 
+async def require_key(request: Request, settings: SettingsDep, credentials: Credentials) -> None:
+    """Writes come from qa's own origin (or no browser at all), with the API key when one is configured."""
+    same_origin_write(request)
+    _check_key(settings, credentials)
+
+
 async def require_read_key(settings: SettingsDep, credentials: Credentials) -> None:
     """Reads are open unless QA_API_KEY_READS is set."""
     if settings.api_key_reads:
-        await require_key(settings, credentials)
+        _check_key(settings, credentials)
 
 
 Writer = Depends(require_key)

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from qa.api.deps import CatalogDep, Credentials, key_matches
+from qa.api.schemas import Body
 from qa.errors import NotFound, QAError
 from qa.search import filters
 from qa.search.calibration import calibrated
@@ -39,7 +40,7 @@ class DifyMetadataCondition(BaseModel):
     conditions: list[DifyCondition]
 
 
-class DifyRequest(BaseModel):
+class DifyRequest(Body):
     knowledge_id: str
     query: str
     retrieval_setting: DifyRetrievalSetting

@@ -6,68 +6,94 @@ indexing itself runs in the thread pool, off the event loop.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Path, Request, Response, status
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
+from starlette.types import Message
 
+from qa.api import writes
 from qa.api.deps import Reader, Service, Writer
-from qa.api.schemas import DocumentDetail, DocumentIn, DocumentIndexed, DocumentList, ErrorBody
+from qa.api.schemas import DocumentDetail, DocumentIn, DocumentIndexed, DocumentList, ErrorBody, Job
 from qa.errors import BadDocument, TooLarge, UnsupportedType
+from qa.index.writer import Upload
+from qa.ingest.formats import SUFFIXES
+from qa.service.core import QAService
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 _ENVELOPE = 64 * 1024  # room for the JSON or multipart framing around a document at the size limit
 _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 413, 415, 422, 503)
-}
-_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": DocumentIn.model_json_schema()},
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary", "description": ".txt, .md or .html, UTF-8"},
-                        "doc_id": {"type": "string", "description": "Name to store it under (default: the file name)."},
-                        "metadata": {"type": "string", "description": "A JSON object."},
-                    },
-                }
-            },
+    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 413, 415, 422, 500, 503, 507)
+} | {202: {"model": Job, "description": "A large document: indexed by this background job."}}
+
+
+def _body(*, named_in_url: bool) -> dict[str, Any]:
+    """The request body in the spec: JSON (with doc_id unless the URL names the document) or a multipart file."""
+    json_body = DocumentIn.model_json_schema()
+    if named_in_url:
+        json_body["properties"].pop("doc_id")
+    else:
+        json_body["required"] = ["doc_id", *json_body.get("required", [])]
+    multipart = {
+        "type": "object",
+        "required": ["file"],
+        "properties": {
+            "file": {"type": "string", "format": "binary", "description": f"One of {', '.join(SUFFIXES)}"},
+            "metadata": {"type": "string", "description": "A JSON object."},
         },
     }
-}
+    if not named_in_url:
+        multipart["properties"]["doc_id"] = {
+            "type": "string",
+            "description": "Name to store it under (default: the file name).",
+        }
+    content = {"application/json": {"schema": json_body}, "multipart/form-data": {"schema": multipart}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
 DocId = Annotated[str, Path(description="The document's name in the docs folder, e.g. faq.md or team/notes.txt.")]
+# An existing document's name ends in a suffix qa reads (a new one sent as JSON may omit it: .txt is added).
+_SUFFIX_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f]+\.(" + "|".join(s.lstrip(".") for s in SUFFIXES) + r")$"
+ExistingDocId = Annotated[
+    str, Path(description="The document's name in the docs folder.", json_schema_extra={"pattern": _SUFFIX_PATTERN})
+]
 
 
-async def _capped_body(request: Request, cap: int) -> bytes:
-    parts, size = [], 0
-    async for part in request.stream():
-        size += len(part)
-        if size > cap:
-            raise TooLarge(f"request body is larger than {cap} bytes")
-        parts.append(part)
-    return b"".join(parts)
+def _capped(request: Request, cap: int) -> Request:
+    """The request with a body that stops at ``cap`` bytes: nothing larger is read, buffered or spooled to disk."""
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > cap:
+                raise TooLarge(f"the request body is larger than {cap} bytes")
+        return message
+
+    return Request(request.scope, receive)
 
 
 async def _document(request: Request, service: Service, path_id: str | None) -> tuple[str, bytes, Any, str | None]:
     """(name, bytes, metadata, default suffix) from a JSON or multipart body."""
     limit = service.settings.max_document_bytes
-    # JSON may escape each CJK character as 6 bytes for its 3, hence the factor.
-    cap = 2 * limit + _ENVELOPE
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    # JSON may escape each CJK character as 6 bytes for its 3, hence the factor; a multipart file is sent as is.
+    cap = (2 if ctype == "application/json" else 1) * limit + _ENVELOPE
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > cap:
         raise TooLarge(f"the document is larger than the limit of {limit} bytes")
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    request = _capped(request, cap)
     if ctype == "application/json":
         try:
-            doc = DocumentIn.model_validate_json(await _capped_body(request, cap))
+            doc = DocumentIn.model_validate_json(await request.body())
         except ValidationError as exc:
             raise RequestValidationError(exc.errors()) from None
         if path_id is not None and doc.doc_id not in (None, path_id):
@@ -86,9 +112,27 @@ async def _document(request: Request, service: Service, path_id: str | None) -> 
             metadata = json.loads(str(form["metadata"])) if form.get("metadata") else None
         except ValueError as exc:
             raise BadDocument(f"metadata is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise BadDocument("metadata is nested too deeply; it must be a flat JSON object") from None
         data = await upload.read(limit + 1)
         return name, data, metadata, None
     raise UnsupportedType(f"send application/json or multipart/form-data, not {ctype or 'no Content-Type'}")
+
+
+async def _write(service: QAService, upload: Upload, *, create: bool) -> DocumentIndexed | JSONResponse:
+    """Index it now, or, when it is large, in a background job: 202 with the job to poll."""
+    if len(upload.windows) > service.settings.max_sync_windows:
+        job = service.start_upload(upload, create=create)
+        headers = {"Location": f"/index/jobs/{job.id}"}
+        return JSONResponse(Job.model_validate(job).model_dump(), status_code=202, headers=headers)
+    return DocumentIndexed.model_validate(await writes.run(service, service.writer.put_upload, upload, create=create))
+
+
+async def _upload(request: Request, service: QAService, path_id: str | None) -> Upload:
+    name, data, metadata, suffix = await _document(request, service, path_id)
+    return await anyio.to_thread.run_sync(
+        functools.partial(service.writer.prepare, name, data, metadata, default_suffix=suffix)
+    )
 
 
 @router.post(
@@ -96,36 +140,36 @@ async def _document(request: Request, service: Service, path_id: str | None) -> 
     status_code=201,
     response_model=DocumentIndexed,
     responses=_WRITE_ERRORS,
-    openapi_extra=_BODY,
+    openapi_extra=_body(named_in_url=False),
     dependencies=[Writer],
 )
-async def add_document(request: Request, service: Service) -> DocumentIndexed:
-    """Store a new document and index it; it is searchable when this returns. 409 if it exists (use PUT)."""
-    name, data, metadata, suffix = await _document(request, service, None)
-    change = await run_in_threadpool(service.writer.put, name, data, metadata, create=True, default_suffix=suffix)
-    return DocumentIndexed.model_validate(change)
+async def add_document(request: Request, service: Service) -> Any:
+    """Store a new document and index it; it is searchable when this returns. 409 if it exists (use PUT).
+
+    A document of more than ``QA_MAX_SYNC_WINDOWS`` windows is indexed by a background job instead: 202 with the job.
+    """
+    return await _write(service, await _upload(request, service, None), create=True)
 
 
 @router.put(
     "/{doc_id:path}",
     response_model=DocumentIndexed,
-    responses=_WRITE_ERRORS,
-    openapi_extra=_BODY,
+    responses=_WRITE_ERRORS | {201: {"model": DocumentIndexed, "description": "Created (it did not exist)."}},
+    openapi_extra=_body(named_in_url=True),
     dependencies=[Writer],
 )
-async def put_document(doc_id: DocId, request: Request, response: Response, service: Service) -> DocumentIndexed:
-    """Replace a document (or create it: 201) and re-index it."""
-    name, data, metadata, suffix = await _document(request, service, doc_id)
-    change = await run_in_threadpool(service.writer.put, name, data, metadata, default_suffix=suffix)
-    if change.created:
+async def put_document(doc_id: DocId, request: Request, response: Response, service: Service) -> Any:
+    """Replace a document (or create it: 201) and re-index it; a large one in a background job (202)."""
+    result = await _write(service, await _upload(request, service, doc_id), create=False)
+    if isinstance(result, DocumentIndexed) and result.created:
         response.status_code = status.HTTP_201_CREATED
-    return DocumentIndexed.model_validate(change)
+    return result
 
 
 @router.delete("/{doc_id:path}", response_model=DocumentIndexed, responses=_WRITE_ERRORS, dependencies=[Writer])
-def delete_document(doc_id: DocId, service: Service) -> DocumentIndexed:
+async def delete_document(doc_id: ExistingDocId, service: Service) -> DocumentIndexed:
     """Remove the document's file, metadata and chunks."""
-    return DocumentIndexed.model_validate(service.writer.delete(doc_id))
+    return DocumentIndexed.model_validate(await writes.run(service, service.writer.delete, doc_id))
 
 
 @router.get("", response_model=DocumentList, dependencies=[Reader])
@@ -134,5 +178,5 @@ def list_documents(service: Service) -> DocumentList:
 
 
 @router.get("/{doc_id:path}", response_model=DocumentDetail, responses=_WRITE_ERRORS, dependencies=[Reader])
-def get_document(doc_id: DocId, service: Service) -> DocumentDetail:
+def get_document(doc_id: ExistingDocId, service: Service) -> DocumentDetail:
     return DocumentDetail.model_validate(service.document(doc_id))

@@ -1,16 +1,25 @@
-"""The one place where errors become HTTP responses."""
+"""The one place where errors become HTTP responses.
+
+Every error is ``{"detail": "<readable message>"}`` (Dify's endpoint: its own
+``{"error_code", "error_msg"}``), never a plain-text page or a traceback: a
+:class:`QAError` carries its status, a validation error is a 422, and anything
+unexpected is logged with its traceback and answered with a JSON 500.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from qa.errors import QAError, Unauthorized
 
 log = logging.getLogger(__name__)
+DIFY_PATH = "/retrieval"
 
 
 def _readable(exc: RequestValidationError) -> str:
@@ -24,6 +33,15 @@ def _readable(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+def _allowed_methods(app: FastAPI, path: str) -> str:
+    """Every method some operation of the spec serves at ``path``: Starlette's own 405 names only one route's."""
+    methods = set()
+    for template, operations in app.openapi().get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\\\{[^}]+\\\}", ".+", re.escape(template)), path):
+            methods |= {m.upper() for m in operations}
+    return ", ".join(sorted(methods))
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(QAError)
     async def _qa_error(request: Request, exc: QAError) -> JSONResponse:
@@ -34,4 +52,19 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if request.url.path == DIFY_PATH:  # Dify reads its own error shape
+            return JSONResponse({"error_code": 422, "error_msg": _readable(exc)}, status_code=422)
         return JSONResponse({"detail": _readable(exc)}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(app, request.url.path)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        detail = f"internal error ({type(exc).__name__}); the server log has the details"
+        return JSONResponse({"detail": detail}, status_code=500)

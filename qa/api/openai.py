@@ -13,6 +13,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from qa.api.deps import CatalogDep, Reader
+from qa.api.schemas import Body
 from qa.errors import InvalidInput
 from qa.search import filters
 from qa.search.calibration import calibrated
@@ -25,7 +26,7 @@ class RankingOptions(BaseModel):
     ranker: str | None = None
 
 
-class VectorStoreSearch(BaseModel):
+class VectorStoreSearch(Body):
     query: str | list[str]
     max_num_results: int = Field(10, ge=1, le=50)
     filters: dict[str, Any] | None = Field(
@@ -57,17 +58,27 @@ class VectorStoreSearchPage(BaseModel):
     next_page: str | None = None
 
 
+def json_type(value: object) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number"
+    )
+
+
 _OPENAI_OPS = {"eq": "is", "ne": "is not", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤", "in": "in", "nin": "not in"}
 
 
-def openai_filter(spec: dict[str, Any]) -> filters.Predicate:
+def openai_filter(spec: object) -> filters.Predicate:
+    if not isinstance(spec, dict):
+        raise InvalidInput(f"a filter must be an object with a 'type', not {json_type(spec)}")
     kind = spec.get("type")
+    if not isinstance(kind, str):
+        raise InvalidInput(f"a filter's 'type' must be a string, not {json_type(kind)}")
     if kind in ("and", "or"):
         parts = spec.get("filters")
         if not isinstance(parts, list) or not parts:
             raise InvalidInput(f"a compound filter ({kind}) needs a non-empty 'filters' list")
         return filters.combine([openai_filter(p) for p in parts], kind)
-    if kind not in _OPENAI_OPS or "key" not in spec:
+    if kind not in _OPENAI_OPS or not isinstance(spec.get("key"), str):
         raise InvalidInput(f"filter type must be one of {', '.join([*_OPENAI_OPS, 'and', 'or'])} with a key")
     op = _OPENAI_OPS[kind]
     value = spec.get("value")

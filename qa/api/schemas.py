@@ -10,10 +10,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from qa.config import SearchMode
 
+# Declared in the spec; checked by the service, whose message ("query must not be empty") is the readable one.
+NOT_BLANK: dict[str, Any] = {"pattern": r"\S", "minLength": 1}
+Scalar = str | int | float | bool | None
+# A filter's values: one scalar, or a non-empty list of them (an empty list could match nothing).
+Filter = dict[str, Annotated[Scalar | Annotated[list[Scalar], Field(min_length=1)], Field(union_mode="left_to_right")]]
 FILTER_DESCRIPTION = (
     'Only passages of documents that match: {"doc_id": ["a.txt", "b.md"], "lang": "zh"}. '
     "Every key must match; a list matches any of its values; keys other than doc_id are metadata."
@@ -28,23 +33,55 @@ Score = Annotated[float, AfterValidator(_round6)]
 OptionalScore = Annotated[float | None, AfterValidator(_round6)]
 
 
+def _lone_surrogate(value: Any) -> str | None:
+    """The first lone surrogate in any string of a decoded JSON value, as U+XXXX; None when all is text."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                return f"U+{ord(item[exc.start]):04X}"
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
+class Body(BaseModel):
+    """A request body. JSON may escape lone surrogates (``"\\ud800"``), which are not text: refused here, with a
+    readable 422, before they reach the tokenizer or the disk."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _only_text(cls, data: Any) -> Any:
+        bad = _lone_surrogate(data)
+        if bad is not None:
+            raise ValueError(
+                f"the request contains a lone surrogate ({bad}), which is not a character; send UTF-8 text"
+            )
+        return data
+
+
 class Wire(BaseModel):
     """A response body, built from a core result's attributes; unknown fields from a newer server are ignored."""
 
     model_config = ConfigDict(from_attributes=True, extra="ignore")
 
 
-class SearchRequest(BaseModel):
+class SearchRequest(Body):
     query: str = Field(
         ...,
+        json_schema_extra=NOT_BLANK,
         description="A question or keywords, in any language the model knows.",
         examples=["青岛市虚拟现实产业园规划面积有多大?"],
     )
     top_k: int = Field(5, ge=1, le=100, description="How many passages to return.")
     mode: SearchMode | None = Field(None, description="dense, lexical or hybrid; the server default when omitted.")
-    filter: dict[str, Any] | None = Field(
-        None, description=FILTER_DESCRIPTION, examples=[{"doc_id": ["laoshan-vr-ai.txt"]}]
-    )
+    filter: Filter | None = Field(None, description=FILTER_DESCRIPTION, examples=[{"doc_id": ["laoshan-vr-ai.txt"]}])
 
 
 class Passage(Wire):
@@ -69,15 +106,16 @@ class SearchResponse(Wire):
     took_ms: Annotated[float, AfterValidator(lambda v: round(v, 3))]
 
 
-class AskRequest(BaseModel):
+class AskRequest(Body):
     question: str = Field(
         ...,
+        json_schema_extra=NOT_BLANK,
         description="A natural-language question.",
         examples=["How large is the planned area of the Qingdao VR industrial park?"],
     )
     top_k: int = Field(5, ge=1, le=100)
     mode: SearchMode | None = None
-    filter: dict[str, Any] | None = Field(None, description=FILTER_DESCRIPTION)
+    filter: Filter | None = Field(None, description=FILTER_DESCRIPTION)
 
 
 class AnswerSentence(Wire):
@@ -117,13 +155,15 @@ class ErrorBody(BaseModel):
     detail: str
 
 
-class DocumentIn(BaseModel):
+class DocumentIn(Body):
     doc_id: str | None = Field(
         None,
         description="Name in the docs folder, e.g. 'faq.md' or 'team/notes.txt'; '.txt' is added without a suffix.",
         examples=["faq.md"],
     )
-    text: str = Field(..., min_length=1, description="The document's text (HTML when doc_id ends in .html).")
+    text: str = Field(
+        ..., json_schema_extra=NOT_BLANK, description="The document's text (HTML when doc_id ends in .html)."
+    )
     metadata: dict[str, Any] | None = Field(
         None, description="Returned with every hit; filterable.", examples=[{"lang": "en"}]
     )
@@ -180,8 +220,13 @@ class JobList(Wire):
     jobs: list[Job]
 
 
-class CollectionIn(BaseModel):
-    name: str = Field(..., description="1-64 lower-case letters, digits, '-' or '_'.", examples=["support-kb"])
+class CollectionIn(Body):
+    name: str = Field(
+        ...,
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+        description="1-64 lower-case letters, digits, '-' or '_'.",
+        examples=["support-kb"],
+    )
 
 
 class Collection(Wire):

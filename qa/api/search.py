@@ -4,20 +4,34 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
-from qa.api.deps import Reader, Service
-from qa.api.schemas import AskRequest, AskResponse, ErrorBody, Health, SearchRequest, SearchResponse
+from qa.api.deps import CatalogDep, Credentials, Reader, Service, SettingsDep, get_service, require_read_key
+from qa.api.schemas import NOT_BLANK, AskRequest, AskResponse, ErrorBody, Health, SearchRequest, SearchResponse
 from qa.config import SearchMode
 from qa.search import filters
+from qa.service.catalog import DEFAULT
+from qa.service.core import QAService
 
 router = APIRouter(dependencies=[Reader])
 health_router = APIRouter()  # open even when reads need a key: load balancers probe it
 _ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 422, 503)}
 
 
+async def _health_service(
+    catalog: CatalogDep,
+    settings: SettingsDep,
+    credentials: Credentials,
+    collection: Annotated[str, Query(description="The knowledge base to report on.")] = DEFAULT,
+) -> QAService:
+    """The default collection for anyone (load balancers probe it); another one only for those who may read."""
+    if collection != DEFAULT:
+        await require_read_key(settings, credentials)
+    return await get_service(catalog, collection)
+
+
 @health_router.get("/health", response_model=Health, responses=_ERRORS)
-def health(service: Service) -> Health:
+def health(service: Annotated[QAService, Depends(_health_service)]) -> Health:
     return Health.model_validate(service.stats())
 
 
@@ -30,10 +44,10 @@ def search(body: SearchRequest, service: Service) -> SearchResponse:
 @router.get("/search", response_model=SearchResponse, responses=_ERRORS)
 def search_get(
     service: Service,
-    q: Annotated[str, Query(description="The question.")],
+    q: Annotated[str, Query(description="The question.", json_schema_extra=NOT_BLANK)],
     top_k: Annotated[int, Query(ge=1, le=100)] = 5,
     mode: SearchMode | None = None,
-    doc_id: Annotated[list[str] | None, Query(description="Only passages of these documents.")] = None,
+    doc_id: Annotated[list[str], Query(description="Only passages of these documents.")] = [],  # noqa: B006
 ) -> SearchResponse:
     where = filters.equals({"doc_id": doc_id}) if doc_id else None
     return SearchResponse.model_validate(service.search(q, top_k, mode, where))

@@ -127,16 +127,28 @@ class BatchingEmbedder:
             with self._gathering:
                 batch = self._gather()
             texts = list(dict.fromkeys(p.text for p in batch))  # identical queries encode once
-            try:
-                vecs = self.inner.encode_queries(texts)
-            except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller, who raises it
-                for p in batch:
-                    p.error = exc
-                    p.done.set()
-                continue
-            by_text = {t: np.array(v, dtype=np.float32) for t, v in zip(texts, vecs)}
-            for t, v in by_text.items():
-                self._remember(t, v)
+            vectors, errors = self._encode(texts)
             for p in batch:
-                p.vector = by_text[p.text]
+                p.vector, p.error = vectors.get(p.text), errors.get(p.text)
                 p.done.set()
+
+    def _encode(self, texts: list[str]) -> tuple[dict[str, np.ndarray], dict[str, BaseException]]:
+        """Vectors of ``texts`` in one call; if that call fails, each text alone, so one bad query fails by itself."""
+        try:
+            return self._vectors(texts, self.inner.encode_queries(texts)), {}
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting callers, who raise it
+            if len(texts) == 1:
+                return {}, {texts[0]: exc}
+        vectors: dict[str, np.ndarray] = {}
+        errors: dict[str, BaseException] = {}
+        for text in texts:
+            found, failed = self._encode([text])
+            vectors |= found
+            errors |= failed
+        return vectors, errors
+
+    def _vectors(self, texts: list[str], vecs: np.ndarray) -> dict[str, np.ndarray]:
+        out = {t: np.array(v, dtype=np.float32) for t, v in zip(texts, vecs)}
+        for t, v in out.items():
+            self._remember(t, v)
+        return out

@@ -1,27 +1,60 @@
-"""The index a running service answers from, and the one lock that swaps it.
+"""The index a running service answers from, the one lock that swaps it, and following other processes' writes.
 
 Readers take a reference and search it without holding the lock, so a swap
 never waits for a search and a search never sees half of two generations.
+Several processes may serve one index folder (two ``qa serve``, or ``qa
+index`` beside a server): at most once a second a reader looks whether
+CURRENT names a newer generation and, if so, loads it.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
+from collections.abc import Callable
 
-from qa.errors import IndexMissing
+from qa.errors import IndexMissing, QAError
 from qa.index import store
+
+log = logging.getLogger(__name__)
 
 
 class LiveIndex:
     def __init__(self) -> None:
         self._index: store.Index | None = None
         self._lock = threading.Lock()
+        self._follow: Callable[[], store.Index | None] | None = None
+        self._every = 1.0
+        self._next_look = 0.0
+        self._looking = threading.Lock()
+
+    def follow(self, on_disk: Callable[[], store.Index | None], every: float = 1.0) -> None:
+        """Look for a newer generation through ``on_disk`` (the writer's view of the disk) every ``every`` seconds."""
+        self._follow, self._every = on_disk, every
 
     def get(self) -> store.Index:
+        if self._follow is not None and time.monotonic() >= self._next_look:
+            self._look()
         with self._lock:
             if self._index is None:
                 raise IndexMissing("the index is not loaded yet")
             return self._index
+
+    def _look(self) -> None:
+        """Swap in the generation on disk if another process made a newer one; one reader looks, the rest go on."""
+        if not self._looking.acquire(blocking=False):
+            return
+        try:
+            self._next_look = time.monotonic() + self._every
+            assert self._follow is not None
+            newer = self._follow()
+            if newer is not None and newer is not self.peek():
+                self.set(newer)
+        except QAError as exc:  # a damaged newer generation: keep serving the one in memory
+            log.warning("not following the index on disk: %s", exc)
+        finally:
+            self._looking.release()
 
     def peek(self) -> store.Index | None:
         with self._lock:

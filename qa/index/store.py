@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -27,6 +28,7 @@ from typing import Any
 import faiss
 import filelock
 import numpy as np
+from pydantic import TypeAdapter
 
 from qa import durable
 from qa.config import VectorSpec
@@ -39,6 +41,7 @@ FORMAT_VERSION = 1
 CURRENT = "CURRENT"
 MANIFEST, CHUNKS, VECTORS, WINDOWS, LEXICAL = "manifest.json", "chunks.jsonl", "vectors.faiss", "windows.npy", "lexical"
 REMEDY = "rebuild it with `qa index --rebuild`"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -62,9 +65,11 @@ class Manifest:
 
     @classmethod
     def from_json(cls, raw: str) -> Manifest:
-        data = json.loads(raw)
-        data["documents"] = {k: DocEntry(**v) for k, v in data.get("documents", {}).items()}
-        return cls(**data)
+        """Parsed and type-checked: a hand-edited or damaged manifest is a ValueError, not a crash later."""
+        return _MANIFEST.validate_json(raw)
+
+
+_MANIFEST = TypeAdapter(Manifest)
 
 
 @dataclass
@@ -88,6 +93,27 @@ class Index:
         self.doc_rows: dict[str, list[int]] = {}
         for i, chunk in enumerate(self.chunks):
             self.doc_rows.setdefault(chunk.doc_id, []).append(i)
+        self._mapped: tuple[Path, int, int] | None = None  # (file, inode, size) of memory-mapped vectors
+
+    def check_vectors(self) -> None:
+        """Raise :class:`IndexCorrupt` if the memory-mapped vector file was cut short since it was loaded.
+
+        Touching a page past the end of a truncated mapping kills the process
+        with SIGBUS, which no handler can turn into an error; a stat first
+        (microseconds) turns it into a 503 with the remedy instead. Generations
+        are never rewritten, so only damage from outside can trip this.
+        """
+        if self._mapped is None:
+            return
+        path, inode, size = self._mapped
+        try:
+            st = os.stat(path)
+        except OSError:
+            return  # pruned by a newer generation's writer: the mapping still holds the old inode whole
+        if st.st_ino == inode and st.st_size != size:
+            raise IndexCorrupt(
+                f"{path} changed size while it was being served ({size} -> {st.st_size} bytes); {REMEDY}"
+            )
 
     @property
     def size(self) -> int:
@@ -97,6 +123,7 @@ class Index:
         """Vectors of the given chunks' windows, and the chunk row each belongs to."""
         dim = self.manifest.dim
         parts, owners = [], []
+        self.check_vectors()
         for r in chunk_rows:
             a, b = int(self.offsets[r]), int(self.offsets[r + 1])
             if b > a:
@@ -145,11 +172,46 @@ def writer_lock(index_dir: Path, *, timeout: float | None = None) -> Iterator[No
 
 
 def write(index_dir: Path, index: Index) -> Path:
-    """Write ``index`` as a new generation and make it live; the caller holds :func:`writer_lock`."""
+    """Write ``index`` as a new generation and make it live; the caller holds :func:`writer_lock`.
+
+    The rename of CURRENT is the commit. Before it, any failure (a full
+    disk) removes what was written and raises, and the previous generation
+    stays live; after it, nothing raises: pruning is housekeeping.
+    """
     index_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     name = f"gen-{stamp}-{secrets.token_hex(3)}"
     tmp = index_dir / f".tmp-{name}"
+    try:
+        _write_generation(tmp, index)
+        os.replace(tmp, index_dir / name)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if (index_dir / CURRENT).is_dir():  # damage a rebuild is the remedy for: rename() cannot replace a folder
+        shutil.rmtree(index_dir / CURRENT)
+    try:
+        durable.replace(
+            index_dir / CURRENT, (name + "\n").encode(), index_dir / f".tmp-{CURRENT}-{secrets.token_hex(3)}"
+        )
+    except BaseException:
+        if _current_name(index_dir) != name:  # the switch did not happen: the new generation is garbage
+            shutil.rmtree(index_dir / name, ignore_errors=True)
+            raise
+        log.warning("generation %s is live, but making the switch durable failed", name, exc_info=True)
+    prune(index_dir, keep={name})
+    index.path = index_dir / name
+    return index.path
+
+
+def _current_name(index_dir: Path) -> str | None:
+    try:
+        return (index_dir / CURRENT).read_text().strip()
+    except (OSError, ValueError):
+        return None
+
+
+def _write_generation(tmp: Path, index: Index) -> None:
     tmp.mkdir()
     index.manifest.created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     records = "".join(json.dumps(asdict(c), ensure_ascii=False) + "\n" for c in index.chunks)
@@ -163,25 +225,25 @@ def write(index_dir: Path, index: Index) -> Path:
         durable.fsync_file(part)
     durable.write_file(tmp / MANIFEST, index.manifest.to_json().encode("utf-8"))
     durable.fsync_dir(tmp)
-    os.replace(tmp, index_dir / name)
-    durable.replace(index_dir / CURRENT, (name + "\n").encode(), index_dir / f".tmp-{CURRENT}-{secrets.token_hex(3)}")
-    _prune(index_dir, keep={name})
-    index.path = index_dir / name
-    return index.path
 
 
-def _prune(index_dir: Path, keep: set[str]) -> None:
-    """Drop leftovers of killed writers and all but the newest older generation.
+def prune(index_dir: Path, keep: set[str] | None = None) -> None:
+    """Drop leftovers of failed or killed writers and all but the newest generation besides the live one.
 
-    One older generation stays so that a reader that resolved CURRENT just
-    before the switch can still open what it resolved.
+    The caller holds :func:`writer_lock`. One older generation stays so that
+    a reader that resolved CURRENT just before the switch can still open what
+    it resolved. Never raises: a leftover that cannot go now goes next time.
     """
-    gens = sorted(p for p in index_dir.glob("gen-*") if p.is_dir() and p.name not in keep)
-    for stale in [*index_dir.glob(".tmp-*"), *gens[:-1]]:
-        if stale.is_dir():
-            shutil.rmtree(stale, ignore_errors=True)
-        else:
-            stale.unlink(missing_ok=True)
+    keep = keep if keep is not None else {n for n in [_current_name(index_dir)] if n}
+    try:
+        gens = sorted(p for p in index_dir.glob("gen-*") if p.is_dir() and p.name not in keep)
+        for stale in [*index_dir.glob(".tmp-*"), *gens[:-1]]:
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
+    except OSError:
+        log.warning("could not prune %s", index_dir, exc_info=True)
 
 
 # ----------------------------------------------------------------- reading
@@ -190,6 +252,8 @@ def current_path(index_dir: Path) -> Path:
         name = (index_dir / CURRENT).read_text().strip()
     except FileNotFoundError:
         raise IndexMissing(f"no index in {index_dir}; build one with `qa index`") from None
+    except (OSError, ValueError) as exc:
+        raise IndexCorrupt(f"cannot read {index_dir / CURRENT}: {exc}; {REMEDY}") from None
     path = index_dir / name
     if not name or "/" in name or not path.is_dir():
         raise IndexCorrupt(f"{index_dir / CURRENT} names a missing generation {name!r}; {REMEDY}")
@@ -200,8 +264,8 @@ def read_manifest(index_dir: Path) -> Manifest:
     path = current_path(index_dir) / MANIFEST
     try:
         return Manifest.from_json(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, TypeError) as exc:
-        raise IndexCorrupt(f"cannot read {path}: {exc}; {REMEDY}") from exc
+    except (OSError, ValueError) as exc:
+        raise IndexCorrupt(f"cannot read {path}: {_first_line(exc)}; {REMEDY}") from None
 
 
 def check_model(manifest: Manifest, model: str, dim: int) -> None:
@@ -221,24 +285,38 @@ def load(index_dir: Path, *, model: str, dim: int) -> Index:
     check_model(manifest, model, dim)
     try:
         with open(path / CHUNKS, encoding="utf-8") as fh:
-            chunks = [Chunk(**json.loads(line)) for line in fh if line.strip()]
+            chunks = [_CHUNK.validate_json(line) for line in fh if line.strip()]
         # Memory-mapped: start-up does not read the vectors, and pages come in as searches touch them.
         vectors = faiss.read_index(str(path / VECTORS), faiss.IO_FLAG_MMAP_IFC)
         offsets = np.load(path / WINDOWS, allow_pickle=False)
         lexical = LexicalIndex.load(path / LEXICAL, len(chunks))
-    except (OSError, ValueError, TypeError, RuntimeError, KeyError, EOFError) as exc:
-        raise IndexCorrupt(f"cannot read the index in {path}: {exc}; {REMEDY}") from exc
-    expected = sum(d.chunks for d in manifest.documents.values())
-    consistent = (
-        len(chunks) == expected
-        and offsets.shape == (len(chunks) + 1,)
-        and int(offsets[-1]) == vectors.ntotal
-        and bool(np.all(np.diff(offsets) >= 0))
-        and vectors.d == dim
-    )
-    if not consistent:
-        raise IndexCorrupt(
-            f"the index in {path} is inconsistent ({vectors.ntotal} vectors, {len(chunks)} chunks, "
-            f"manifest says {expected}); {REMEDY}"
-        )
-    return Index(manifest, chunks, vectors, offsets, lexical, path)
+    except Exception as exc:  # noqa: BLE001 - whatever a damaged file makes a reader raise, it means the same
+        raise IndexCorrupt(f"cannot read the index in {path}: {_first_line(exc)}; {REMEDY}") from None
+    problem = _inconsistency(manifest, chunks, vectors, offsets, dim)
+    if problem:
+        raise IndexCorrupt(f"the index in {path} is inconsistent ({problem}); {REMEDY}")
+    index = Index(manifest, chunks, vectors, offsets, lexical, path)
+    st = os.stat(path / VECTORS)
+    index._mapped = (path / VECTORS, st.st_ino, st.st_size)
+    return index
+
+
+_CHUNK = TypeAdapter(Chunk)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+
+
+def _inconsistency(manifest: Manifest, chunks: list[Chunk], vectors: faiss.Index, offsets: np.ndarray, dim: int) -> str:
+    """What does not add up between the files of a generation, or '' when they agree."""
+    per_doc: dict[str, int] = {}
+    for chunk in chunks:
+        per_doc[chunk.doc_id] = per_doc.get(chunk.doc_id, 0) + 1
+    if per_doc != {d: e.chunks for d, e in manifest.documents.items() if e.chunks}:
+        return f"{len(chunks)} chunks of {len(per_doc)} documents, manifest lists {len(manifest.documents)}"
+    if offsets.shape != (len(chunks) + 1,) or not bool(np.all(np.diff(offsets) >= 0)):
+        return f"window offsets of shape {offsets.shape} for {len(chunks)} chunks"
+    if int(offsets[-1]) != vectors.ntotal or vectors.d != dim:
+        return f"{vectors.ntotal} vectors of dim {vectors.d}, offsets say {int(offsets[-1])} of dim {dim}"
+    return ""

@@ -4,25 +4,34 @@ Order is what makes a crash harmless: a document is stored in the docs folder
 (atomically) before any index work, and a generation goes live only when it
 is complete. A process killed at any point restarts on the last complete
 index with every document it accepted still in the folder, where the next
-sync finds it. Writers in this process queue on a lock; writers in other
-processes (``qa index``, ``qa watch``) on the index folder's file lock.
+sync finds it. A write that fails (a full disk) undoes its change to the
+folder, so the folder and the index keep agreeing. Writers in this process
+queue on a lock; writers in other processes (``qa index``, ``qa watch``) on
+the index folder's file lock.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
+from qa import durable
 from qa.config import Settings
 from qa.encoder.embedder import Embedder
 from qa.errors import BadDocument, Conflict, IndexError_, IndexMissing, NotFound, TooLarge
 from qa.index import building, store
 from qa.index.building import BuildReport, Progress
+from qa.index.chunking import chunk_document, embedding_windows
 from qa.index.live import LiveIndex
 from qa.ingest import folder, formats, names
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,35 @@ class DocumentChange:
         return self.report.counts()
 
 
+@dataclass(frozen=True)
+class Upload:
+    """A document checked and converted, not yet stored: everything that can be refused is refused by now."""
+
+    doc: folder.Document
+    data: bytes
+    windows: list[str]  # what indexing it embeds
+
+    @property
+    def doc_id(self) -> str:
+        return self.doc.doc_id
+
+
+class _Ahead:
+    """An embedder that answers from vectors computed before the lock was taken, and asks the model otherwise."""
+
+    def __init__(self, inner: Embedder, vectors: dict[str, np.ndarray]) -> None:
+        self.inner, self.vectors = inner, vectors
+        self.name, self.dim = inner.name, inner.dim
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.inner.encode_queries(texts)
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        if all(t in self.vectors for t in texts):
+            return np.vstack([self.vectors[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+        return self.inner.encode_passages(texts)
+
+
 class Writer:
     def __init__(self, settings: Settings, embedder: Embedder, live: LiveIndex) -> None:
         self.settings = settings
@@ -48,6 +86,7 @@ class Writer:
         self.live = live
         self.params = settings.chunk_params
         self.spec = settings.vector_spec
+        self.closed = False  # set when the collection is deleted: later writes must not recreate it
         self._lock = threading.Lock()
 
     @contextmanager
@@ -57,13 +96,15 @@ class Writer:
         if not self._lock.acquire(timeout=-1 if timeout is None else timeout):
             raise Conflict("another write is in progress (a rebuild or a document update); try again later")
         try:
+            if self.closed:
+                raise NotFound(f"the collection of {self.settings.docs_dir} was deleted")
             left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
             with store.writer_lock(self.settings.index_dir, timeout=left):
                 yield
         finally:
             self._lock.release()
 
-    def _on_disk(self) -> store.Index | None:
+    def on_disk(self) -> store.Index | None:
         """The live generation on disk: the one in memory unless another process wrote a newer one."""
         current = self.live.peek()
         try:
@@ -74,18 +115,34 @@ class Writer:
             return current
         return store.load(self.settings.index_dir, model=self.embedder.name, dim=self.embedder.dim)
 
+    def _commit(self, index: store.Index) -> None:
+        store.write(self.settings.index_dir, index)
+        self.live.set(index)
+
+    # ------------------------------------------------------------ opening
     def load(self) -> store.Index:
         """Serve the live generation on disk as it is."""
         index = store.load(self.settings.index_dir, model=self.embedder.name, dim=self.embedder.dim)
         self.live.set(index)
         return index
 
-    def ensure(self, progress: Progress | None = None) -> BuildReport | None:
-        """Load the index, building or updating it first when it is missing or stale; None when it was current.
+    def open(self, progress: Progress | None = None) -> bool:
+        """Serve the index on disk, building it first only if there is none; True when it lags the docs folder.
 
         A corrupt index or one built by another model is an error for the user
-        to resolve, never silently replaced.
+        to resolve, never silently replaced. Leftovers of killed writers are
+        cleaned here, when no other writer holds the index.
         """
+        try:
+            index = self.load()
+        except IndexMissing:
+            self.sync(progress=progress)
+            return False
+        self._clean_leftovers()
+        return self._stale(index, folder.read_folder(self.settings.docs_dir))
+
+    def ensure(self, progress: Progress | None = None) -> BuildReport | None:
+        """Load the index, building or updating it first when it is missing or stale; None when it was current."""
         try:
             index = self.load()
         except IndexMissing:
@@ -101,9 +158,15 @@ class Writer:
         indexed = {k: (v.sha256, v.metadata) for k, v in index.manifest.documents.items()}
         return now != indexed or index.manifest.chunking != asdict(self.params)
 
-    def _commit(self, index: store.Index) -> None:
-        store.write(self.settings.index_dir, index)
-        self.live.set(index)
+    def _clean_leftovers(self) -> None:
+        try:
+            with store.writer_lock(self.settings.index_dir, timeout=0):
+                store.prune(self.settings.index_dir)
+                folder.clean_leftovers(self.settings.docs_dir)
+        except Conflict:
+            pass  # another writer is at work; it prunes after its own write
+        except OSError:
+            log.warning("could not clean leftovers in %s", self.settings.index_dir, exc_info=True)
 
     # ------------------------------------------------------------ whole folder
     def sync(
@@ -115,9 +178,9 @@ class Writer:
         timeout: float | None = None,
     ) -> BuildReport:
         """Bring the index in line with the docs folder, embedding only what changed (everything if ``rebuild``)."""
-        with self.exclusive(timeout):
+        with self.exclusive(timeout), durable.disk_errors("updating the index"):
             try:
-                previous = self._on_disk()
+                previous = self.on_disk()
             except IndexError_:
                 if not rebuild:
                     raise
@@ -134,18 +197,38 @@ class Writer:
         return report
 
     # ------------------------------------------------------------ one document
-    def _apply(self, upserts: list[folder.Document], removes: list[str]) -> BuildReport:
-        previous = self._on_disk()
-        if previous is None or not building.can_update(previous, self.embedder, self.params):
+    def _apply(self, upserts: list[folder.Document], removes: list[str], embedder: Embedder) -> BuildReport:
+        previous = self.on_disk()
+        if previous is None or not building.can_update(previous, embedder, self.params):
             # No usable index to patch: build from the folder, which already holds the change.
             docs = folder.read_folder(self.settings.docs_dir)
-            index, report = building.build(docs, self.embedder, self.params, previous, spec=self.spec)
+            index, report = building.build(docs, embedder, self.params, previous, spec=self.spec)
         else:
             index, report = building.update(
-                previous, self.embedder, self.params, upserts=upserts, removes=removes, spec=self.spec
+                previous, embedder, self.params, upserts=upserts, removes=removes, spec=self.spec
             )
         self._commit(index)
         return report
+
+    def prepare(self, name: str, data: bytes, metadata: object = None, *, default_suffix: str | None = None) -> Upload:
+        """Check and convert a document without touching anything: every refusal happens here, before any write."""
+        s = self.settings
+        doc_id = names.check(name, default_suffix=default_suffix)
+        meta = folder.check_metadata(metadata)
+        if len(data) > s.max_document_bytes:
+            raise TooLarge(
+                f"{doc_id} is {len(data)} bytes; the limit is {s.max_document_bytes} (QA_MAX_DOCUMENT_BYTES)"
+            )
+        doc = folder.make(doc_id, formats.convert(doc_id, data), meta)
+        if not doc.text.strip():
+            raise BadDocument(f"{doc_id} has no text to index")
+        windows = [w for c in chunk_document(doc_id, doc.text, self.params) for w in embedding_windows(c, self.params)]
+        return Upload(doc, data, windows)
+
+    def embed_ahead(self, upload: Upload, progress: Progress | None = None) -> dict[str, np.ndarray]:
+        """Vectors of an upload's windows, computed without holding the writer: for documents that take minutes."""
+        vecs = building.encode_all(self.embedder, upload.windows, progress)
+        return dict(zip(upload.windows, vecs))
 
     def put(
         self,
@@ -155,42 +238,49 @@ class Writer:
         *,
         create: bool = False,
         default_suffix: str | None = None,
+        timeout: float | None = None,
+    ) -> DocumentChange:
+        """:meth:`prepare` then :meth:`put_upload`: store a document and index it, searchable when this returns."""
+        upload = self.prepare(name, data, metadata, default_suffix=default_suffix)
+        return self.put_upload(upload, create=create, timeout=timeout)
+
+    def put_upload(
+        self,
+        upload: Upload,
+        *,
+        create: bool = False,
+        timeout: float | None = None,
+        ahead: dict[str, np.ndarray] | None = None,
     ) -> DocumentChange:
         """Store a document in the docs folder and index it; searchable when this returns.
 
         ``create`` refuses to replace an existing document (POST); otherwise it
-        is an upsert (PUT). Everything is checked before anything is written.
+        is an upsert (PUT). ``ahead``: its vectors, from :meth:`embed_ahead`.
+        If indexing fails, the folder is put back as it was.
         """
-        s = self.settings
-        doc_id = names.check(name, default_suffix=default_suffix)
-        meta = folder.check_metadata(metadata)
-        if len(data) > s.max_document_bytes:
-            raise TooLarge(
-                f"{doc_id} is {len(data)} bytes; the limit is {s.max_document_bytes} (QA_MAX_DOCUMENT_BYTES)"
-            )
-        doc = folder.make(doc_id, formats.to_text(doc_id, data), meta)
-        if not doc.text.strip():
-            raise BadDocument(f"{doc_id} has no text to index")
-        path = names.path_of(s.docs_dir, doc_id)
-        with self.exclusive(s.write_timeout):
-            current = self._on_disk()
+        s, doc_id = self.settings, upload.doc_id
+        embedder = _Ahead(self.embedder, ahead) if ahead else self.embedder
+        with self.exclusive(s.write_timeout if timeout is None else timeout), durable.disk_errors(f"storing {doc_id}"):
+            current = self.on_disk()
+            path = names.path_of(s.docs_dir, doc_id)
             exists = path.exists() or (current is not None and doc_id in current.manifest.documents)
             if create and exists:
                 raise Conflict(f"{doc_id} already exists; replace it with PUT /documents/{doc_id}")
-            if path.exists() and not path.is_file():
-                raise BadDocument(f"{doc_id} names a folder in the docs folder")
-            folder.save(s.docs_dir, doc_id, data, meta)
-            report = self._apply([doc], [])
+            with folder.staged(s.docs_dir, doc_id) as change:
+                change.put(upload.data, upload.doc.metadata)
+                report = self._apply([upload.doc], [], embedder)
         entry = self.live.get().manifest.documents[doc_id]
         return DocumentChange(doc_id, entry.chunks, entry.sha256, not exists, report)
 
-    def delete(self, name: str) -> DocumentChange:
+    def delete(self, name: str, *, timeout: float | None = None) -> DocumentChange:
+        """Remove a document's file, metadata and passages; if indexing fails, the file is put back."""
         s = self.settings
         doc_id = names.check(name)
-        with self.exclusive(s.write_timeout):
-            current = self._on_disk()
+        with self.exclusive(s.write_timeout if timeout is None else timeout), durable.disk_errors(f"deleting {doc_id}"):
+            current = self.on_disk()
             indexed = current is not None and doc_id in current.manifest.documents
-            if not folder.remove(s.docs_dir, doc_id) and not indexed:
-                raise NotFound(f"no document {doc_id!r}")
-            report = self._apply([], [doc_id])
+            with folder.staged(s.docs_dir, doc_id) as change:
+                if not change.remove() and not indexed:
+                    raise NotFound(f"no document {doc_id!r}")
+                report = self._apply([], [doc_id], self.embedder)
         return DocumentChange(doc_id, 0, None, False, report)

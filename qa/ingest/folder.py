@@ -14,7 +14,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import re
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,7 +63,11 @@ def check_metadata(metadata: object) -> Metadata:
             raise BadDocument("metadata key 'doc_id' is reserved: it is the document's name")
         if not (isinstance(value, scalar) or (isinstance(value, list) and all(isinstance(v, scalar) for v in value))):
             raise BadDocument(f"metadata {key!r} must be a string, number, boolean, null or a list of those")
-    if len(json.dumps(metadata, ensure_ascii=False).encode("utf-8")) > MAX_METADATA_BYTES:
+    try:
+        size = len(json.dumps(metadata, ensure_ascii=False).encode("utf-8"))
+    except UnicodeEncodeError:
+        raise BadDocument("metadata contains a lone surrogate, which is not text") from None
+    if size > MAX_METADATA_BYTES:
         raise BadDocument(f"metadata is larger than {MAX_METADATA_BYTES} bytes")
     return dict(metadata)
 
@@ -99,7 +107,7 @@ def read_document(docs_dir: Path, path: Path) -> Document | None:
     """The document at ``path``, or None (with a warning naming it) when it cannot be read as text."""
     doc_id = path.relative_to(docs_dir).as_posix()
     try:
-        text = formats.to_text(doc_id, path.read_bytes())
+        text = formats.convert(doc_id, path.read_bytes())
     except BadDocument as exc:
         log.warning("skipping %s", exc)
         return None
@@ -117,7 +125,7 @@ def read_folder(docs_dir: Path) -> list[Document]:
 def read_text(docs_dir: Path, doc_id: str) -> str | None:
     """The searchable text of one stored document; None when its file is gone or no longer readable."""
     try:
-        return formats.to_text(doc_id, names.path_of(docs_dir, doc_id).read_bytes())
+        return formats.convert(doc_id, names.path_of(docs_dir, doc_id).read_bytes())
     except (OSError, QAError):
         return None
 
@@ -125,26 +133,125 @@ def read_text(docs_dir: Path, doc_id: str) -> str | None:
 # ----------------------------------------------------------------- writing
 def _write_atomic(path: Path, data: bytes) -> None:
     """Through a hidden temporary file beside it, which folder scans skip."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     durable.replace(path, data, path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}"))
 
 
 def save(docs_dir: Path, doc_id: str, data: bytes, metadata: Metadata) -> Path:
-    """Store a document's bytes and metadata under its (checked) id; metadata first, so the text never lacks it."""
-    path = names.path_of(docs_dir, doc_id)
-    meta = _metadata_path(docs_dir, doc_id)
-    if metadata:
-        _write_atomic(meta, json.dumps(metadata, ensure_ascii=False, indent=1).encode("utf-8"))
-    else:
-        meta.unlink(missing_ok=True)
-    _write_atomic(path, data)
-    return path
+    """Store a document's bytes and metadata under its (checked) id, for good (no undo)."""
+    with staged(docs_dir, doc_id) as change:
+        change.put(data, metadata)
+    return change.path
 
 
-def remove(docs_dir: Path, doc_id: str) -> bool:
-    """Delete a document's file and metadata; False when there was no file."""
-    path = names.path_of(docs_dir, doc_id)
-    existed = path.is_file()
-    path.unlink(missing_ok=True)
-    _metadata_path(docs_dir, doc_id).unlink(missing_ok=True)
-    return existed
+class FolderChange:
+    """One document's file and metadata replaced or removed, undoable until kept.
+
+    The files it replaces or removes stay as hidden hard links beside them
+    until :meth:`keep`, so :meth:`undo` only renames: it needs no free space,
+    which matters because a full disk is the usual reason to undo. A process
+    killed in between leaves hidden leftovers (:func:`clean_leftovers`) and the
+    new state in the folder, which the next sync indexes.
+    """
+
+    def __init__(self, docs_dir: Path, doc_id: str) -> None:
+        self.docs_dir, self.doc_id = docs_dir, doc_id
+        self.path = names.path_of(docs_dir, doc_id)
+        self._meta = _metadata_path(docs_dir, doc_id)
+        self._saved: list[tuple[Path, Path | None]] = []  # (path, its old content's link, or None if it had none)
+        self._made: list[Path] = []  # folders this change created
+
+    def _stash(self, path: Path) -> None:
+        old = None
+        if path.is_file():
+            old = path.with_name(f".{path.name}.bak-{secrets.token_hex(4)}")
+            os.link(path, old)
+        self._saved.append((path, old))
+
+    def _folder_for(self, path: Path) -> None:
+        missing = []
+        for parent in [path.parent, *path.parent.parents]:
+            if parent.is_dir():
+                break
+            if parent.exists():
+                rel = (
+                    parent.relative_to(self.docs_dir.resolve())
+                    if parent.is_relative_to(self.docs_dir.resolve())
+                    else parent
+                )
+                raise BadDocument(f"{self.doc_id}: {rel} is a file, so it cannot hold documents")
+            missing.append(parent)
+        for folder_ in reversed(missing):
+            folder_.mkdir()
+            self._made.append(folder_)
+
+    def put(self, data: bytes, metadata: Metadata) -> None:
+        """The document's new bytes and metadata; metadata first, so the text never lacks it."""
+        if self.path.exists() and not self.path.is_file():
+            raise BadDocument(f"{self.doc_id} names a folder in the docs folder")
+        self._folder_for(self.path)
+        self._stash(self._meta)
+        self._stash(self.path)
+        if metadata:
+            self._folder_for(self._meta)
+            _write_atomic(self._meta, json.dumps(metadata, ensure_ascii=False, indent=1).encode("utf-8"))
+        else:
+            self._meta.unlink(missing_ok=True)
+        _write_atomic(self.path, data)
+
+    def remove(self) -> bool:
+        """Take the document's file and metadata out; False when there was no file."""
+        existed = self.path.is_file()
+        for path in (self._meta, self.path):
+            self._stash(path)
+            path.unlink(missing_ok=True)
+        return existed
+
+    def undo(self) -> None:
+        """Put back what was there before; best effort, logged, never raises."""
+        for path, old in reversed(self._saved):
+            try:
+                if old is not None and path.exists() and os.path.samefile(old, path):
+                    old.unlink()  # never replaced; and rename() between two links of one file does nothing
+                elif old is not None:
+                    os.replace(old, path)
+                else:
+                    path.unlink(missing_ok=True)
+            except OSError:
+                log.error("could not restore %s; its previous content is in %s", path, old, exc_info=True)
+        for made in reversed(self._made):
+            try:
+                made.rmdir()
+            except OSError:
+                pass
+        self._saved, self._made = [], []
+
+    def keep(self) -> None:
+        for _, old in self._saved:
+            if old is not None:
+                old.unlink(missing_ok=True)
+        self._saved, self._made = [], []
+
+
+@contextmanager
+def staged(docs_dir: Path, doc_id: str) -> Iterator[FolderChange]:
+    """A :class:`FolderChange` kept if the block succeeds and undone if it raises."""
+    change = FolderChange(docs_dir, doc_id)
+    try:
+        yield change
+    except BaseException:
+        change.undo()
+        raise
+    change.keep()
+
+
+_LEFTOVER = re.compile(r"^\..+\.(tmp|bak)-[0-9a-f]{8}$")
+
+
+def clean_leftovers(docs_dir: Path) -> int:
+    """Delete the hidden temporary and backup files of writers that were killed; how many went."""
+    gone = 0
+    for path in docs_dir.rglob(".*") if docs_dir.is_dir() else ():
+        if _LEFTOVER.match(path.name) and path.is_file():
+            path.unlink(missing_ok=True)
+            gone += 1
+    return gone

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import PurePosixPath
 
 from qa.errors import BadDocument
-from qa.ingest import html
+from qa.ingest import html, isolation
 
 
 def decode(data: bytes) -> str:
@@ -50,6 +50,10 @@ CONVERTERS: dict[str, Callable[[str, bytes], str]] = {
     ".htm": _html,
 }
 SUFFIXES: tuple[str, ...] = tuple(CONVERTERS)
+# Converted in the worker process of :mod:`qa.ingest.isolation` once larger than this: parsing them is Python
+# work that would hold the server's interpreter lock; a small one is cheaper to parse here than to send.
+ISOLATED = {".html": 16_384, ".htm": 16_384}
+CONVERT_TIMEOUT = 120.0
 
 
 def suffix_of(name: str) -> str:
@@ -62,5 +66,18 @@ def is_document(name: str) -> bool:
 
 
 def to_text(doc_id: str, data: bytes) -> str:
-    """The searchable text of a file's bytes, by the file type its id names; :class:`BadDocument` when unreadable."""
-    return CONVERTERS[suffix_of(doc_id)](doc_id, data)
+    """The searchable text of a file's bytes, by the file type its id names; :class:`BadDocument` when unreadable.
+
+    Runs here; :func:`convert` is the same, kept out of this process where that matters.
+    """
+    try:
+        return CONVERTERS[suffix_of(doc_id)](doc_id, data)
+    except RecursionError:
+        raise BadDocument(f"{doc_id} is nested too deeply to read") from None
+
+
+def convert(doc_id: str, data: bytes, timeout: float = CONVERT_TIMEOUT) -> str:
+    """:func:`to_text`, in the converter process for file types that take real parsing (see :data:`ISOLATED`)."""
+    if len(data) > ISOLATED.get(suffix_of(doc_id), len(data)):
+        return isolation.run(to_text, doc_id, data, timeout=timeout, what=doc_id)
+    return to_text(doc_id, data)

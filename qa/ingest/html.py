@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 
-from bs4 import BeautifulSoup, Comment, NavigableString, Tag
+from bs4 import BeautifulSoup, CData, NavigableString, PageElement, Tag
+from bs4.element import PreformattedString
 
 _INVISIBLE = {"script", "style", "noscript", "template", "svg", "iframe", "object", "head"}
 _BLOCKS = frozenset(
@@ -21,14 +22,23 @@ _SPACES = re.compile(r"[^\S\n]+")
 _BREAK = "\x00"  # paragraph marker while walking; NUL never survives decoding into text
 
 
-def _walk(node: Tag, out: list[str]) -> None:
-    for child in node.children:
-        if isinstance(child, Comment):
-            continue
-        if isinstance(child, NavigableString):
-            out.append(str(child))
-        elif isinstance(child, Tag):
-            name = child.name.lower()
+def _walk(root: Tag, out: list[str]) -> None:
+    """The text of ``root`` in document order, with a paragraph marker around every block element.
+
+    Iterative, with an explicit stack: real pages nest thousands of tags
+    deep, and a recursive walk would stop at Python's recursion limit.
+    """
+    stack: list[PageElement | str] = list(reversed(list(root.children)))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str) and not isinstance(node, NavigableString):
+            out.append(node)  # a marker pushed after a block's children
+        elif isinstance(node, PreformattedString) and not isinstance(node, CData):
+            continue  # comments, the doctype, processing instructions: not text a reader sees
+        elif isinstance(node, NavigableString):
+            out.append(str(node))
+        elif isinstance(node, Tag):
+            name = node.name.lower()
             if name in _INVISIBLE:
                 continue
             if name == "br":
@@ -37,9 +47,8 @@ def _walk(node: Tag, out: list[str]) -> None:
             block = name in _BLOCKS
             if block:
                 out.append(_BREAK)
-            _walk(child, out)
-            if block:
-                out.append(_BREAK)
+                stack.append(_BREAK)
+            stack.extend(reversed(list(node.children)))
 
 
 def to_text(markup: str) -> str:

@@ -15,7 +15,7 @@ from qa.errors import BadDocument, UnsupportedType
 from qa.ingest.formats import SUFFIXES, suffix_of
 
 MAX_ID_CHARS = 255
-MAX_SEGMENT_BYTES = 255  # the common file-system limit for one name
+MAX_SEGMENT_BYTES = 200  # the file-system limit is 255: room for the hidden temporary and backup names
 # Control, format (bidi overrides, zero-width), surrogate, private-use and
 # unassigned characters, and line/paragraph separators: invisible or
 # misleading in a name, and some are refused by file systems.

@@ -128,6 +128,7 @@ def search(
         return [hit(r, float(lex_all[r]) * scale, None, float(lex_all[r])) for r in top]
     if qvec is None:
         qvec = embedder.encode_queries([query])[0]
+    index.check_vectors()
     dense = _dense(index, qvec, depth, only)
     if mode == "dense":
         ranked = sorted(dense.items(), key=lambda kv: -kv[1])[:top_k]

@@ -16,6 +16,7 @@ import shutil
 import threading
 from dataclasses import dataclass
 
+from qa import durable
 from qa.config import Settings
 from qa.encoder.embedder import Embedder
 from qa.errors import Conflict, InvalidInput, NotFound
@@ -69,7 +70,7 @@ class Catalog:
                 if not _NAME.match(name) or not self._exists(name):
                     raise NotFound(f"no collection {name!r}; create it with POST /collections")
                 service = QAService(self._settings_of(name), self.embedder)
-                service.writer.ensure()
+                service.start()
                 self._services = {**self._services, name: service}
             return service
 
@@ -79,8 +80,13 @@ class Catalog:
             if self._exists(name):
                 raise Conflict(f"collection {name!r} already exists")
             service = QAService(self._settings_of(name), self.embedder)
-            service.settings.docs_dir.mkdir(parents=True, exist_ok=True)
-            service.writer.sync()  # an empty index, so the collection exists on disk and answers at once
+            try:
+                with durable.disk_errors(f"creating collection {name!r}"):
+                    service.settings.docs_dir.mkdir(parents=True, exist_ok=True)
+                    service.writer.sync()  # an empty index, so the collection exists on disk and answers at once
+            except BaseException:
+                shutil.rmtree(self.settings.collections_dir / name, ignore_errors=True)  # no half-made collection
+                raise
             self._services = {**self._services, name: service}
             return service
 
@@ -91,6 +97,7 @@ class Catalog:
         root = self.settings.collections_dir / name
         # Wait for its writer (a rebuild may be running) without holding the catalog lock, which every request takes.
         with service.writer.exclusive(self.settings.write_timeout):
+            service.writer.closed = True  # a write queued behind this one must not recreate the collection
             with self._lock:
                 # The index goes first: a crash mid-delete leaves a folder that is not a collection, never half of one.
                 shutil.rmtree(root / "index")

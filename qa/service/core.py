@@ -17,8 +17,9 @@ from qa.encoder.batching import BatchingEmbedder
 from qa.encoder.embedder import Embedder, load_embedder
 from qa.errors import InvalidInput, NotFound
 from qa.index import store
+from qa.index.building import Progress
 from qa.index.live import LiveIndex
-from qa.index.writer import Writer
+from qa.index.writer import Upload, Writer
 from qa.ingest import folder, names
 from qa.search import answering, retrieval
 from qa.search.filters import Predicate
@@ -85,6 +86,7 @@ class QAService:
         self.embedder = embedder
         self.live = LiveIndex()
         self.writer = Writer(settings, embedder, self.live)
+        self.live.follow(self.writer.on_disk)
         self.jobs = Jobs()
 
     @classmethod
@@ -103,9 +105,40 @@ class QAService:
     def index(self) -> store.Index:
         return self.live.get()
 
+    def start(self, progress: Progress | None = None) -> Job | None:
+        """Serve the index on disk at once (building it first only if there is none).
+
+        If the docs folder changed while no server ran (files dropped in, a
+        write cut short by a crash), a background job brings the index up to
+        date while searches are answered from the index as it was.
+        """
+        if self.writer.open(progress):
+            return self.jobs.start("sync", lambda progress: self.writer.sync(progress=progress).counts())
+        return None
+
     def start_rebuild(self) -> Job:
         """Re-embed the whole docs folder in the background; searches use the old index until it is done."""
         return self.jobs.start("rebuild", lambda progress: self.writer.sync(rebuild=True, progress=progress).counts())
+
+    def start_upload(self, upload: Upload, *, create: bool = False) -> Job:
+        """Index a large document in the background: it is embedded without holding the writer, then stored.
+
+        The job's result is the document change; until it succeeds the
+        document is neither in the docs folder nor searchable.
+        """
+
+        def work(progress: Progress) -> dict[str, Any]:
+            vectors = self.writer.embed_ahead(upload, progress)
+            change = self.writer.put_upload(upload, create=create, ahead=vectors, timeout=None)
+            return {
+                "doc_id": change.doc_id,
+                "chunks": change.chunks,
+                "sha256": change.sha256,
+                "created": change.created,
+                "index": change.index,
+            }
+
+        return self.jobs.start("document", work)
 
     # ------------------------------------------------------------ documents
     def documents(self) -> list[DocumentInfo]:
@@ -129,6 +162,12 @@ class QAService:
             raise InvalidInput("query must not be empty")
         if len(text) > s.max_query_chars:
             raise InvalidInput(f"query is {len(text)} characters; the limit is {s.max_query_chars}")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:  # the tokenizer cannot take it: refuse it here, alone
+            raise InvalidInput(
+                f"query contains a lone surrogate (U+{ord(text[exc.start]):04X}), which is not text"
+            ) from None
         if not 1 <= top_k <= s.max_top_k:
             raise InvalidInput(f"top_k must be between 1 and {s.max_top_k}, got {top_k}")
         return _Query(text.strip(), mode or s.search_mode, self.index, time.perf_counter())

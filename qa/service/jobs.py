@@ -1,9 +1,10 @@
 """Background jobs (a full rebuild) with progress a client can poll.
 
 A job runs in its own thread; its record is replaced, never mutated in
-place, so a poll always reads a consistent snapshot. Only one job runs at a
-time: starting another while one is running is a :class:`Conflict` naming
-the running job, because two rebuilds would only queue on the writer lock.
+place, so a poll always reads a consistent snapshot. One job of a kind runs
+at a time: starting another of the same kind while one is running is a
+:class:`Conflict` naming the running job, because two rebuilds (or two
+large documents) would only compete for the same cores and the writer lock.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ class Jobs:
     def start(self, kind: str, work: Callable[[Progress], dict[str, Any]]) -> Job:
         """Run ``work(progress)`` in a thread; its return value becomes the job's result."""
         with self._lock:
-            running = [j for j in self._jobs.values() if j.state in ("queued", "running")]
+            running = [j for j in self._jobs.values() if j.kind == kind and j.state in ("queued", "running")]
             if running:
                 raise Conflict(f"job {running[0].id} ({running[0].kind}) is still {running[0].state}")
             job = Job(id=f"job-{secrets.token_hex(6)}", kind=kind)
