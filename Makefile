@@ -15,6 +15,10 @@ test: setup
 eval: setup
 	.venv/bin/qa eval --docs ../shared/eval/cmrc2018_dev/docs --queries ../shared/eval/cmrc2018_dev/queries_public.jsonl --index benchmarks/results/idx-cmrc2018_dev
 	.venv/bin/qa eval --docs ../shared/eval/drcd_dev/docs --queries ../shared/eval/drcd_dev/queries_public.jsonl --index benchmarks/results/idx-drcd_dev
+	.venv/bin/qa eval --docs ../shared/eval/cmrc2018_dev/docs --queries benchmarks/xling/cmrc2018_dev.en.jsonl --index benchmarks/results/idx-cmrc2018_dev
+	.venv/bin/qa eval --docs ../shared/eval/drcd_dev/docs --queries benchmarks/xling/drcd_dev.en.jsonl --index benchmarks/results/idx-drcd_dev
+	.venv/bin/python benchmarks/xling_corpus.py
+	.venv/bin/qa eval --docs benchmarks/results/xling-mixed/docs --queries benchmarks/xling/zh_over_en.jsonl --index benchmarks/results/idx-xling-mixed
 
 bench: setup
 	.venv/bin/python benchmarks/bench_model.py
