@@ -37,7 +37,8 @@ def test_collections_are_separate_knowledge_bases(client: TestClient, tmp_path: 
         "results"
     ]
     assert [h["doc_id"] for h in hits] == ["refunds.md"]
-    assert client.post("/search", json={"query": "refunds working days", "mode": "lexical"}).json()["results"] == []
+    in_default = client.post("/search", json={"query": "refunds working days", "mode": "lexical"}).json()["results"]
+    assert all(h["doc_id"] != "refunds.md" for h in in_default)  # (the English words may still find Chinese passages)
     dify = {"knowledge_id": "support", "query": "refunds", "retrieval_setting": {"top_k": 3, "score_threshold": 0.0}}
     assert [r["title"] for r in client.post("/retrieval", json=dify).json()["records"]] == ["refunds.md"]
     r = client.post("/v1/vector_stores/support/search", json={"query": "refunds"})

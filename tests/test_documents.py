@@ -62,9 +62,8 @@ def test_add_find_list_get_replace_delete(client: TestClient, seed_docs: Path, f
     r = client.put("/documents/notes/robots.txt", json={"text": "Robots moved to Qingdao harbour."})
     assert r.status_code == 200 and r.json()["created"] is False and r.json()["index"]["changed"] == 1
     assert _lexical(client, "harbour")[0]["doc_id"] == "notes/robots.txt"
-    assert _lexical(client, "Example Robotics") == [] or all(
-        h["doc_id"] == SEED.name for h in _lexical(client, "Example Robotics")
-    )
+    # The old text is gone (its words may still find Chinese passages through their translations).
+    assert all(h["doc_id"] == SEED.name for h in _lexical(client, "Example agreement"))
     assert client.get("/documents/notes/robots.txt").json()["metadata"] == {}  # PUT replaces metadata too
 
     r = client.delete("/documents/notes/robots.txt")
@@ -114,7 +113,7 @@ def test_multipart_upload_of_markdown_and_html(client: TestClient, seed_docs: Pa
     hit = _lexical(client, "holography hall")[0]
     assert hit["doc_id"] == "news.html" and hit["metadata"] == {"source": "web"}
     assert text[hit["start"] : hit["end"]] == hit["text"]
-    assert _lexical(client, "tracking secret") == []  # script is not text
+    assert all(h["doc_id"] != "news.html" for h in _lexical(client, "tracking secret"))  # script is not text
     assert (seed_docs / "news.html").read_bytes() == html.encode()  # the original is kept, so rebuilds re-read it
 
 

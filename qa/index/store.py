@@ -2,7 +2,7 @@
 
     index/
       CURRENT                  name of the live generation (replaced by rename)
-      gen-<time>-<rand>/       manifest.json, chunks.jsonl, vectors.faiss, windows.npy, lexical/
+      gen-<time>-<rand>/       manifest.json, chunks.jsonl, vectors.faiss, windows.npy, lexical/, bridge/
       .lock                    held by whoever is writing a generation
 
 A generation is complete before CURRENT names it, so readers never see a half
@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +34,15 @@ from pydantic import TypeAdapter
 from qa import durable
 from qa.config import VectorSpec
 from qa.errors import Conflict, IndexCorrupt, IndexMissing, ModelMismatch
+from qa.index import bridge as bridge_
 from qa.index import vectors as vectors_
 from qa.index.chunking import Chunk
-from qa.index.lexical import LexicalIndex
+from qa.index.lexical import CJK_CHAR, TOKENS_VERSION, LexicalIndex
 
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"
-MANIFEST, CHUNKS, VECTORS, WINDOWS, LEXICAL = "manifest.json", "chunks.jsonl", "vectors.faiss", "windows.npy", "lexical"
+MANIFEST, CHUNKS, VECTORS, WINDOWS = "manifest.json", "chunks.jsonl", "vectors.faiss", "windows.npy"
+LEXICAL, BRIDGE = "lexical", "bridge"
 REMEDY = "rebuild it with `qa index --rebuild`"
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,7 @@ class Manifest:
     documents: dict[str, DocEntry] = field(default_factory=dict)
     created_at: str = ""
     format_version: int = FORMAT_VERSION
+    tokens_version: int = 1  # of the lexical tokens (qa.index.lexical.TOKENS_VERSION); 1 before it was recorded
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, indent=1)
@@ -85,6 +89,7 @@ class Index:
     vectors: faiss.Index
     offsets: np.ndarray
     lexical: LexicalIndex
+    bridge: LexicalIndex  # over qa.index.bridge tokens, for questions in Latin letters
     path: Path | None = None
     window_chunk: np.ndarray = field(init=False, repr=False)  # chunk row of every vector row
 
@@ -119,6 +124,11 @@ class Index:
     def size(self) -> int:
         return len(self.chunks)
 
+    @cached_property
+    def latin_rows(self) -> np.ndarray:
+        """Which chunks are written in Latin letters (almost no CJK): where a Chinese question's glosses may match."""
+        return np.array([len(CJK_CHAR.findall(c.text)) < 0.1 * len(c.text) for c in self.chunks], bool)
+
     def window_vectors(self, chunk_rows: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """Vectors of the given chunks' windows, and the chunk row each belongs to."""
         dim = self.manifest.dim
@@ -144,7 +154,14 @@ def new_index(
 ) -> Index:
     """An index of these chunks and window vectors, with BM25 built over the chunks (``base``: see :func:`vectors.build`)."""
     index = vectors_.build(vectors, manifest.dim, spec, base)
-    return Index(manifest, chunks, index, np.asarray(offsets, np.int64), LexicalIndex.build([c.text for c in chunks]))
+    manifest.tokens_version = TOKENS_VERSION
+    lexical, bridge = lexical_indexes([c.text for c in chunks])
+    return Index(manifest, chunks, index, np.asarray(offsets, np.int64), lexical, bridge)
+
+
+def lexical_indexes(texts: list[str]) -> tuple[LexicalIndex, LexicalIndex]:
+    """The lexical and bridge indexes of these chunk texts."""
+    return LexicalIndex.build(texts), LexicalIndex.build(texts, bridge_.tokens)
 
 
 # ----------------------------------------------------------------- writing
@@ -220,9 +237,10 @@ def _write_generation(tmp: Path, index: Index) -> None:
     offsets = io.BytesIO()
     np.save(offsets, index.offsets)
     durable.write_file(tmp / WINDOWS, offsets.getvalue())
-    index.lexical.save(tmp / LEXICAL)
-    for part in (tmp / LEXICAL).iterdir():
-        durable.fsync_file(part)
+    for name, part in ((LEXICAL, index.lexical), (BRIDGE, index.bridge)):
+        part.save(tmp / name)
+        for file in (tmp / name).iterdir():
+            durable.fsync_file(file)
     durable.write_file(tmp / MANIFEST, index.manifest.to_json().encode("utf-8"))
     durable.fsync_dir(tmp)
 
@@ -289,13 +307,22 @@ def load(index_dir: Path, *, model: str, dim: int) -> Index:
         # Memory-mapped: start-up does not read the vectors, and pages come in as searches touch them.
         vectors = faiss.read_index(str(path / VECTORS), faiss.IO_FLAG_MMAP_IFC)
         offsets = np.load(path / WINDOWS, allow_pickle=False)
-        lexical = LexicalIndex.load(path / LEXICAL, len(chunks))
+        if manifest.tokens_version == TOKENS_VERSION:
+            lexical, bridge = (
+                LexicalIndex.load(path / LEXICAL, len(chunks)),
+                LexicalIndex.load(path / BRIDGE, len(chunks)),
+            )
+        else:  # an index from an earlier qa: its vectors serve as they are, its tokens are made anew
+            log.info(
+                "re-tokenizing %d passages of %s for this version of qa; the next write saves them", len(chunks), path
+            )
+            lexical, bridge = lexical_indexes([c.text for c in chunks])
     except Exception as exc:  # noqa: BLE001 - whatever a damaged file makes a reader raise, it means the same
         raise IndexCorrupt(f"cannot read the index in {path}: {_first_line(exc)}; {REMEDY}") from None
     problem = _inconsistency(manifest, chunks, vectors, offsets, dim)
     if problem:
         raise IndexCorrupt(f"the index in {path} is inconsistent ({problem}); {REMEDY}")
-    index = Index(manifest, chunks, vectors, offsets, lexical, path)
+    index = Index(manifest, chunks, vectors, offsets, lexical, bridge, path)
     st = os.stat(path / VECTORS)
     index._mapped = (path / VECTORS, st.st_ino, st.st_size)
     return index

@@ -28,6 +28,7 @@ from qa.errors import BadDocument, Conflict, IndexError_, IndexMissing, NotFound
 from qa.index import building, store
 from qa.index.building import BuildReport, Progress
 from qa.index.chunking import chunk_document, embedding_windows
+from qa.index.lexical import TOKENS_VERSION
 from qa.index.live import LiveIndex
 from qa.ingest import folder, formats, names
 
@@ -156,7 +157,8 @@ class Writer:
         """Whether ``index`` differs from the folder's documents (text or metadata) or was chunked otherwise."""
         now = {d.doc_id: (d.sha256, d.metadata) for d in docs}
         indexed = {k: (v.sha256, v.metadata) for k, v in index.manifest.documents.items()}
-        return now != indexed or index.manifest.chunking != asdict(self.params)
+        outdated = index.manifest.chunking != asdict(self.params) or index.manifest.tokens_version != TOKENS_VERSION
+        return now != indexed or outdated
 
     def _clean_leftovers(self) -> None:
         try:
@@ -190,7 +192,7 @@ class Writer:
             index, report = building.build(
                 docs, self.embedder, self.params, previous, progress, reuse_vectors=not rebuild, spec=self.spec
             )
-            if report.touched or previous is None:
+            if report.touched or previous is None or previous.manifest.tokens_version != TOKENS_VERSION:
                 self._commit(index)
             else:
                 self.live.set(previous)

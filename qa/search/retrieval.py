@@ -17,14 +17,80 @@ import numpy as np
 
 from qa.config import SearchMode
 from qa.encoder.embedder import Embedder
+from qa.index import bridge
 from qa.index.chunking import Chunk
 from qa.index.store import Index
+from qa.search import english
 from qa.search.answering import Sentence
 from qa.search.filters import Predicate, rows_where
 
 CANDIDATES = 50  # depth each ranking contributes before fusion
 WINDOWS_PER_CHUNK = 4  # windows fetched per wanted chunk, since several windows share a chunk
 LEXICAL_WEIGHT = 0.4  # chosen on the CMRC/DRCD public halves (see README)
+CROSS_LINGUAL_WEIGHT = 0.25  # for questions in Latin letters, chosen on the dev half of benchmarks/xling
+
+
+@dataclass(frozen=True)
+class Query:
+    """What every mode needs of a question, worked out once: what to embed, its lexical terms, how the two mix."""
+
+    text: str
+    dense_text: str
+    lexical_weight: float
+    translation: english.Translation | None = None  # a question in Latin letters, made Chinese
+    glossed: tuple[list[list[english.Terms]], int] | None = None  # a Chinese question's words in English, and how many
+
+
+_UNSEEN = "\0"  # a token no index has: its ceiling is the top idf, which words that match nothing count at
+
+
+def _known(index: Index, token: str) -> bool:
+    return token in (index.bridge.vocab if token.startswith((bridge.CHAR, bridge.PINYIN)) else index.lexical.vocab)
+
+
+def prepare(index: Index, text: str) -> Query:
+    """A question in Latin letters over this index goes through :mod:`qa.search.english`; others as they are."""
+    if english.applies(text):
+        translation = english.translate(text, lambda t: _known(index, t))
+        return Query(text, translation.dense_text(text), CROSS_LINGUAL_WEIGHT, translation)
+    return Query(text, text, LEXICAL_WEIGHT, glossed=english.glossed(text, lambda t: _known(index, t)))
+
+
+def _lexical(index: Index, query: Query) -> tuple[np.ndarray, float]:
+    """BM25 of every chunk and the query's ceiling.
+
+    A translated question scores each concept by its best wording. A Chinese
+    question scores a passage written in Latin letters by its Chinese words
+    or, if that is more, by their English glosses put on the same scale
+    (share of each side's ceiling); Chinese passages score as without glosses.
+    """
+    if query.translation is not None:
+        scores, ceiling = _concepts(index, query.translation.concepts)
+        return scores, ceiling + query.translation.unmatched * index.lexical.ceiling([_UNSEEN])
+    scores, ceiling = index.lexical.scores(query.text)
+    if query.glossed and query.glossed[0]:
+        concepts, words = query.glossed
+        english_scores, english_ceiling = _concepts(index, concepts)
+        english_ceiling += (words - len(concepts)) * index.lexical.ceiling([_UNSEEN])
+        english_scores = np.where(index.latin_rows, english_scores * (ceiling / english_ceiling), 0.0)
+        scores = np.maximum(scores, english_scores.astype(np.float32))
+    return scores, ceiling
+
+
+def _concepts(index: Index, concepts: list[list[english.Terms]]) -> tuple[np.ndarray, float]:
+    total, ceiling = np.zeros(index.size, np.float32), 0.0
+    for concept in concepts:
+        best, best_ceiling = np.zeros(index.size, np.float32), 0.0
+        for terms in concept:
+            score, top = np.zeros(index.size, np.float32), 0.0
+            for t in terms:
+                part = index.bridge if t.startswith((bridge.CHAR, bridge.PINYIN)) else index.lexical
+                score += part.token_scores([t])
+                top += part.ceiling([t])
+            best, best_ceiling = np.maximum(best, score), max(best_ceiling, top)
+        total += best
+        ceiling += best_ceiling
+    return total, ceiling
 
 
 @dataclass(frozen=True)
@@ -96,7 +162,7 @@ def _dense_of(index: Index, qvec: np.ndarray, rows: list[int]) -> dict[int, floa
 def search(
     index: Index,
     embedder: Embedder,
-    query: str,
+    query: str | Query,
     top_k: int,
     mode: SearchMode,
     qvec: np.ndarray | None = None,
@@ -104,8 +170,10 @@ def search(
 ) -> list[Hit]:
     """The ``top_k`` best chunks, only of documents ``where`` admits when given (see :mod:`qa.search.filters`).
 
-    ``qvec`` (the query's embedding) saves an encode when the caller has it.
+    ``query`` as text, or as :func:`prepare` made it; ``qvec`` (the embedding
+    of its ``dense_text``) saves an encode when the caller has it.
     """
+    query = prepare(index, query) if isinstance(query, str) else query
     only = rows_where(index, where)
     if index.size == 0 or (only is not None and len(only) == 0):
         return []
@@ -115,7 +183,7 @@ def search(
         return Hit(chunk, score, dense, lexical, index.manifest.documents[chunk.doc_id].metadata)
 
     depth = max(top_k, CANDIDATES)
-    lex_all, ceiling = index.lexical.scores(query) if mode != "dense" else (None, 0.0)
+    lex_all, ceiling = _lexical(index, query) if mode != "dense" else (None, 0.0)
     if lex_all is not None and only is not None:
         mask = np.zeros(len(lex_all), bool)
         mask[only] = True
@@ -127,7 +195,7 @@ def search(
         top = [r for r in _top(lex_all, top_k) if lex_all[r] > 0]
         return [hit(r, float(lex_all[r]) * scale, None, float(lex_all[r])) for r in top]
     if qvec is None:
-        qvec = embedder.encode_queries([query])[0]
+        qvec = embedder.encode_queries([query.dense_text])[0]
     index.check_vectors()
     dense = _dense(index, qvec, depth, only)
     if mode == "dense":
@@ -136,6 +204,7 @@ def search(
     assert lex_all is not None
     lex_rows = [int(r) for r in _top(lex_all, depth) if lex_all[r] > 0]
     dense |= _dense_of(index, qvec, [r for r in lex_rows if r not in dense])
-    fused = {r: (1 - LEXICAL_WEIGHT) * d + LEXICAL_WEIGHT * float(lex_all[r]) * scale for r, d in dense.items()}
+    weight = query.lexical_weight
+    fused = {r: (1 - weight) * d + weight * float(lex_all[r]) * scale for r, d in dense.items()}
     ranked = sorted(fused.items(), key=lambda kv: -kv[1])[:top_k]
     return [hit(r, s, dense[r], float(lex_all[r])) for r, s in ranked]

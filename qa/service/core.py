@@ -21,7 +21,7 @@ from qa.index.building import Progress
 from qa.index.live import LiveIndex
 from qa.index.writer import Upload, Writer
 from qa.ingest import folder, names
-from qa.search import answering, retrieval
+from qa.search import answering, lexicon, retrieval
 from qa.search.filters import Predicate
 from qa.search.retrieval import Hit
 from qa.service.jobs import Job, Jobs
@@ -112,6 +112,7 @@ class QAService:
         write cut short by a crash), a background job brings the index up to
         date while searches are answered from the index as it was.
         """
+        lexicon.warm()  # the first question in English should not wait for the dictionary
         if self.writer.open(progress):
             return self.jobs.start("sync", lambda progress: self.writer.sync(progress=progress).counts())
         return None
@@ -185,8 +186,9 @@ class QAService:
     ) -> AskResult:
         """Search, then pick the answering sentence of every passage; the best one is the answer."""
         q = self._query(question, top_k, mode)
-        qvec = self.embedder.encode_queries([q.text])[0]
-        hits = retrieval.search(q.index, self.embedder, q.text, top_k, q.mode, qvec=qvec, where=where)
+        prepared = retrieval.prepare(q.index, q.text)
+        qvec = self.embedder.encode_queries([prepared.dense_text])[0]
+        hits = retrieval.search(q.index, self.embedder, prepared, top_k, q.mode, qvec=qvec, where=where)
         sents = answering.best_sentences([h.chunk for h in hits], q.text, qvec, self.embedder, q.index.lexical)
         hits = [replace(h, sentence=s) for h, s in zip(hits, sents)]
         # The passage ranking weighs the whole context, so the answer is the
