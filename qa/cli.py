@@ -166,7 +166,8 @@ def ask(
     for rank, hit in enumerate(result.results, 1):
         c, sent = hit.chunk, hit.sentence
         assert sent is not None
-        click.echo(click.style(f"{rank}. {c.doc_id} [{c.start}:{c.end}]", bold=True) + f"  score {hit.score:.3f}")
+        cite = "".join(f", {x}" for x in (f"p. {c.page}" if c.page else None, c.section) if x)
+        click.echo(click.style(f"{rank}. {c.doc_id}{cite} [{c.start}:{c.end}]", bold=True) + f"  score {hit.score:.3f}")
         a, b = sent.start - c.start, sent.end - c.start
         body = c.text[:a] + click.style(c.text[a:b], fg="green", bold=True) + c.text[b:]
         click.echo("   " + " ".join(body.split()))

@@ -33,6 +33,10 @@ class BadDocument(QAError):
     status_code = 400
 
 
+class NoText(QAError):
+    status_code = 422
+
+
 class TooLarge(QAError):
     status_code = 413
 

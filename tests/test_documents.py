@@ -161,7 +161,8 @@ def test_unsafe_names_are_refused_and_nothing_is_written(client: TestClient, see
 
 def test_bad_uploads(app_for) -> None:  # type: ignore[no-untyped-def]
     client, _ = app_for(max_document_bytes=1000)
-    assert client.post("/documents", files={"file": ("a.pdf", b"%PDF-1.4")}).status_code == 415
+    assert client.post("/documents", files={"file": ("a.png", b"\x89PNG")}).status_code == 415
+    assert client.post("/documents", files={"file": ("a.pdf", b"%PDF-1.4")}).status_code == 400  # a PDF, but damaged
     assert client.post("/documents", content=b"hello", headers={"content-type": "text/plain"}).status_code == 415
     r = client.post("/documents", files={"file": ("latin1.txt", "café".encode("latin-1"))})
     assert r.status_code == 400 and "UTF-8" in r.json()["detail"]

@@ -106,13 +106,7 @@ def dify_retrieval(body: DifyRequest, catalog: CatalogDep, credentials: Credenti
                 content=hit.text,
                 score=round(p, 6),
                 title=hit.doc_id,
-                metadata={
-                    **hit.metadata,
-                    "doc_id": hit.doc_id,
-                    "chunk_id": hit.chunk_id,
-                    "start": hit.start,
-                    "end": hit.end,
-                },
+                metadata={**hit.metadata, **hit.source()},
             )
             for hit, p in hits
         ]

@@ -103,7 +103,7 @@ def vector_store_search(vector_store_id: str, body: VectorStoreSearch, catalog: 
                 file_id=hit.doc_id,
                 filename=hit.doc_id.rsplit("/", 1)[-1],
                 score=round(p, 6),
-                attributes={**hit.metadata, "chunk_id": hit.chunk_id, "start": hit.start, "end": hit.end},
+                attributes={**hit.metadata, **{k: v for k, v in hit.source().items() if k != "doc_id"}},
                 content=[TextContent(text=hit.text)],
             )
             for hit, p in hits

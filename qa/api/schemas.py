@@ -97,6 +97,8 @@ class Passage(Wire):
     dense_score: OptionalScore = Field(None, description="Cosine similarity to the query, when computed.")
     lexical_score: OptionalScore = Field(None, description="BM25 score, when computed.")
     metadata: dict[str, Any] = Field(default_factory=dict, description="The source document's metadata.")
+    page: int | None = Field(None, description="1-based page of a PDF where the passage starts.")
+    section: str | None = Field(None, description="The heading the passage stands under (DOCX, Markdown, HTML, PDF).")
 
 
 class SearchResponse(Wire):

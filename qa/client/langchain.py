@@ -30,7 +30,7 @@ def _document(p: Passage) -> Document:
         "score": p.score,
         "dense_score": p.dense_score,
         "lexical_score": p.lexical_score,
-    }
+    } | {k: v for k, v in (("page", p.page), ("section", p.section)) if v is not None}
     return Document(page_content=p.text, metadata=meta, id=p.chunk_id)
 
 

@@ -188,7 +188,7 @@ def _build(
             parts.reuse(previous, reuse[doc.doc_id])
             entries[doc.doc_id] = DocEntry(doc.sha256, len(reuse[doc.doc_id]), dict(doc.metadata))
             continue
-        new = chunk_document(doc.doc_id, doc.text, params)
+        new = chunk_document(doc.doc_id, doc.text, params, doc.layout)
         parts.add(new, params)
         entries[doc.doc_id] = DocEntry(doc.sha256, len(new), dict(doc.metadata))
     report.removed = sorted(set(old_docs) - set(entries))

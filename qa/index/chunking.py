@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import Protocol
 
 from qa.config import ChunkParams
 
@@ -32,6 +33,16 @@ class Chunk:
     start: int
     end: int
     text: str
+    page: int | None = None  # 1-based page of a PDF where the chunk starts
+    section: str | None = None  # the nearest heading before it (DOCX, Markdown, HTML, PDF)
+
+
+class Layout(Protocol):
+    """Where a converted document's pages and headings are (qa.ingest.layout.Extracted has this shape)."""
+
+    def page_at(self, offset: int) -> int | None: ...
+
+    def section_at(self, offset: int) -> str | None: ...
 
 
 def _trimmed(text: str, a: int, b: int) -> Span | None:
@@ -124,7 +135,8 @@ def chunk_spans(text: str, params: ChunkParams) -> list[Span]:
     return [w for span in spans for w in windows(text, span, params.size, params.overlap)]
 
 
-def chunk_document(doc_id: str, text: str, params: ChunkParams) -> list[Chunk]:
+def chunk_document(doc_id: str, text: str, params: ChunkParams, layout: Layout | None = None) -> list[Chunk]:
+    """The document's chunks; with ``layout``, each carries the page and section it starts in."""
     chunks: list[Chunk] = []
     seen: dict[str, int] = {}
     for a, b in chunk_spans(text, params):
@@ -132,7 +144,8 @@ def chunk_document(doc_id: str, text: str, params: ChunkParams) -> list[Chunk]:
         digest = hashlib.sha256(body.encode("utf-8")).hexdigest()[:12]
         seen[digest] = seen.get(digest, 0) + 1
         suffix = "" if seen[digest] == 1 else f"-{seen[digest]}"
-        chunks.append(Chunk(f"{doc_id}#{digest}{suffix}", doc_id, a, b, body))
+        page, section = (layout.page_at(a), layout.section_at(a)) if layout is not None else (None, None)
+        chunks.append(Chunk(f"{doc_id}#{digest}{suffix}", doc_id, a, b, body, page, section))
     return chunks
 
 

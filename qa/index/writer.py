@@ -224,7 +224,8 @@ class Writer:
         doc = folder.make(doc_id, formats.convert(doc_id, data), meta)
         if not doc.text.strip():
             raise BadDocument(f"{doc_id} has no text to index")
-        windows = [w for c in chunk_document(doc_id, doc.text, self.params) for w in embedding_windows(c, self.params)]
+        chunks = chunk_document(doc_id, doc.text, self.params, doc.layout)
+        windows = [w for c in chunks for w in embedding_windows(c, self.params)]
         return Upload(doc, data, windows)
 
     def embed_ahead(self, upload: Upload, progress: Progress | None = None) -> dict[str, np.ndarray]:

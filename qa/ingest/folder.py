@@ -26,6 +26,7 @@ from typing import Any
 from qa import durable
 from qa.errors import BadDocument, QAError
 from qa.ingest import formats, names
+from qa.ingest.layout import Extracted
 
 log = logging.getLogger(__name__)
 METADATA_DIR = Path(".qa") / "metadata"
@@ -39,14 +40,18 @@ class Document:
     text: str
     sha256: str
     metadata: Metadata = field(default_factory=dict)
+    layout: Extracted | None = None  # where its pages and headings are, for citations; None: plain text
 
 
 def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def make(doc_id: str, text: str, metadata: Metadata | None = None) -> Document:
-    return Document(doc_id=doc_id, text=text, sha256=content_hash(text), metadata=dict(metadata or {}))
+def make(doc_id: str, text: str | Extracted, metadata: Metadata | None = None) -> Document:
+    """A document of this text (or converted text, with its pages and headings)."""
+    layout = text if isinstance(text, Extracted) else None
+    body = text.text if isinstance(text, Extracted) else text
+    return Document(doc_id, body, content_hash(body), dict(metadata or {}), layout)
 
 
 def check_metadata(metadata: object) -> Metadata:
@@ -107,14 +112,14 @@ def read_document(docs_dir: Path, path: Path) -> Document | None:
     """The document at ``path``, or None (with a warning naming it) when it cannot be read as text."""
     doc_id = path.relative_to(docs_dir).as_posix()
     try:
-        text = formats.convert(doc_id, path.read_bytes())
-    except BadDocument as exc:
+        extracted = formats.convert(doc_id, path.read_bytes())
+    except QAError as exc:  # a damaged, encrypted, empty or mislabelled file: the rest of the folder is indexed
         log.warning("skipping %s", exc)
         return None
     except OSError as exc:
         log.warning("skipping %s: %s", doc_id, exc)
         return None
-    return make(doc_id, text, read_metadata(docs_dir, doc_id))
+    return make(doc_id, extracted, read_metadata(docs_dir, doc_id))
 
 
 def read_folder(docs_dir: Path) -> list[Document]:
@@ -125,7 +130,7 @@ def read_folder(docs_dir: Path) -> list[Document]:
 def read_text(docs_dir: Path, doc_id: str) -> str | None:
     """The searchable text of one stored document; None when its file is gone or no longer readable."""
     try:
-        return formats.convert(doc_id, names.path_of(docs_dir, doc_id).read_bytes())
+        return formats.convert(doc_id, names.path_of(docs_dir, doc_id).read_bytes()).text
     except (OSError, QAError):
         return None
 

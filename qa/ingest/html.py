@@ -13,6 +13,8 @@ import re
 from bs4 import BeautifulSoup, CData, NavigableString, PageElement, Tag
 from bs4.element import PreformattedString
 
+from qa.ingest.layout import Extracted, Writer
+
 _INVISIBLE = {"script", "style", "noscript", "template", "svg", "iframe", "object", "head"}
 _BLOCKS = frozenset(
     "address article aside blockquote caption dd details div dl dt fieldset figcaption figure footer form "
@@ -20,6 +22,8 @@ _BLOCKS = frozenset(
 )
 _SPACES = re.compile(r"[^\S\n]+")
 _BREAK = "\x00"  # paragraph marker while walking; NUL never survives decoding into text
+_HEADING = "\x01"  # opens a heading's paragraph
+_HEADINGS = frozenset("h1 h2 h3 h4 h5 h6".split())
 
 
 def _walk(root: Tag, out: list[str]) -> None:
@@ -46,13 +50,14 @@ def _walk(root: Tag, out: list[str]) -> None:
                 continue
             block = name in _BLOCKS
             if block:
-                out.append(_BREAK)
+                out.append(_BREAK + (_HEADING if name in _HEADINGS else ""))
                 stack.append(_BREAK)
             stack.extend(reversed(list(node.children)))
 
 
-def to_text(markup: str) -> str:
-    """The visible text of ``markup``: the title first, then one paragraph per block, whitespace collapsed."""
+def extract(markup: str) -> Extracted:
+    """The visible text of ``markup``: the title first, then one paragraph per block, whitespace collapsed;
+    h1-h6 are its headings."""
     soup = BeautifulSoup(markup, "html.parser")
     parts: list[str] = []
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
@@ -60,12 +65,18 @@ def to_text(markup: str) -> str:
         if tag is not None:
             tag.decompose()
     if title:
-        parts += [title, _BREAK]
+        parts += [_BREAK + _HEADING, title, _BREAK]
     _walk(soup, parts)
-    paragraphs = []
+    out = Writer()
     for block in "".join(parts).split(_BREAK):
+        heading = block.startswith(_HEADING) or _HEADING in block[:1]
+        block = block.replace(_HEADING, "")
         lines = [_SPACES.sub(" ", line).strip() for line in block.replace("\r", "").split("\n")]
         text = "\n".join(line for line in lines if line)
         if text:
-            paragraphs.append(text)
-    return "\n\n".join(paragraphs) + ("\n" if paragraphs else "")
+            out.paragraph(text, heading=heading, as_is=True)
+    return out.done("the page") if out.text else Extracted("")
+
+
+def to_text(markup: str) -> str:
+    return extract(markup).text

@@ -112,6 +112,14 @@ class Hit:
     text = property(lambda self: self.chunk.text)
     start = property(lambda self: self.chunk.start)
     end = property(lambda self: self.chunk.end)
+    page = property(lambda self: self.chunk.page)
+    section = property(lambda self: self.chunk.section)
+
+    def source(self) -> dict[str, Any]:
+        """Where the passage stands, for a citation: document, chunk, offsets, and page and section when known."""
+        c = self.chunk
+        where = {"doc_id": c.doc_id, "chunk_id": c.chunk_id, "start": c.start, "end": c.end}
+        return where | {k: v for k, v in (("page", c.page), ("section", c.section)) if v is not None}
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
