@@ -203,7 +203,7 @@ def serve(
     index = service.index
     where = f"http://{settings.host}:{settings.port}"
     click.echo(
-        f"qa: {index.size} chunks from {len(index.manifest.documents)} documents ({engine}); serving on {where}",
+        f"qa: {index.live_size} chunks from {len(index.manifest.documents)} documents ({engine}); serving on {where}",
         err=True,
     )
     if catching_up is not None:
@@ -280,7 +280,7 @@ def eval_(
     if as_json:
         click.echo(json.dumps(rows))
         return
-    click.echo(f"{queries_file} ({len(queries)} questions, {service.index.size} chunks)")
+    click.echo(f"{queries_file} ({len(queries)} questions, {service.index.live_size} chunks)")
     click.echo(f"{'mode':8} {'R@1':>7} {'R@5':>7} {'MRR@10':>7} {'median ms':>10}")
     for mode, r in rows.items():
         click.echo(f"{mode:8} {r['R@1']:7.4f} {r['R@5']:7.4f} {r['MRR@10']:7.4f} {r['median_ms']:10.2f}")

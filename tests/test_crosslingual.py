@@ -86,10 +86,8 @@ def test_an_index_from_an_earlier_version_is_retokenized_once(service: QAService
 
     from qa.index import store
 
-    gen = store.current_path(service.settings.index_dir)
-    manifest = json.loads((gen / store.MANIFEST).read_text())
-    manifest["tokens_version"] = 1
-    (gen / store.MANIFEST).write_text(json.dumps(manifest))
+    commit = store.current_path(service.settings.index_dir)
+    commit.write_text(json.dumps(json.loads(commit.read_text()) | {"tokens_version": 1}))
     old = QAService(service.settings, service.embedder)
     assert old.writer.open() is True  # stale: a background sync would rewrite it
     assert _top(old, "Where did Zhang Shichang study abroad?") == "zhang.txt"  # served meanwhile, re-tokenized

@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 
 from qa.api import create_app
 from qa.errors import IndexCorrupt, InvalidInput
-from qa.index import store
+from qa.index import segment, store
 from qa.service.core import QAService
 
 from conftest import SEED, CountingEmbedder, seed_service, wait_for_job
@@ -351,7 +351,7 @@ def test_a_vector_file_truncated_while_serving_is_a_503_not_a_crash(make_service
     service.start()  # serves the generation on disk, memory-mapped
     client = TestClient(create_app(service.settings, service=service))
     assert client.post("/search", json={"query": "虚拟现实"}).status_code == 200
-    vectors = store.current_path(service.settings.index_dir) / store.VECTORS
+    vectors = service.settings.index_dir / service.index.segments[0].name / segment.VECTORS
     os.truncate(vectors, 64)
     r = client.post("/search", json={"query": "虚拟现实", "mode": "hybrid"})
     assert r.status_code == 503 and "qa index --rebuild" in r.json()["detail"]
@@ -360,26 +360,40 @@ def test_a_vector_file_truncated_while_serving_is_a_503_not_a_crash(make_service
 
 @pytest.mark.parametrize(
     "damage",
-    ["documents: []", "documents: null", "CURRENT is a folder", "a chunk's doc_id renamed", "manifest not an object"],
+    [
+        "segments: null",
+        "segment documents: []",
+        "CURRENT is a folder",
+        "a chunk's doc_id renamed",
+        "commit not an object",
+        "deletions past the end",
+    ],
 )
 def test_a_damaged_index_is_one_readable_error(make_service, damage: str) -> None:  # type: ignore[no-untyped-def]
     service = make_service()
     index_dir = service.settings.index_dir
-    gen = store.current_path(index_dir)
-    manifest = json.loads((gen / store.MANIFEST).read_text())
-    if damage.startswith("documents"):
-        manifest["documents"] = [] if damage.endswith("[]") else None
-        (gen / store.MANIFEST).write_text(json.dumps(manifest))
+    commit_file = store.current_path(index_dir)
+    commit = json.loads(commit_file.read_text())
+    seg = index_dir / commit["segments"][0]["name"]
+    if damage == "segments: null":
+        commit_file.write_text(json.dumps(commit | {"segments": None}))
+    elif damage == "segment documents: []":
+        info = json.loads((seg / segment.SEGMENT).read_text())
+        (seg / segment.SEGMENT).write_text(json.dumps(info | {"documents": []}))
     elif damage == "CURRENT is a folder":
         (index_dir / store.CURRENT).unlink()
         (index_dir / store.CURRENT).mkdir()
-    elif damage == "manifest not an object":
-        (gen / store.MANIFEST).write_text("[1, 2]")
+    elif damage == "commit not an object":
+        commit_file.write_text("[1, 2]")
+    elif damage == "deletions past the end":
+        (index_dir / store.DELETES / "bad.json").write_text(json.dumps({"rows": [10**6], "documents": []}))
+        commit["segments"][0]["deletes"] = "bad.json"
+        commit_file.write_text(json.dumps(commit))
     else:
-        lines = (gen / store.CHUNKS).read_text(encoding="utf-8").splitlines()
+        lines = (seg / segment.CHUNKS).read_text(encoding="utf-8").splitlines()
         first = json.loads(lines[0])
         first["doc_id"] = "renamed.txt"
-        (gen / store.CHUNKS).write_text(
+        (seg / segment.CHUNKS).write_text(
             "\n".join([json.dumps(first, ensure_ascii=False), *lines[1:]]) + "\n", encoding="utf-8"
         )
     with pytest.raises(IndexCorrupt, match="qa index --rebuild"):

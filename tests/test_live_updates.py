@@ -131,7 +131,7 @@ def test_a_rebuild_killed_at_any_point_leaves_the_last_good_index(real_embedder,
         "loading the model": lambda t0, r: time.monotonic() - t0 > 0.8 and b"embedding:" not in r.stderr,
         # The bar appears, at 0%, as embedding starts: no guessing from how long a run took.
         "embedding": lambda t0, r: b"embedding:" in r.stderr,
-        "writing the generation": lambda t0, r: any(index.glob(".tmp-gen-*")),
+        "writing the segment": lambda t0, r: any(index.glob(".tmp-seg-*")),
     }
     killed = []
     for name, ready in points.items():
@@ -142,9 +142,9 @@ def test_a_rebuild_killed_at_any_point_leaves_the_last_good_index(real_embedder,
         live = store.current_path(index)
         loaded = store.load(index, model=real_embedder.name, dim=real_embedder.dim)  # never corrupt, never empty
         assert loaded.size > 0 and set(loaded.manifest.documents) == {SEED.name, *(f"copy-{i}.txt" for i in range(3))}
-        if name != "writing the generation":
+        if name != "writing the segment":
             assert live == good  # the kill came before the switch: the previous generation still serves
-        good = live  # a kill during the write may fall before or after the atomic switch; both are complete
+        good = live  # a kill while writing may fall before or after the atomic switch; both are complete
     print("killed while:", killed)
     assert "loading the model" in killed and "embedding" in killed, killed
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -31,7 +32,9 @@ def test_a_damaged_index_stops_the_start_with_the_remedy(tmp_path: Path, real_em
     from qa.index import store
 
     docs = seed_service(tmp_path, real_embedder).settings.docs_dir
-    vectors = store.current_path(tmp_path / "index") / store.VECTORS
+    index_dir = tmp_path / "index"
+    commit = json.loads(store.current_path(index_dir).read_text())
+    vectors = index_dir / commit["segments"][0]["name"] / "vectors.faiss"
     vectors.write_bytes(vectors.read_bytes()[:100])  # truncated, as by a full disk
     proc = subprocess.run(
         qa_command("serve", "--docs", str(docs), "--index", str(tmp_path / "index"), "--port", str(free_port())),

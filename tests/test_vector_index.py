@@ -18,9 +18,13 @@ from conftest import SEED
 )
 def test_index_type_by_size_and_setting(make_service, fake_embedder, kind, threshold, expected) -> None:  # type: ignore[no-untyped-def]
     service = make_service(index_type=kind, hnsw_threshold=threshold)
-    assert type(service.index.vectors).__name__ == expected
+    assert type(service.index.segments[0].vectors).__name__ == expected
     loaded = store.load(service.settings.index_dir, model=fake_embedder.name, dim=fake_embedder.dim)  # memory-mapped
-    assert type(loaded.vectors).__name__ == expected and loaded.vectors.ntotal == service.index.vectors.ntotal
+    [segment] = loaded.segments
+    assert (
+        type(segment.vectors).__name__ == expected
+        and segment.vectors.ntotal == service.index.segments[0].vectors.ntotal
+    )
     # Dense search over the stored vectors finds a window's own chunk first, filtered or not.
     chunk = loaded.chunks[3]
     window = loaded.window_vectors([3])[0][0]
@@ -53,23 +57,24 @@ def test_hnsw_keeps_its_search_depth() -> None:
     )
 
 
-def test_new_documents_grow_the_hnsw_graph_instead_of_rebuilding_it(make_service, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_new_document_leaves_the_existing_vector_index_alone(make_service, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A write adds a segment of its own: the HNSW graph already built is neither rebuilt nor copied."""
     service = make_service(index_type="hnsw")
     before = service.index
+    [first] = before.segments
+    files = {p.name: p.stat().st_mtime_ns for p in (service.settings.index_dir / first.name).rglob("*")}
     built = []
     real = vectors.vector_index
-    monkeypatch.setattr(vectors, "vector_index", lambda *a, **kw: built.append(1) or real(*a, **kw))
+    monkeypatch.setattr(vectors, "vector_index", lambda v, *a, **kw: built.append(len(v)) or real(v, *a, **kw))
     service.writer.put("new.txt", "A new document about harbour cranes and their loading schedule.".encode())
     after = service.index
-    assert built == []  # grown, not rebuilt
-    assert after.vectors.ntotal > before.vectors.ntotal
-    old = before.window_vectors(list(range(before.size)))[0]
-    assert np.allclose(after.window_vectors(list(range(before.size)))[0], old)
-    # The grown graph finds the new vectors.
-    row = after.doc_rows["new.txt"][0]
+    assert after.segments[0] is first and len(after.segments) == 2
+    assert built == [after.segments[1].vectors.ntotal]  # only the new document's windows were indexed
+    assert {p.name: p.stat().st_mtime_ns for p in (service.settings.index_dir / first.name).rglob("*")} == files
+    row = after.doc_rows("new.txt")[0]
     vec = after.window_vectors([row])[0][0]
-    _, ids = after.vectors.search(vec[None, :], 1)
-    assert after.window_chunk[ids[0][0]] == row
-    # A replacement cannot be appended (HNSW cannot drop the old vectors): that rebuilds.
+    assert max(after.dense(vec, 1), key=lambda r: r) == row
+    # A replacement deletes the old rows where they are and adds the new text as another segment.
     service.writer.put("new.txt", "Replaced text.".encode())
-    assert built == [1]
+    assert len(service.index.segments) == 3 and service.index.segments[0] is first
+    assert [service.index.chunks[r].text for r in service.index.doc_rows("new.txt")] == ["Replaced text."]

@@ -1,9 +1,11 @@
-"""Build an index generation from documents, re-embedding only what changed.
+"""What a write changes in the index: one new segment for the documents it adds or replaces, and deletions.
 
-A document whose content hash, model and chunking match the previous
-generation keeps its chunks and stored vectors; everything else is chunked
-and embedded afresh. The result is a complete in-memory :class:`Index` that
-:mod:`qa.index.store` writes as a new generation.
+Only documents that are new or whose text changed are chunked and embedded;
+a document whose metadata alone changed moves to the new segment with its
+stored vectors; documents that are gone are deleted from their segments.
+Everything else stays where it is, untouched, which is what makes a write
+cost what it changes. A rebuild (or a change of model or chunking) instead
+builds one segment of every document and drops the old ones.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import numpy as np
 from qa.config import ChunkParams, VectorSpec
 from qa.encoder.embedder import Embedder
 from qa.index.chunking import Chunk, chunk_document, embedding_windows
-from qa.index.store import DocEntry, Index, Manifest, new_index
+from qa.index.lexical import TOKENS_VERSION
+from qa.index.segment import DocEntry, Segment
+from qa.index.store import Index
 from qa.ingest.folder import Document
 
 Progress = Callable[[int, int], None]
@@ -31,6 +35,7 @@ class BuildReport:
     unchanged: list[str] = field(default_factory=list)
     chunks: int = 0
     embedded: int = 0
+    untouched: int = 0  # documents a one-document write left alone, counted, not listed (it must not visit them)
 
     @property
     def touched(self) -> bool:
@@ -38,20 +43,24 @@ class BuildReport:
         return bool(self.added or self.changed or self.removed or self.embedded)
 
     def counts(self) -> dict[str, int]:
-        return {k: len(getattr(self, k)) for k in ("added", "changed", "removed", "unchanged")} | {
-            "chunks": self.chunks,
-            "embedded": self.embedded,
-        }
+        counts = {k: len(getattr(self, k)) for k in ("added", "changed", "removed", "unchanged")}
+        counts["unchanged"] += self.untouched
+        return counts | {"chunks": self.chunks, "embedded": self.embedded}
 
 
-def _compatible(previous: Index, embedder: Embedder, params: ChunkParams) -> bool:
+@dataclass
+class Change:
+    """What to commit: a segment to add (or none), rows and documents to delete per segment, whether to drop all."""
+
+    add: Segment | None
+    delete: dict[int, tuple[np.ndarray, frozenset[str]]]
+    report: BuildReport
+    replace_all: bool = False
+
+
+def compatible(previous: Index, embedder: Embedder, params: ChunkParams) -> bool:
     m = previous.manifest
     return m.model == embedder.name and m.dim == embedder.dim and m.chunking == asdict(params)
-
-
-def _reusable(previous: Index | None, embedder: Embedder, params: ChunkParams) -> dict[str, list[int]]:
-    """Chunk rows of the previous index per doc_id, when its vectors can be reused at all."""
-    return previous.doc_rows if previous is not None and _compatible(previous, embedder, params) else {}
 
 
 def encode_all(embedder: Embedder, texts: list[str], progress: Progress | None = None) -> np.ndarray:
@@ -75,55 +84,106 @@ def encode_all(embedder: Embedder, texts: list[str], progress: Progress | None =
 
 @dataclass
 class _Assembly:
-    """Chunks and their window vectors in order, some copied from the previous index, some to embed."""
+    """Documents for one new segment, in order: their chunks, and window vectors either copied or to embed."""
 
+    documents: dict[str, DocEntry] = field(default_factory=dict)
     chunks: list[Chunk] = field(default_factory=list)
     counts: list[int] = field(default_factory=list)  # windows per chunk
     vectors: list[np.ndarray | None] = field(default_factory=list)  # per chunk; None = embed
     texts: list[str] = field(default_factory=list)  # windows to embed, in order
 
-    def reuse(self, previous: Index, rows: list[int]) -> None:
+    def copy(self, previous: Index, doc: Document) -> None:
+        """``doc`` as ``previous`` holds it (same text), with its stored vectors."""
+        rows = previous.doc_rows(doc.doc_id)
         vecs, owners = previous.window_vectors(rows)
         for r in rows:
             mine = vecs[owners == r]
             self.chunks.append(previous.chunks[r])
             self.counts.append(len(mine))
             self.vectors.append(mine)
+        self.documents[doc.doc_id] = DocEntry(doc.sha256, len(rows), dict(doc.metadata))
 
-    def add(self, chunks: list[Chunk], params: ChunkParams) -> None:
+    def embed(self, doc: Document, params: ChunkParams) -> None:
+        chunks = chunk_document(doc.doc_id, doc.text, params, doc.layout)
         for chunk in chunks:
             windows = embedding_windows(chunk, params)
             self.chunks.append(chunk)
             self.counts.append(len(windows))
             self.vectors.append(None)
             self.texts.extend(windows)
+        self.documents[doc.doc_id] = DocEntry(doc.sha256, len(chunks), dict(doc.metadata))
 
-    def matrix(self, embedder: Embedder, progress: Progress | None) -> np.ndarray:
+    def segment(self, embedder: Embedder, spec: VectorSpec, progress: Progress | None) -> Segment | None:
+        if not self.documents:
+            return None
         fresh = iter(encode_all(embedder, self.texts, progress))
-        out = np.zeros((sum(self.counts), embedder.dim), np.float32)
+        matrix = np.zeros((sum(self.counts), embedder.dim), np.float32)
         row = 0
         for n, vecs in zip(self.counts, self.vectors):
-            out[row : row + n] = vecs if vecs is not None else [next(fresh) for _ in range(n)]
+            matrix[row : row + n] = vecs if vecs is not None else [next(fresh) for _ in range(n)]
             row += n
-        return out
+        offsets = np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
+        return Segment.build(self.documents, self.chunks, matrix, offsets, embedder.dim, spec)
 
 
-def build(
+def _deletions(previous: Index, doc_ids: Sequence[str]) -> dict[int, tuple[np.ndarray, frozenset[str]]]:
+    """The rows and documents to delete, per segment of ``previous``."""
+    out: dict[int, tuple[list[int], set[str]]] = {}
+    for doc_id in doc_ids:
+        k = previous.manifest.documents.locate(doc_id)  # type: ignore[attr-defined]
+        if k is None:
+            continue
+        rows, docs = out.setdefault(k, ([], set()))
+        rows += previous.segments[k].doc_rows.get(doc_id, [])
+        docs.add(doc_id)
+    return {k: (np.asarray(sorted(rows), np.int64), frozenset(docs)) for k, (rows, docs) in out.items()}
+
+
+def sync(
     docs: list[Document],
     embedder: Embedder,
     params: ChunkParams,
-    previous: Index | None = None,
+    previous: Index | None,
     progress: Progress | None = None,
     *,
     reuse_vectors: bool = True,
     spec: VectorSpec = VectorSpec(),
-) -> tuple[Index, BuildReport]:
-    """An index of exactly ``docs`` (a whole docs folder): documents the previous index had and ``docs`` lacks are removed.
+) -> Change:
+    """The change that makes ``previous`` hold exactly ``docs`` (a whole docs folder).
 
     ``reuse_vectors=False`` re-embeds everything (a rebuild) while still
     reporting changes against ``previous``.
     """
-    return _build(docs, [], embedder, params, previous, progress, reuse_vectors, spec)
+    report = BuildReport()
+    old = previous.manifest.documents if previous is not None else {}
+    same_space = previous is not None and compatible(previous, embedder, params)  # its vectors can be reused
+    whole = not same_space or not reuse_vectors or previous.manifest.tokens_version != TOKENS_VERSION  # type: ignore[union-attr]
+    parts = _Assembly()
+    for doc in docs:
+        entry = old.get(doc.doc_id)
+        same_text = entry is not None and entry.sha256 == doc.sha256
+        if entry is None:
+            report.added.append(doc.doc_id)
+        elif same_text and entry.metadata == doc.metadata:
+            report.unchanged.append(doc.doc_id)
+            if not whole:
+                continue  # stays where it is
+        else:
+            report.changed.append(doc.doc_id)
+        if same_text and same_space and reuse_vectors and previous is not None:
+            parts.copy(previous, doc)  # its text is indexed already: only metadata or tokens changed
+        else:
+            parts.embed(doc, params)
+    report.removed = sorted(set(old) - {d.doc_id for d in docs})
+    report.embedded = len(parts.texts)
+    segment = parts.segment(embedder, spec, progress)
+    if whole:
+        report.chunks = segment.size if segment is not None else 0
+        return Change(segment, {}, report, replace_all=True)
+    assert previous is not None
+    delete = _deletions(previous, report.changed + report.removed)
+    report.chunks = previous.live_size - sum(len(r) for r, _ in delete.values()) + (segment.size if segment else 0)
+    return Change(segment, delete, report)
 
 
 def update(
@@ -135,7 +195,7 @@ def update(
     removes: Sequence[str] = (),
     progress: Progress | None = None,
     spec: VectorSpec = VectorSpec(),
-) -> tuple[Index, BuildReport]:
+) -> Change:
     """``previous`` with some documents added or replaced and some removed, without reading the docs folder.
 
     Only the upserted documents are embedded. ``previous`` must have been
@@ -143,62 +203,24 @@ def update(
     """
     if not can_update(previous, embedder, params):
         raise ValueError("the previous index was built with another model or chunking; build from the folder instead")
-    new_ids = {d.doc_id for d in upserts}
-    keep = [d for d in previous.manifest.documents if d not in new_ids and d not in set(removes)]
-    return _build(list(upserts), keep, embedder, params, previous, progress, True, spec)
+    report = BuildReport()
+    old = previous.manifest.documents
+    parts = _Assembly()
+    for doc in upserts:
+        entry = old.get(doc.doc_id)
+        (report.added if entry is None else report.changed).append(doc.doc_id)
+        if entry is not None and entry.sha256 == doc.sha256:
+            parts.copy(previous, doc)
+        else:
+            parts.embed(doc, params)
+    report.removed = [d for d in removes if d in old]
+    report.untouched = len(old) - len(report.changed) - len(report.removed)
+    report.embedded = len(parts.texts)
+    segment = parts.segment(embedder, spec, progress)
+    delete = _deletions(previous, report.changed + report.removed)
+    report.chunks = previous.live_size - sum(len(r) for r, _ in delete.values()) + (segment.size if segment else 0)
+    return Change(segment, delete, report)
 
 
 def can_update(previous: Index | None, embedder: Embedder, params: ChunkParams) -> bool:
-    return previous is not None and (previous.size == 0 or _compatible(previous, embedder, params))
-
-
-def _build(
-    docs: list[Document],
-    keep: list[str],
-    embedder: Embedder,
-    params: ChunkParams,
-    previous: Index | None,
-    progress: Progress | None,
-    reuse_vectors: bool = True,
-    spec: VectorSpec = VectorSpec(),
-) -> tuple[Index, BuildReport]:
-    """Chunks of ``keep`` (doc ids copied from ``previous`` as they are) then of ``docs`` (reused when unchanged)."""
-    report = BuildReport()
-    reuse = _reusable(previous, embedder, params) if reuse_vectors else {}
-    old_docs = previous.manifest.documents if previous else {}
-    parts = _Assembly()
-    entries: dict[str, DocEntry] = {}
-    for doc_id in keep:
-        assert previous is not None
-        parts.reuse(previous, reuse.get(doc_id, []))
-        entries[doc_id] = old_docs[doc_id]
-    for doc in docs:
-        old = old_docs.get(doc.doc_id)
-        same_text = old is not None and old.sha256 == doc.sha256
-        # The report describes content; `embedded` says what it cost. New metadata alone is a change to write.
-        bucket = (
-            report.added
-            if old is None
-            else report.unchanged
-            if same_text and old.metadata == doc.metadata
-            else report.changed
-        )
-        bucket.append(doc.doc_id)
-        if previous is not None and same_text and doc.doc_id in reuse:
-            parts.reuse(previous, reuse[doc.doc_id])
-            entries[doc.doc_id] = DocEntry(doc.sha256, len(reuse[doc.doc_id]), dict(doc.metadata))
-            continue
-        new = chunk_document(doc.doc_id, doc.text, params, doc.layout)
-        parts.add(new, params)
-        entries[doc.doc_id] = DocEntry(doc.sha256, len(new), dict(doc.metadata))
-    report.removed = sorted(set(old_docs) - set(entries))
-    report.unchanged += keep
-    report.chunks, report.embedded = len(parts.chunks), len(parts.texts)
-    vectors = parts.matrix(embedder, progress)
-    offsets = np.concatenate([[0], np.cumsum(parts.counts)]).astype(np.int64)
-    manifest = Manifest(model=embedder.name, dim=embedder.dim, chunking=asdict(params), documents=entries)
-    # Only new documents after all the old ones, in order: the old vector index can grow instead of being rebuilt.
-    n_old = previous.size if previous is not None else 0
-    appended = previous is not None and reuse_vectors and parts.chunks[:n_old] == previous.chunks and not report.changed
-    base = previous.vectors if appended and previous is not None else None
-    return new_index(manifest, parts.chunks, vectors, offsets, spec, base), report
+    return previous is not None and (previous.live_size == 0 or compatible(previous, embedder, params))

@@ -1,24 +1,32 @@
-"""The index on disk: one folder per generation, switched atomically through a CURRENT pointer.
+"""The index on disk: immutable segments, listed by a commit that CURRENT names, switched atomically.
 
     index/
-      CURRENT                  name of the live generation (replaced by rename)
-      gen-<time>-<rand>/       manifest.json, chunks.jsonl, vectors.faiss, windows.npy, lexical/, bridge/
-      .lock                    held by whoever is writing a generation
+      CURRENT                 name of the live commit (replaced by rename: the commit point)
+      commit-<n>-<rand>.json  format, model, chunking, and the segments with their deletions
+      seg-<time>-<rand>/      an immutable segment (qa.index.segment)
+      deletes/<seg>-<rand>.json  rows and documents of a segment that later writes removed
+      .lock                   held by whoever is writing
 
-A generation is complete before CURRENT names it, so readers never see a half
-written index and a writer killed at any moment leaves the last good one live.
+A write costs what it changes: a new segment for the documents it adds or
+replaces, a new deletions file for each segment it removes rows from, and a
+small commit; nothing else is read, copied or rewritten. Everything is
+fsynced before CURRENT names the commit, so readers never see half a write
+and a writer killed at any moment leaves the last good commit live. A merge
+(qa.index.merging) rewrites small or much-deleted segments into one, in the
+background, through the same kind of commit.
+
+Format 1 (one folder per generation, before segments) is converted once, on
+first open, with a log line.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-import os
 import secrets
 import shutil
-import time
-from collections.abc import Iterator
+from bisect import bisect_right
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -32,139 +40,262 @@ import numpy as np
 from pydantic import TypeAdapter
 
 from qa import durable
-from qa.config import VectorSpec
 from qa.errors import Conflict, IndexCorrupt, IndexMissing, ModelMismatch
-from qa.index import bridge as bridge_
-from qa.index import vectors as vectors_
+from qa.index.bridge import tokens as bridge_tokens
 from qa.index.chunking import Chunk
-from qa.index.lexical import CJK_CHAR, TOKENS_VERSION, LexicalIndex
+from qa.index.lexical import TOKENS_VERSION, tokenize
+from qa.index.postings import Field
+from qa.index.segment import DocEntry, Segment
 
-FORMAT_VERSION = 1
+__all__ = ["DocEntry", "Index", "Manifest", "commit", "current_path", "load", "prune", "writer_lock"]
+FORMAT_VERSION = 2
 CURRENT = "CURRENT"
-MANIFEST, CHUNKS, VECTORS, WINDOWS = "manifest.json", "chunks.jsonl", "vectors.faiss", "windows.npy"
-LEXICAL, BRIDGE = "lexical", "bridge"
+DELETES = "deletes"
 REMEDY = "rebuild it with `qa index --rebuild`"
+WINDOWS_PER_CHUNK = 4  # windows fetched per wanted chunk, since several windows of a chunk may come first
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class DocEntry:
-    sha256: str
-    chunks: int
-    metadata: dict[str, Any] = field(default_factory=dict)
+class SegmentRef:
+    name: str
+    deletes: str | None = None  # file under deletes/, or None when nothing was removed from it
+
+
+@dataclass
+class Commit:
+    model: str
+    dim: int
+    chunking: dict[str, int]
+    segments: list[SegmentRef] = field(default_factory=list)
+    created_at: str = ""
+    tokens_version: int = TOKENS_VERSION
+    format_version: int = FORMAT_VERSION
+
+
+_COMMIT = TypeAdapter(Commit)
+_DELETES = TypeAdapter(dict[str, list[Any]])
+
+
+class Documents(Mapping[str, DocEntry]):
+    """The live documents of a view, looked up segment by segment (no corpus-sized map is built per write)."""
+
+    def __init__(self, segments: list[Segment], gone: list[frozenset[str]]) -> None:
+        self._segments, self._gone = segments, gone
+
+    def locate(self, doc_id: str) -> int | None:
+        for k in range(len(self._segments) - 1, -1, -1):
+            if doc_id in self._segments[k].documents and doc_id not in self._gone[k]:
+                return k
+        return None
+
+    def __getitem__(self, doc_id: str) -> DocEntry:
+        k = self.locate(doc_id)
+        if k is None:
+            raise KeyError(doc_id)
+        return self._segments[k].documents[doc_id]
+
+    def __iter__(self) -> Iterator[str]:
+        for segment, gone in zip(self._segments, self._gone):
+            yield from (d for d in segment.documents if d not in gone)
+
+    def __len__(self) -> int:
+        return sum(len(s.documents) - len(g) for s, g in zip(self._segments, self._gone))
 
 
 @dataclass
 class Manifest:
+    """What a view is: the model and chunking it was built with, and its live documents."""
+
     model: str
     dim: int
     chunking: dict[str, int]
-    documents: dict[str, DocEntry] = field(default_factory=dict)
+    documents: Mapping[str, DocEntry]
     created_at: str = ""
+    tokens_version: int = TOKENS_VERSION
     format_version: int = FORMAT_VERSION
-    tokens_version: int = 1  # of the lexical tokens (qa.index.lexical.TOKENS_VERSION); 1 before it was recorded
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, indent=1)
-
-    @classmethod
-    def from_json(cls, raw: str) -> Manifest:
-        """Parsed and type-checked: a hand-edited or damaged manifest is a ValueError, not a crash later."""
-        return _MANIFEST.validate_json(raw)
 
 
-_MANIFEST = TypeAdapter(Manifest)
+class _Chunks:
+    """``index.chunks[r]`` across segments."""
+
+    def __init__(self, index: Index) -> None:
+        self._index = index
+
+    def __getitem__(self, row: int) -> Chunk:
+        k, local = self._index.locate(row)
+        return self._index.segments[k].chunks[local]
+
+    def __len__(self) -> int:
+        return self._index.size
 
 
-@dataclass
 class Index:
-    """A loaded generation: chunk records, their window vectors in FAISS, and BM25 over the chunks.
+    """A view of the index: some segments, what was deleted from each, and the corpus-wide BM25 over them.
 
-    Vector rows ``offsets[i]:offsets[i + 1]`` are the embedding windows of
-    ``chunks[i]``; BM25 row i is ``chunks[i]``.
+    Rows are numbered across the view (segment after segment); a deleted row
+    keeps its number, scores nothing and is never returned.
     """
 
-    manifest: Manifest
-    chunks: list[Chunk]
-    vectors: faiss.Index
-    offsets: np.ndarray
-    lexical: LexicalIndex
-    bridge: LexicalIndex  # over qa.index.bridge tokens, for questions in Latin letters
-    path: Path | None = None
-    window_chunk: np.ndarray = field(init=False, repr=False)  # chunk row of every vector row
-
-    def __post_init__(self) -> None:
-        self.window_chunk = np.repeat(np.arange(len(self.chunks)), np.diff(self.offsets))
-        self.doc_rows: dict[str, list[int]] = {}
-        for i, chunk in enumerate(self.chunks):
-            self.doc_rows.setdefault(chunk.doc_id, []).append(i)
-        self._mapped: tuple[Path, int, int] | None = None  # (file, inode, size) of memory-mapped vectors
-
-    def check_vectors(self) -> None:
-        """Raise :class:`IndexCorrupt` if the memory-mapped vector file was cut short since it was loaded.
-
-        Touching a page past the end of a truncated mapping kills the process
-        with SIGBUS, which no handler can turn into an error; a stat first
-        (microseconds) turns it into a 503 with the remedy instead. Generations
-        are never rewritten, so only damage from outside can trip this.
-        """
-        if self._mapped is None:
-            return
-        path, inode, size = self._mapped
-        try:
-            st = os.stat(path)
-        except OSError:
-            return  # pruned by a newer generation's writer: the mapping still holds the old inode whole
-        if st.st_ino == inode and st.st_size != size:
-            raise IndexCorrupt(
-                f"{path} changed size while it was being served ({size} -> {st.st_size} bytes); {REMEDY}"
-            )
+    def __init__(
+        self,
+        commit: Commit,
+        segments: list[Segment],
+        deleted: list[tuple[np.ndarray, frozenset[str]]],
+        path: Path | None,
+    ) -> None:
+        self.commit, self.segments, self.path = commit, segments, path
+        self.deleted_rows = [rows for rows, _ in deleted]
+        self.gone_docs = [docs for _, docs in deleted]
+        self.bases = np.concatenate([[0], np.cumsum([s.size for s in segments])]).astype(np.int64)
+        self.live_masks = []
+        for segment, rows in zip(segments, self.deleted_rows):
+            mask = np.ones(segment.size, bool)
+            mask[rows] = False
+            self.live_masks.append(mask)
+        documents = Documents(segments, self.gone_docs)
+        self.manifest = Manifest(
+            commit.model, commit.dim, commit.chunking, documents, commit.created_at, commit.tokens_version
+        )
+        self.chunks = _Chunks(self)
 
     @property
     def size(self) -> int:
-        return len(self.chunks)
+        return int(self.bases[-1])
+
+    def locate(self, row: int) -> tuple[int, int]:
+        k = bisect_right(self.bases, row) - 1
+        return k, row - int(self.bases[k])
+
+    @cached_property
+    def lexical(self) -> Field:
+        parts = [(s.lexical, int(b), m) for s, b, m in zip(self.segments, self.bases, self.live_masks)]
+        return Field(parts, self.size, tokenize)
+
+    @cached_property
+    def bridge(self) -> Field:
+        parts = [(s.bridge, int(b), m) for s, b, m in zip(self.segments, self.bases, self.live_masks)]
+        return Field(parts, self.size, bridge_tokens)
+
+    @cached_property
+    def live(self) -> np.ndarray:
+        return np.concatenate(self.live_masks) if self.segments else np.zeros(0, bool)
 
     @cached_property
     def latin_rows(self) -> np.ndarray:
-        """Which chunks are written in Latin letters (almost no CJK): where a Chinese question's glosses may match."""
-        return np.array([len(CJK_CHAR.findall(c.text)) < 0.1 * len(c.text) for c in self.chunks], bool)
+        return np.concatenate([s.latin for s in self.segments]) if self.segments else np.zeros(0, bool)
 
-    def window_vectors(self, chunk_rows: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """Vectors of the given chunks' windows, and the chunk row each belongs to."""
-        dim = self.manifest.dim
+    @property
+    def live_size(self) -> int:
+        return sum(int(m.sum()) for m in self.live_masks)
+
+    def doc_rows(self, doc_id: str) -> list[int]:
+        k = self.manifest.documents.locate(doc_id)  # type: ignore[attr-defined]
+        if k is None:
+            return []
+        return [int(self.bases[k]) + r for r in self.segments[k].doc_rows.get(doc_id, [])]
+
+    def check_vectors(self) -> None:
+        """A vector file cut short while served would kill the process with SIGBUS: refuse instead."""
+        try:
+            for segment in self.segments:
+                segment.check_vectors()
+        except OSError as exc:
+            raise IndexCorrupt(f"{exc}; {REMEDY}") from None
+
+    def window_vectors(self, rows: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors of the given rows' windows, and the (view) row each belongs to."""
         parts, owners = [], []
-        self.check_vectors()
-        for r in chunk_rows:
-            a, b = int(self.offsets[r]), int(self.offsets[r + 1])
-            if b > a:
-                parts.append(self.vectors.reconstruct_n(a, b - a))
-                owners.append(np.full(b - a, r))
+        for row in rows:
+            k, local = self.locate(row)
+            vecs, _ = self.segments[k].window_vectors([local])
+            parts.append(vecs)
+            owners.append(np.full(len(vecs), row))
         if not parts:
-            return np.zeros((0, dim), np.float32), np.zeros(0, np.int64)
-        return np.vstack(parts).astype(np.float32), np.concatenate(owners)
+            return np.zeros((0, self.commit.dim), np.float32), np.zeros(0, np.int64)
+        return np.vstack(parts), np.concatenate(owners)
+
+    def dense(self, qvec: np.ndarray, depth: int, only: np.ndarray | None = None) -> dict[int, float]:
+        """The best window score of the ``depth`` nearest live chunks (among rows ``only``), best first."""
+        found: list[tuple[float, int]] = []
+        for k, segment in enumerate(self.segments):
+            allowed = self._allowed(k, only)
+            if allowed is not None and len(allowed) == 0:
+                continue
+            windows = _search(segment, qvec, depth * WINDOWS_PER_CHUNK, allowed, self._deleted_windows(k))
+            base = int(self.bases[k])
+            found += [(score, base + int(segment.window_chunk[w])) for score, w in windows]
+        found.sort(key=lambda sw: -sw[0])
+        best: dict[int, float] = {}
+        for score, row in found:
+            if row not in best:
+                best[row] = score
+                if len(best) == depth:
+                    break
+        return best
+
+    def _deleted_windows(self, k: int) -> np.ndarray:
+        """Window vectors of segment ``k``'s deleted rows (worked out once per view)."""
+        cache = self.__dict__.setdefault("_deleted_windows_cache", {})
+        if k not in cache:
+            offsets, rows = self.segments[k].offsets, self.deleted_rows[k]
+            cache[k] = _windows_of(offsets, rows)
+        return cache[k]
+
+    def _allowed(self, k: int, only: np.ndarray | None) -> np.ndarray | None:
+        """Local rows of segment ``k`` a filtered search may return; None: every live row."""
+        if only is None:
+            return None
+        base, size = int(self.bases[k]), self.segments[k].size
+        local = only[(only >= base) & (only < base + size)] - base
+        return local[self.live_masks[k][local]]
+
+    def dense_of(self, qvec: np.ndarray, rows: list[int]) -> dict[int, float]:
+        """The best window score of each of ``rows``."""
+        vecs, owners = self.window_vectors(rows)
+        out: dict[int, float] = {}
+        for row, score in zip(owners.tolist(), (vecs @ qvec).tolist()):
+            out[row] = max(out.get(row, -1.0), score)
+        return out
 
 
-def new_index(
-    manifest: Manifest,
-    chunks: list[Chunk],
-    vectors: np.ndarray,
-    offsets: np.ndarray,
-    spec: VectorSpec = VectorSpec(),
-    base: faiss.Index | None = None,
-) -> Index:
-    """An index of these chunks and window vectors, with BM25 built over the chunks (``base``: see :func:`vectors.build`)."""
-    index = vectors_.build(vectors, manifest.dim, spec, base)
-    manifest.tokens_version = TOKENS_VERSION
-    lexical, bridge = lexical_indexes([c.text for c in chunks])
-    return Index(manifest, chunks, index, np.asarray(offsets, np.int64), lexical, bridge)
+def _windows_of(offsets: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The window ids of the given chunk rows (a chunk's windows are ``offsets[r]`` to ``offsets[r + 1]``)."""
+    if not len(rows):
+        return np.zeros(0, np.int64)
+    return np.concatenate([np.arange(offsets[r], offsets[r + 1]) for r in rows]).astype(np.int64)
 
 
-def lexical_indexes(texts: list[str]) -> tuple[LexicalIndex, LexicalIndex]:
-    """The lexical and bridge indexes of these chunk texts."""
-    return LexicalIndex.build(texts), LexicalIndex.build(texts, bridge_.tokens)
+def _search(
+    segment: Segment, qvec: np.ndarray, k: int, rows: np.ndarray | None, gone: np.ndarray
+) -> list[tuple[float, int]]:
+    """(score, window) of the ``k`` nearest windows of a segment: only of ``rows``, else any but the ``gone`` windows."""
+    selector, total = None, segment.vectors.ntotal
+    if rows is not None:
+        windows = _windows_of(segment.offsets, rows)
+        selector, total = faiss.IDSelectorBatch(windows), len(windows)
+    elif len(gone):
+        selector, total = faiss.IDSelectorNot(faiss.IDSelectorBatch(gone)), total - len(gone)
+    k = min(k, total)
+    if k <= 0:
+        return []
+    hnsw = getattr(segment.vectors, "hnsw", None)
+    if hnsw is not None:  # HNSW returns at most efSearch results, so search at least as deep as asked
+        params = faiss.SearchParametersHNSW(efSearch=max(hnsw.efSearch, k))
+        if selector is not None:
+            params.sel = selector
+    else:
+        params = faiss.SearchParameters(sel=selector) if selector is not None else None
+    segment.check_vectors()
+    scores, ids = segment.vectors.search(qvec.reshape(1, -1).astype(np.float32), k, params=params)
+    return [(float(s), int(w)) for s, w in zip(scores[0], ids[0]) if w >= 0]
 
 
-# ----------------------------------------------------------------- writing
+def empty(model: str, dim: int, chunking: dict[str, int]) -> Index:
+    return Index(Commit(model, dim, chunking), [], [], None)
+
+
+# ------------------------------------------------------------------ writing
 @contextmanager
 def writer_lock(index_dir: Path, *, timeout: float | None = None) -> Iterator[None]:
     """One writer per index folder, across processes (CLI and server alike).
@@ -188,37 +319,84 @@ def writer_lock(index_dir: Path, *, timeout: float | None = None) -> Iterator[No
         lock.release()
 
 
-def write(index_dir: Path, index: Index) -> Path:
-    """Write ``index`` as a new generation and make it live; the caller holds :func:`writer_lock`.
+def commit(
+    index_dir: Path,
+    previous: Index,
+    *,
+    add: Sequence[Segment] = (),
+    delete: dict[int, tuple[np.ndarray, frozenset[str]]] | None = None,
+    drop: set[int] | frozenset[int] = frozenset(),
+    model: tuple[str, int] | None = None,
+    chunking: dict[str, int] | None = None,
+    add_deletes: Sequence[tuple[np.ndarray, frozenset[str]]] = (),
+) -> Index:
+    """Write a new commit: ``previous``'s segments but ``drop`` (by position), more deletions on some, ``add``
+    (with ``add_deletes`` of its own, for a merge that rows were deleted from while it ran).
 
-    The rename of CURRENT is the commit. Before it, any failure (a full
-    disk) removes what was written and raises, and the previous generation
-    stays live; after it, nothing raises: pruning is housekeeping.
+    The caller holds :func:`writer_lock`. New segments and deletion files are
+    written and fsynced first; the rename of CURRENT is the commit point.
+    Before it, a failure (a full disk) removes what was written and raises,
+    and the previous commit stays live; after it, nothing raises.
     """
+    delete = delete or {}
     index_dir.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    name = f"gen-{stamp}-{secrets.token_hex(3)}"
-    tmp = index_dir / f".tmp-{name}"
+    (index_dir / DELETES).mkdir(exist_ok=True)
+    written: list[Path] = []
+    name = f"commit-{secrets.token_hex(6)}.json"
     try:
-        _write_generation(tmp, index)
-        os.replace(tmp, index_dir / name)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if (index_dir / CURRENT).is_dir():  # damage a rebuild is the remedy for: rename() cannot replace a folder
-        shutil.rmtree(index_dir / CURRENT)
-    try:
+        refs, segments, deleted = [], [], []
+        for k, (segment, ref) in enumerate(zip(previous.segments, previous.commit.segments)):
+            if k in drop:
+                continue
+            rows, docs = previous.deleted_rows[k], previous.gone_docs[k]
+            if k in delete:
+                more_rows, more_docs = delete[k]
+                rows, docs = np.union1d(rows, more_rows).astype(np.int64), docs | more_docs
+                ref = SegmentRef(segment.name, f"{segment.name}-{secrets.token_hex(4)}.json")
+                path = index_dir / DELETES / ref.deletes  # type: ignore[operator]
+                durable.write_file(
+                    path, json.dumps({"rows": rows.tolist(), "documents": sorted(docs)}, ensure_ascii=False).encode()
+                )
+                written.append(path)
+            refs.append(ref)
+            segments.append(segment)
+            deleted.append((rows, docs))
+        for j, segment in enumerate(add):
+            written.append(segment.write(index_dir))
+            rows, docs = add_deletes[j] if j < len(add_deletes) else (np.zeros(0, np.int64), frozenset())
+            ref = SegmentRef(segment.name)
+            if len(rows) or docs:  # a merge that rows were deleted from while it ran
+                ref.deletes = f"{segment.name}-{secrets.token_hex(4)}.json"
+                path = index_dir / DELETES / ref.deletes
+                durable.write_file(
+                    path, json.dumps({"rows": rows.tolist(), "documents": sorted(docs)}, ensure_ascii=False).encode()
+                )
+                written.append(path)
+            refs.append(ref)
+            segments.append(segment)
+            deleted.append((np.asarray(rows, np.int64), frozenset(docs)))
+        durable.fsync_dir(index_dir / DELETES)
+        old = previous.commit
+        name_dim = model or (old.model, old.dim)
+        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        new = Commit(name_dim[0], name_dim[1], chunking or old.chunking, refs, stamp)
+        durable.write_file(index_dir / name, _COMMIT.dump_json(new, indent=1))
+        written.append(index_dir / name)
+        durable.fsync_dir(index_dir)
+        if (index_dir / CURRENT).is_dir():  # damage a rebuild is the remedy for: rename() cannot replace a folder
+            shutil.rmtree(index_dir / CURRENT)
         durable.replace(
             index_dir / CURRENT, (name + "\n").encode(), index_dir / f".tmp-{CURRENT}-{secrets.token_hex(3)}"
         )
     except BaseException:
-        if _current_name(index_dir) != name:  # the switch did not happen: the new generation is garbage
-            shutil.rmtree(index_dir / name, ignore_errors=True)
+        if _current_name(index_dir) != name:  # not committed: what was written is garbage
+            for path in written:
+                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
             raise
-        log.warning("generation %s is live, but making the switch durable failed", name, exc_info=True)
-    prune(index_dir, keep={name})
-    index.path = index_dir / name
-    return index.path
+        log.warning("commit %s is live, but making the switch durable failed", name, exc_info=True)
+    view = Index(new, segments, [(r, frozenset(d)) for r, d in deleted], index_dir / name)
+    prune(index_dir, keep={name, previous.path.name if previous.path else ""})
+    return view
 
 
 def _current_name(index_dir: Path) -> str | None:
@@ -228,44 +406,42 @@ def _current_name(index_dir: Path) -> str | None:
         return None
 
 
-def _write_generation(tmp: Path, index: Index) -> None:
-    tmp.mkdir()
-    index.manifest.created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    records = "".join(json.dumps(asdict(c), ensure_ascii=False) + "\n" for c in index.chunks)
-    durable.write_file(tmp / CHUNKS, records.encode("utf-8"))
-    durable.write_file(tmp / VECTORS, faiss.serialize_index(index.vectors).tobytes())
-    offsets = io.BytesIO()
-    np.save(offsets, index.offsets)
-    durable.write_file(tmp / WINDOWS, offsets.getvalue())
-    for name, part in ((LEXICAL, index.lexical), (BRIDGE, index.bridge)):
-        part.save(tmp / name)
-        for file in (tmp / name).iterdir():
-            durable.fsync_file(file)
-    durable.write_file(tmp / MANIFEST, index.manifest.to_json().encode("utf-8"))
-    durable.fsync_dir(tmp)
+def _referenced(index_dir: Path, commit_name: str) -> set[str]:
+    try:
+        c = _COMMIT.validate_json((index_dir / commit_name).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    return {commit_name} | {r.name for r in c.segments} | {r.deletes for r in c.segments if r.deletes}
 
 
 def prune(index_dir: Path, keep: set[str] | None = None) -> None:
-    """Drop leftovers of failed or killed writers and all but the newest generation besides the live one.
+    """Remove what neither the live commit nor the one before it uses, and leftovers of killed writers.
 
-    The caller holds :func:`writer_lock`. One older generation stays so that
-    a reader that resolved CURRENT just before the switch can still open what
-    it resolved. Never raises: a leftover that cannot go now goes next time.
+    The caller holds :func:`writer_lock`. The previous commit stays readable
+    for a reader that resolved CURRENT just before the switch. Never raises:
+    what cannot go now goes next time.
     """
-    keep = keep if keep is not None else {n for n in [_current_name(index_dir)] if n}
     try:
-        gens = sorted(p for p in index_dir.glob("gen-*") if p.is_dir() and p.name not in keep)
-        for stale in [*index_dir.glob(".tmp-*"), *gens[:-1]]:
-            if stale.is_dir():
-                shutil.rmtree(stale, ignore_errors=True)
-            else:
-                stale.unlink(missing_ok=True)
+        names = keep if keep is not None else {n for n in [_current_name(index_dir)] if n}
+        used = set().union(*(_referenced(index_dir, n) for n in names if n)) if names else set()
+        for path in [
+            *index_dir.glob(".tmp-*"),
+            *index_dir.glob("commit-*"),
+            *index_dir.glob("seg-*"),
+            *index_dir.glob("gen-*"),
+        ]:
+            if path.name not in used:
+                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+        for path in (index_dir / DELETES).glob("*") if (index_dir / DELETES).is_dir() else []:
+            if path.name not in used:
+                path.unlink(missing_ok=True)
     except OSError:
         log.warning("could not prune %s", index_dir, exc_info=True)
 
 
-# ----------------------------------------------------------------- reading
+# ------------------------------------------------------------------ reading
 def current_path(index_dir: Path) -> Path:
+    """The live commit file."""
     try:
         name = (index_dir / CURRENT).read_text().strip()
     except FileNotFoundError:
@@ -273,77 +449,69 @@ def current_path(index_dir: Path) -> Path:
     except (OSError, ValueError) as exc:
         raise IndexCorrupt(f"cannot read {index_dir / CURRENT}: {exc}; {REMEDY}") from None
     path = index_dir / name
-    if not name or "/" in name or not path.is_dir():
-        raise IndexCorrupt(f"{index_dir / CURRENT} names a missing generation {name!r}; {REMEDY}")
+    if not name or "/" in name or not path.exists():
+        raise IndexCorrupt(f"{index_dir / CURRENT} names a missing commit {name!r}; {REMEDY}")
     return path
 
 
-def read_manifest(index_dir: Path) -> Manifest:
-    path = current_path(index_dir) / MANIFEST
+def read_manifest(index_dir: Path) -> Commit:
+    path = current_path(index_dir)
+    if path.is_dir():  # format 1: a generation folder
+        from qa.index import convert
+
+        return convert.read_manifest_v1(path)
     try:
-        return Manifest.from_json(path.read_text(encoding="utf-8"))
+        return _COMMIT.validate_json(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise IndexCorrupt(f"cannot read {path}: {_first_line(exc)}; {REMEDY}") from None
 
 
-def check_model(manifest: Manifest, model: str, dim: int) -> None:
-    if manifest.format_version != FORMAT_VERSION:
-        raise IndexCorrupt(f"index format {manifest.format_version} is not {FORMAT_VERSION}; {REMEDY}")
-    if manifest.model != model or manifest.dim != dim:
+def check_model(commit_: Commit, model: str, dim: int) -> None:
+    if commit_.format_version not in (1, FORMAT_VERSION):
+        raise IndexCorrupt(f"index format {commit_.format_version} is not {FORMAT_VERSION}; {REMEDY}")
+    if commit_.model != model or commit_.dim != dim:
         raise ModelMismatch(
-            f"the index was built with model {manifest.model!r} (dim {manifest.dim}) but the configured model is "
-            f"{model!r} (dim {dim}); set QA_MODEL={manifest.model!r} or {REMEDY}"
+            f"the index was built with model {commit_.model!r} (dim {commit_.dim}) but the configured model is "
+            f"{model!r} (dim {dim}); set QA_MODEL={commit_.model!r} or {REMEDY}"
         )
-
-
-def load(index_dir: Path, *, model: str, dim: int) -> Index:
-    """Load the live generation, checking it was built by ``model`` and is intact."""
-    path = current_path(index_dir)
-    manifest = read_manifest(index_dir)
-    check_model(manifest, model, dim)
-    try:
-        with open(path / CHUNKS, encoding="utf-8") as fh:
-            chunks = [_CHUNK.validate_json(line) for line in fh if line.strip()]
-        # Memory-mapped: start-up does not read the vectors, and pages come in as searches touch them.
-        vectors = faiss.read_index(str(path / VECTORS), faiss.IO_FLAG_MMAP_IFC)
-        offsets = np.load(path / WINDOWS, allow_pickle=False)
-        if manifest.tokens_version == TOKENS_VERSION:
-            lexical, bridge = (
-                LexicalIndex.load(path / LEXICAL, len(chunks)),
-                LexicalIndex.load(path / BRIDGE, len(chunks)),
-            )
-        else:  # an index from an earlier qa: its vectors serve as they are, its tokens are made anew
-            log.info(
-                "re-tokenizing %d passages of %s for this version of qa; the next write saves them", len(chunks), path
-            )
-            lexical, bridge = lexical_indexes([c.text for c in chunks])
-    except Exception as exc:  # noqa: BLE001 - whatever a damaged file makes a reader raise, it means the same
-        raise IndexCorrupt(f"cannot read the index in {path}: {_first_line(exc)}; {REMEDY}") from None
-    problem = _inconsistency(manifest, chunks, vectors, offsets, dim)
-    if problem:
-        raise IndexCorrupt(f"the index in {path} is inconsistent ({problem}); {REMEDY}")
-    index = Index(manifest, chunks, vectors, offsets, lexical, bridge, path)
-    st = os.stat(path / VECTORS)
-    index._mapped = (path / VECTORS, st.st_ino, st.st_size)
-    return index
-
-
-_CHUNK = TypeAdapter(Chunk)
 
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
-def _inconsistency(manifest: Manifest, chunks: list[Chunk], vectors: faiss.Index, offsets: np.ndarray, dim: int) -> str:
-    """What does not add up between the files of a generation, or '' when they agree."""
-    per_doc: dict[str, int] = {}
-    for chunk in chunks:
-        per_doc[chunk.doc_id] = per_doc.get(chunk.doc_id, 0) + 1
-    if per_doc != {d: e.chunks for d, e in manifest.documents.items() if e.chunks}:
-        return f"{len(chunks)} chunks of {len(per_doc)} documents, manifest lists {len(manifest.documents)}"
-    if offsets.shape != (len(chunks) + 1,) or not bool(np.all(np.diff(offsets) >= 0)):
-        return f"window offsets of shape {offsets.shape} for {len(chunks)} chunks"
-    if int(offsets[-1]) != vectors.ntotal or vectors.d != dim:
-        return f"{vectors.ntotal} vectors of dim {vectors.d}, offsets say {int(offsets[-1])} of dim {dim}"
-    return ""
+def load(index_dir: Path, *, model: str, dim: int, known: Index | None = None) -> Index:
+    """Load the live commit, checking it was built by ``model`` and is intact.
+
+    Segments that ``known`` (a view already in memory) holds are reused, so
+    following another process's write loads only what it added.
+    """
+    path = current_path(index_dir)
+    commit_ = read_manifest(index_dir)
+    check_model(commit_, model, dim)
+    if path.is_dir():
+        from qa.index import convert
+
+        with writer_lock(index_dir):
+            return convert.from_v1(index_dir, path, commit_)
+    have = {s.name: s for s in known.segments} if known is not None else {}
+    segments, deleted = [], []
+    try:
+        for ref in commit_.segments:
+            segments.append(have.get(ref.name) or Segment.load(index_dir / ref.name))
+            if ref.deletes:
+                data = _DELETES.validate_json((index_dir / DELETES / ref.deletes).read_text(encoding="utf-8"))
+                deleted.append((np.asarray(data["rows"], np.int64), frozenset(data["documents"])))
+            else:
+                deleted.append((np.zeros(0, np.int64), frozenset()))
+    except Exception as exc:  # noqa: BLE001 - whatever a damaged file makes a reader raise, it means the same
+        raise IndexCorrupt(f"cannot read the index in {index_dir}: {_first_line(exc)}; {REMEDY}") from None
+    for segment, (rows, docs) in zip(segments, deleted):
+        if len(rows) and (rows.min() < 0 or rows.max() >= segment.size) or not docs <= set(segment.documents):
+            raise IndexCorrupt(f"the deletions of {segment.name} name rows or documents it does not have; {REMEDY}")
+    return Index(commit_, segments, deleted, path)
+
+
+def to_json(view: Index) -> dict[str, Any]:
+    """A description of a view (for tests and `qa index --json` style reports)."""
+    return {"commit": asdict(view.commit), "live": view.live_size, "segments": len(view.segments)}

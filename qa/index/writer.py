@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
@@ -25,7 +25,7 @@ from qa import durable
 from qa.config import Settings
 from qa.encoder.embedder import Embedder
 from qa.errors import BadDocument, Conflict, IndexError_, IndexMissing, NotFound, TooLarge
-from qa.index import building, store
+from qa.index import building, merging, store
 from qa.index.building import BuildReport, Progress
 from qa.index.chunking import chunk_document, embedding_windows
 from qa.index.lexical import TOKENS_VERSION
@@ -89,6 +89,9 @@ class Writer:
         self.spec = settings.vector_spec
         self.closed = False  # set when the collection is deleted: later writes must not recreate it
         self._lock = threading.Lock()
+        self.merger = merging.Merger(self)
+        # After each commit: merging small or much-deleted segments in the background (tests may turn it off).
+        self.on_commit: Callable[[store.Index], None] | None = self.merger.consider
 
     @contextmanager
     def exclusive(self, timeout: float | None = None) -> Iterator[None]:
@@ -106,7 +109,8 @@ class Writer:
             self._lock.release()
 
     def on_disk(self) -> store.Index | None:
-        """The live generation on disk: the one in memory unless another process wrote a newer one."""
+        """The live commit on disk: the view in memory unless another process committed since (then only its
+        new segments are loaded)."""
         current = self.live.peek()
         try:
             path = store.current_path(self.settings.index_dir)
@@ -114,11 +118,24 @@ class Writer:
             return None
         if current is not None and current.path == path:
             return current
-        return store.load(self.settings.index_dir, model=self.embedder.name, dim=self.embedder.dim)
+        return store.load(self.settings.index_dir, model=self.embedder.name, dim=self.embedder.dim, known=current)
 
-    def _commit(self, index: store.Index) -> None:
-        store.write(self.settings.index_dir, index)
-        self.live.set(index)
+    def _commit(self, previous: store.Index | None, change: building.Change) -> store.Index:
+        base = previous or store.empty(self.embedder.name, self.embedder.dim, asdict(self.params))
+        drop = set(range(len(base.segments))) if change.replace_all else set()
+        view = store.commit(
+            self.settings.index_dir,
+            base,
+            add=[change.add] if change.add is not None else [],
+            delete=change.delete,
+            drop=drop,
+            model=(self.embedder.name, self.embedder.dim),
+            chunking=asdict(self.params),
+        )
+        self.live.set(view)
+        if self.on_commit is not None:
+            self.on_commit(view)
+        return view
 
     # ------------------------------------------------------------ opening
     def load(self) -> store.Index:
@@ -189,14 +206,19 @@ class Writer:
                 previous = None  # a rebuild is the remedy for a damaged index, so it must not need it
             if docs is None:
                 docs = folder.read_folder(self.settings.docs_dir)
-            index, report = building.build(
+            change = building.sync(
                 docs, self.embedder, self.params, previous, progress, reuse_vectors=not rebuild, spec=self.spec
             )
-            if report.touched or previous is None or previous.manifest.tokens_version != TOKENS_VERSION:
-                self._commit(index)
+            if (
+                change.add is not None
+                or change.delete
+                or change.replace_all
+                and (previous is None or previous.segments)
+            ):
+                self._commit(previous, change)
             else:
-                self.live.set(previous)
-        return report
+                self.live.set(previous)  # type: ignore[arg-type]
+        return change.report
 
     # ------------------------------------------------------------ one document
     def _apply(self, upserts: list[folder.Document], removes: list[str], embedder: Embedder) -> BuildReport:
@@ -204,13 +226,11 @@ class Writer:
         if previous is None or not building.can_update(previous, embedder, self.params):
             # No usable index to patch: build from the folder, which already holds the change.
             docs = folder.read_folder(self.settings.docs_dir)
-            index, report = building.build(docs, embedder, self.params, previous, spec=self.spec)
+            change = building.sync(docs, embedder, self.params, previous, spec=self.spec)
         else:
-            index, report = building.update(
-                previous, embedder, self.params, upserts=upserts, removes=removes, spec=self.spec
-            )
-        self._commit(index)
-        return report
+            change = building.update(previous, embedder, self.params, upserts=upserts, removes=removes, spec=self.spec)
+        self._commit(previous, change)
+        return change.report
 
     def prepare(self, name: str, data: bytes, metadata: object = None, *, default_suffix: str | None = None) -> Upload:
         """Check and convert a document without touching anything: every refusal happens here, before any write."""

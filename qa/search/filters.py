@@ -25,7 +25,7 @@ def rows_where(index: Index, where: Predicate | None) -> np.ndarray | None:
     if where is None:
         return None
     docs = index.manifest.documents
-    rows = [r for d, entry in docs.items() if where(d, entry.metadata) for r in index.doc_rows.get(d, [])]
+    rows = [r for d, entry in docs.items() if where(d, entry.metadata) for r in index.doc_rows(d)]
     return np.asarray(sorted(rows), np.int64)
 
 

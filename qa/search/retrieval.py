@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import faiss
 import numpy as np
 
 from qa.config import SearchMode
@@ -25,7 +24,6 @@ from qa.search.answering import Sentence
 from qa.search.filters import Predicate, rows_where
 
 CANDIDATES = 50  # depth each ranking contributes before fusion
-WINDOWS_PER_CHUNK = 4  # windows fetched per wanted chunk, since several windows share a chunk
 LEXICAL_WEIGHT = 0.4  # chosen on the CMRC/DRCD public halves (see README)
 CROSS_LINGUAL_WEIGHT = 0.25  # for questions in Latin letters, chosen on the dev half of benchmarks/xling
 
@@ -123,48 +121,17 @@ class Hit:
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """Rows of the ``k`` highest scores, and of every score tied with the k-th (so the cut is history-free)."""
     k = min(k, len(scores))
     if k == 0:
         return np.zeros(0, np.int64)
-    part = np.argpartition(-scores, k - 1)[:k]
-    return part[np.argsort(-scores[part], kind="stable")]
+    kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+    return np.flatnonzero(scores >= kth)
 
 
-def _dense(index: Index, qvec: np.ndarray, depth: int, only: np.ndarray | None) -> dict[int, float]:
-    """Best window score per chunk over the nearest windows: a chunk is as close as its closest window."""
-    total = index.vectors.ntotal
-    selector = None
-    if only is not None:
-        windows = np.flatnonzero(np.isin(index.window_chunk, only)).astype(np.int64)
-        selector, total = faiss.IDSelectorBatch(windows), len(windows)
-    k = min(depth * WINDOWS_PER_CHUNK, total)
-    if k == 0:
-        return {}
-    hnsw = getattr(index.vectors, "hnsw", None)
-    if hnsw is not None:  # HNSW returns at most efSearch results, so search at least as deep as asked
-        params = faiss.SearchParametersHNSW(efSearch=max(hnsw.efSearch, k))
-        if selector is not None:
-            params.sel = selector
-    else:
-        params = faiss.SearchParameters(sel=selector) if selector is not None else None
-    scores, rows = index.vectors.search(qvec.reshape(1, -1), k, params=params)
-    owner = index.window_chunk
-    best: dict[int, float] = {}
-    for r, s in zip(rows[0], scores[0]):
-        if r >= 0:
-            c = int(owner[r])
-            if c not in best:  # results come best first
-                best[c] = float(s)
-    return dict(list(best.items())[:depth])
-
-
-def _dense_of(index: Index, qvec: np.ndarray, rows: list[int]) -> dict[int, float]:
-    vecs, owners = index.window_vectors(rows)
-    sims = vecs @ qvec
-    out: dict[int, float] = {}
-    for c, s in zip(owners, sims):
-        out[int(c)] = max(out.get(int(c), -1.0), float(s))
-    return out
+def _ranked(index: Index, scores: dict[int, float], k: int) -> list[tuple[int, float]]:
+    """The ``k`` best (row, score): ties go by chunk id, so equal passages rank alike however they were written."""
+    return sorted(scores.items(), key=lambda rs: (-rs[1], index.chunks[rs[0]].chunk_id))[:k]
 
 
 def search(
@@ -183,7 +150,7 @@ def search(
     """
     query = prepare(index, query) if isinstance(query, str) else query
     only = rows_where(index, where)
-    if index.size == 0 or (only is not None and len(only) == 0):
+    if index.live_size == 0 or (only is not None and len(only) == 0):
         return []
 
     def hit(r: int, score: float, dense: float | None, lexical: float | None) -> Hit:
@@ -200,19 +167,17 @@ def search(
     if mode == "lexical":
         assert lex_all is not None
         # Ranked by BM25; the score is its share of the query's ceiling, so it is comparable across queries.
-        top = [r for r in _top(lex_all, top_k) if lex_all[r] > 0]
-        return [hit(r, float(lex_all[r]) * scale, None, float(lex_all[r])) for r in top]
+        top = _ranked(index, {int(r): float(lex_all[r]) for r in _top(lex_all, top_k) if lex_all[r] > 0}, top_k)
+        return [hit(r, s * scale, None, s) for r, s in top]
     if qvec is None:
         qvec = embedder.encode_queries([query.dense_text])[0]
     index.check_vectors()
-    dense = _dense(index, qvec, depth, only)
+    dense = index.dense(qvec, depth, only)
     if mode == "dense":
-        ranked = sorted(dense.items(), key=lambda kv: -kv[1])[:top_k]
-        return [hit(r, s, s, None) for r, s in ranked]
+        return [hit(r, s, s, None) for r, s in _ranked(index, dense, top_k)]
     assert lex_all is not None
     lex_rows = [int(r) for r in _top(lex_all, depth) if lex_all[r] > 0]
-    dense |= _dense_of(index, qvec, [r for r in lex_rows if r not in dense])
+    dense |= index.dense_of(qvec, [r for r in lex_rows if r not in dense])
     weight = query.lexical_weight
     fused = {r: (1 - weight) * d + weight * float(lex_all[r]) * scale for r, d in dense.items()}
-    ranked = sorted(fused.items(), key=lambda kv: -kv[1])[:top_k]
-    return [hit(r, s, dense[r], float(lex_all[r])) for r, s in ranked]
+    return [hit(r, s, dense[r], float(lex_all[r])) for r, s in _ranked(index, fused, top_k)]

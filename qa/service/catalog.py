@@ -115,4 +115,4 @@ class Catalog:
 
     def info(self, name: str) -> CollectionInfo:
         index: store.Index = self.get(name).index
-        return CollectionInfo(name, len(index.manifest.documents), index.size)
+        return CollectionInfo(name, len(index.manifest.documents), index.live_size)

@@ -203,7 +203,7 @@ class QAService:
         index = self.index
         return {
             "documents": len(index.manifest.documents),
-            "chunks": index.size,
+            "chunks": index.live_size,
             "model": self.embedder.name,
             "dim": self.embedder.dim,
             "index_created_at": index.manifest.created_at,

@@ -1,0 +1,207 @@
+"""One immutable segment of an index: some documents' chunks, their window vectors and their term counts.
+
+    seg-<id>/
+      segment.json      the documents it holds (sha256, metadata, chunk count), its size, format
+      chunks.jsonl      one chunk per line; row i is line i
+      vectors.faiss     window vectors (flat, or HNSW when large), memory-mapped when loaded
+      windows.npy       offsets: rows offsets[i]:offsets[i+1] of the vectors are chunk i's windows
+      lexical/ bridge/  term counts for BM25 (qa.index.postings), over lexical and bridge tokens
+
+A segment is written whole into a temporary folder, fsynced and renamed; it
+is never changed afterwards. What a later write removes from it is recorded
+in the commit that lists it (qa.index.store), and a merge rewrites live rows
+into a new segment.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import secrets
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+from pydantic import TypeAdapter
+
+from qa import durable
+from qa.config import VectorSpec
+from qa.index import bridge, vectors
+from qa.index.chunking import Chunk
+from qa.index.lexical import CJK_CHAR, tokenize
+from qa.index.postings import Postings
+
+SEGMENT, CHUNKS, VECTORS, WINDOWS = "segment.json", "chunks.jsonl", "vectors.faiss", "windows.npy"
+LEXICAL, BRIDGE = "lexical", "bridge"
+_CHUNK = TypeAdapter(Chunk)
+
+
+@dataclass
+class DocEntry:
+    sha256: str
+    chunks: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+_DOCS = TypeAdapter(dict[str, DocEntry])
+
+
+def new_name() -> str:
+    return f"seg-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{secrets.token_hex(4)}"
+
+
+@dataclass(eq=False)
+class Segment:
+    """A loaded (or just built) segment. Rows are its chunks in order; documents' rows are contiguous."""
+
+    name: str
+    documents: dict[str, DocEntry]
+    chunks: list[Chunk]
+    offsets: np.ndarray
+    vectors: faiss.Index
+    lexical: Postings
+    bridge: Postings
+    mapped: tuple[Path, int, int] | None = None  # (file, inode, size) of memory-mapped vectors
+
+    @classmethod
+    def build(
+        cls,
+        documents: dict[str, DocEntry],
+        chunks: list[Chunk],
+        window_vectors: np.ndarray,
+        offsets: np.ndarray,
+        dim: int,
+        spec: VectorSpec,
+    ) -> Segment:
+        texts = [c.text for c in chunks]
+        return cls(
+            new_name(),
+            documents,
+            chunks,
+            np.asarray(offsets, np.int64),
+            vectors.build(window_vectors, dim, spec),
+            Postings.build([tokenize(t) for t in texts]),
+            Postings.build([bridge.tokens(t) for t in texts]),
+        )
+
+    @property
+    def size(self) -> int:
+        return len(self.chunks)
+
+    @cached_property
+    def window_chunk(self) -> np.ndarray:
+        """The chunk row of every window vector."""
+        return np.repeat(np.arange(self.size), np.diff(self.offsets))
+
+    @cached_property
+    def doc_rows(self) -> dict[str, list[int]]:
+        rows: dict[str, list[int]] = {}
+        for i, chunk in enumerate(self.chunks):
+            rows.setdefault(chunk.doc_id, []).append(i)
+        return rows
+
+    @cached_property
+    def latin(self) -> np.ndarray:
+        """Which chunks are written in Latin letters (almost no CJK)."""
+        return np.array([len(CJK_CHAR.findall(c.text)) < 0.1 * len(c.text) for c in self.chunks], bool)
+
+    def check_vectors(self) -> None:
+        """Raise OSError if the memory-mapped vector file was cut short since it was loaded (SIGBUS otherwise)."""
+        if self.mapped is None:
+            return
+        path, inode, size = self.mapped
+        try:
+            st = os.stat(path)
+        except OSError:
+            return  # removed by a merge or a prune: the mapping still holds the old inode whole
+        if st.st_ino == inode and st.st_size != size:
+            raise OSError(f"{path} changed size while it was being served ({size} -> {st.st_size} bytes)")
+
+    def window_vectors(self, rows: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors of the given rows' windows, and the row each belongs to."""
+        self.check_vectors()
+        parts, owners = [], []
+        for r in rows:
+            a, b = int(self.offsets[r]), int(self.offsets[r + 1])
+            if b > a:
+                parts.append(self.vectors.reconstruct_n(a, b - a))
+                owners.append(np.full(b - a, r))
+        if not parts:
+            return np.zeros((0, self.vectors.d), np.float32), np.zeros(0, np.int64)
+        return np.vstack(parts).astype(np.float32), np.concatenate(owners)
+
+    # ------------------------------------------------------------------ disk
+    def write(self, index_dir: Path) -> Path:
+        """Write this segment whole under ``index_dir`` and return its folder; nothing is visible until the rename."""
+        tmp = index_dir / f".tmp-{self.name}"
+        try:
+            tmp.mkdir()
+            records = "".join(json.dumps(asdict(c), ensure_ascii=False) + "\n" for c in self.chunks)
+            durable.write_file(tmp / CHUNKS, records.encode("utf-8"))
+            durable.write_file(tmp / VECTORS, faiss.serialize_index(self.vectors).tobytes())
+            offsets = io.BytesIO()
+            np.save(offsets, self.offsets)
+            durable.write_file(tmp / WINDOWS, offsets.getvalue())
+            for name, postings in ((LEXICAL, self.lexical), (BRIDGE, self.bridge)):
+                postings.save(tmp / name)
+                for file in postings.files(tmp / name):
+                    durable.fsync_file(file)
+                durable.fsync_dir(tmp / name)
+            info = {
+                "documents": _DOCS.dump_python(self.documents),
+                "chunks": self.size,
+                "windows": int(self.offsets[-1]),
+            }
+            durable.write_file(tmp / SEGMENT, json.dumps(info, ensure_ascii=False).encode("utf-8"))
+            durable.fsync_dir(tmp)
+            os.replace(tmp, index_dir / self.name)
+            durable.fsync_dir(index_dir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return index_dir / self.name
+
+    @classmethod
+    def load(cls, folder: Path) -> Segment:
+        """Memory-maps the vectors and the term counts: start-up reads neither."""
+        info = json.loads((folder / SEGMENT).read_text(encoding="utf-8"))
+        with open(folder / CHUNKS, encoding="utf-8") as fh:
+            chunks = [_CHUNK.validate_json(line) for line in fh if line.strip()]
+        index = faiss.read_index(str(folder / VECTORS), faiss.IO_FLAG_MMAP_IFC)
+        offsets = np.load(folder / WINDOWS, allow_pickle=False)
+        st = os.stat(folder / VECTORS)
+        segment = cls(
+            folder.name,
+            _DOCS.validate_python(info["documents"]),
+            chunks,
+            offsets,
+            index,
+            Postings.load(folder / LEXICAL),
+            Postings.load(folder / BRIDGE),
+            (folder / VECTORS, st.st_ino, st.st_size),
+        )
+        problem = segment.inconsistency()
+        if problem:
+            raise ValueError(problem)
+        return segment
+
+    def inconsistency(self) -> str:
+        """What does not add up between the files of this segment, or '' when they agree."""
+        per_doc: dict[str, int] = {}
+        for chunk in self.chunks:
+            per_doc[chunk.doc_id] = per_doc.get(chunk.doc_id, 0) + 1
+        if per_doc != {d: e.chunks for d, e in self.documents.items() if e.chunks}:
+            return f"{self.size} chunks of {len(per_doc)} documents, the segment lists {len(self.documents)}"
+        if self.offsets.shape != (self.size + 1,) or not bool(np.all(np.diff(self.offsets) >= 0)):
+            return f"window offsets of shape {self.offsets.shape} for {self.size} chunks"
+        if int(self.offsets[-1]) != self.vectors.ntotal:
+            return f"{self.vectors.ntotal} vectors, offsets say {int(self.offsets[-1])}"
+        if self.lexical.size != self.size or self.bridge.size != self.size:
+            return f"term counts for {self.lexical.size} rows, {self.size} chunks"
+        return ""
