@@ -120,6 +120,9 @@ def test_the_first_request_after_start_is_served(serve: Callable[..., Any]) -> N
                 assert r.status_code == 200, r.text
                 assert r.headers["content-type"].startswith("application/json")
                 assert r.json()["result"]["serverInfo"]["name"] == "qa"
+                for method in ("GET", "DELETE"):  # stateless: no event stream to hold a connection open for
+                    r = await http.request(method, url + "/mcp", headers={"Accept": "text/event-stream"}, timeout=10)
+                    assert r.status_code == 405 and r.headers["allow"] == "POST"
                 missing = await http.get(url + "/nope")  # the rest of the app is untouched
                 assert missing.status_code == 404 and missing.json() == {"detail": "Not Found"}
 

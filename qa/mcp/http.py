@@ -7,11 +7,12 @@ the SDK's own, lifted out of its Starlette app, so qa's app keeps its JSON
 manager must run while the route serves: the app's lifespan enters
 ``server.session_manager.run()`` (without it every request fails).
 
-Two checks guard it. The API key, when reads need one: a Bearer token, 401
-without it or with a wrong one (as MCP's authorization rules say; the REST
-API answers a wrong key with 403). And the SDK's DNS-rebinding protection
-with qa's allowed hosts: qa's app already refuses other Hosts with 400; this
-keeps the route safe on its own and also checks a browser's Origin.
+Checks guard it (:class:`Gate`): only POSTs; the API key when reads need
+one, as a Bearer token, 401 without it or with a wrong one (as MCP's
+authorization rules say; the REST API answers a wrong key with 403); and the
+SDK's DNS-rebinding protection with qa's allowed hosts: qa's app already
+refuses other Hosts with 400, this keeps the route safe on its own and also
+checks a browser's Origin.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ PATH = "/mcp"
 
 
 def route(server: MCPServer, settings: Settings) -> Route:
-    """The ``/mcp`` route (every method) of ``server``; run its ``session_manager`` while serving it."""
+    """The ``/mcp`` route of ``server``; run its ``session_manager`` while serving it."""
     app = server.streamable_http_app(
         streamable_http_path=PATH,
         stateless_http=True,
@@ -40,10 +41,8 @@ def route(server: MCPServer, settings: Settings) -> Route:
         transport_security=transport_security(settings),
     )
     (sdk_route,) = [r for r in app.routes if isinstance(r, Route) and r.path == PATH]
-    endpoint = sdk_route.app
-    if settings.api_key is not None and settings.api_key_reads:
-        endpoint = BearerKey(endpoint, settings.api_key)
-    return Route(PATH, endpoint=endpoint)
+    key = settings.api_key if settings.api_key_reads else None
+    return Route(PATH, endpoint=Gate(sdk_route.app, key))
 
 
 def _literal(name: str) -> str:
@@ -60,26 +59,41 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
     return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
 
 
-class BearerKey:
-    """ASGI wrapper: only requests with ``Authorization: Bearer <QA_API_KEY>`` reach ``app``."""
+class Gate:
+    """ASGI wrapper: only POSTs reach the SDK, and only with ``Authorization: Bearer <key>`` when a key is given.
 
-    def __init__(self, app: ASGIApp, key: SecretStr) -> None:
-        self.app, self.key = app, key.get_secret_value().encode("utf-8")
+    Stateless, the server has nothing to stream: the SDK would answer a GET
+    with an event stream that never ends, holding a connection for nothing,
+    so a GET is 405 as MCP allows (as are DELETE, which ends sessions there
+    are none of, and the rest).
+    """
+
+    def __init__(self, app: ASGIApp, key: SecretStr | None) -> None:
+        self.app = app
+        self.key = key.get_secret_value().encode("utf-8") if key is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
-                refusal = self._refusal("this endpoint needs an API key: send 'Authorization: Bearer <key>'", "Bearer")
-                await refusal(scope, receive, send)
-                return
-            # Constant time, so the answer's timing does not reveal how much of the key was right.
-            if not hmac.compare_digest(token.strip().encode("utf-8"), self.key):
-                refusal = self._refusal("the API key is not valid", 'Bearer error="invalid_token"')
+            refusal = self._refusal(scope)
+            if refusal is not None:
                 await refusal(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
-    @staticmethod
-    def _refusal(detail: str, challenge: str) -> JSONResponse:
-        return JSONResponse({"detail": detail}, status_code=401, headers={"WWW-Authenticate": challenge})
+    def _refusal(self, scope: Scope) -> JSONResponse | None:
+        if scope["method"] != "POST":
+            detail = f"{scope['method']} is not served: MCP clients POST their messages to {PATH}"
+            return JSONResponse({"detail": detail}, status_code=405, headers={"Allow": "POST"})
+        if self.key is None:
+            return None
+        scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            detail = "this endpoint needs an API key: send 'Authorization: Bearer <key>'"
+            return JSONResponse({"detail": detail}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        # Constant time, so the answer's timing does not reveal how much of the key was right.
+        if not hmac.compare_digest(token.strip().encode("utf-8"), self.key):
+            challenge = 'Bearer error="invalid_token"'
+            return JSONResponse(
+                {"detail": "the API key is not valid"}, status_code=401, headers={"WWW-Authenticate": challenge}
+            )
+        return None
