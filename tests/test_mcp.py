@@ -156,7 +156,9 @@ def test_tools_have_schemas_and_name_the_collections(serve: Callable[..., Any]) 
     asyncio.run(run())
 
 
-def test_bad_calls_are_readable_tool_errors(serve: Callable[..., Any]) -> None:
+# auto: the SDK's newest protocol (2026-07-28); legacy: the 2025 handshake that desktop clients speak today.
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+def test_bad_calls_are_readable_tool_errors(serve: Callable[..., Any], mode: str) -> None:
     bad = [
         ("search", {"query": "x", "collection": "nope"}, "no collection 'nope'; there are: default"),
         ("search", {"query": "  "}, "query must not be empty"),
@@ -172,7 +174,7 @@ def test_bad_calls_are_readable_tool_errors(serve: Callable[..., Any]) -> None:
 
     async def run() -> list[Any]:
         async with serve() as (url, _):
-            async with mcp_client(url) as client:
+            async with mcp_client(url, mode=mode) as client:
                 return [await client.call_tool(name, args) for name, args, _ in bad]
 
     for (name, args, message), result in zip(bad, asyncio.run(run())):
@@ -300,12 +302,13 @@ def test_foreign_hosts_and_origins_are_refused(serve: Callable[..., Any]) -> Non
 
 
 @pytest.mark.slow
-def test_search_finds_the_planned_area_and_fetch_returns_it(tmp_path: Path, real_embedder: Any) -> None:
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+def test_search_finds_the_planned_area_and_fetch_returns_it(tmp_path: Path, real_embedder: Any, mode: str) -> None:
     service = seed_service(tmp_path, real_embedder)
 
     async def run() -> tuple[Any, Any, Any]:
         with ThreadedServer(create_app(service.settings, service=service), service.settings) as server:
-            async with mcp_client(server.url) as client:
+            async with mcp_client(server.url, mode=mode) as client:
                 found = await client.call_tool("search", {"query": ZH, "top_k": 3})
                 first = found.structured_content["results"][0]
                 by_passage = await client.call_tool("fetch", {"id": first["id"]})
