@@ -1,4 +1,4 @@
-"""The ``qa`` command: index, ask, serve, eval and model, all over the same core as the HTTP API.
+"""The ``qa`` command: index, ask, serve, mcp, eval and model, all over the same core as the HTTP API.
 
 Machine-readable output with ``--json``; progress and errors go to stderr;
 failures exit non-zero with a one-line message, never a traceback.
@@ -226,6 +226,30 @@ def serve(
     finally:
         if stop is not None:
             stop.set()
+
+
+@main.command("mcp")
+@_location_options
+def mcp_(docs_dir: Path | None, index_dir: Path | None, model: str | None) -> None:
+    """Serve qa's MCP tools over stdio, for desktop agents that start it as a subprocess.
+
+    Builds or updates the index first, like `qa ask`; other collections are
+    found under QA_COLLECTIONS_DIR. Stdout carries only the protocol.
+    """
+    import contextlib
+
+    from qa.mcp import server as mcp_server
+    from qa.service.catalog import Catalog
+
+    settings = load_settings(docs_dir=docs_dir, index_dir=index_dir, model=model)
+    # Stdout is the protocol's wire from the first byte: whatever a library prints while loading goes to stderr.
+    with contextlib.redirect_stdout(sys.stderr):
+        service = _open_service(settings)
+        _sync(service, ensure=True)
+    catalog = Catalog(service.settings, service.embedder, default=service)
+    index = service.index
+    click.echo(f"qa: {index.size} chunks from {len(index.manifest.documents)} documents; MCP on stdio", err=True)
+    mcp_server.build(lambda: catalog, settings).run("stdio")
 
 
 @main.group()

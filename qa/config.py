@@ -98,6 +98,12 @@ class Settings(BaseSettings):
         description="Comma-separated host names (or IPs) clients may address qa by, checked against the Host "
         "header against DNS rebinding; QA_HOST is added when it is a specific address; '*' allows any.",
     )
+    public_url: str | None = Field(
+        None,
+        description="The address clients reach qa at, e.g. https://qa.example.org (behind a proxy: the public one). "
+        "MCP search and fetch results then link documents as <url>/documents/<doc_id>, which chat clients cite.",
+        pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
+    )
     max_header_bytes: int = Field(
         65536, ge=1024, description="Largest request head (request line and headers): 431 above."
     )

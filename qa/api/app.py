@@ -11,6 +11,8 @@ from fastapi import FastAPI
 import qa
 from qa.api import collections, dify, documents, errors, guard, index, openai, search, spec
 from qa.config import Settings, load_settings
+from qa.mcp import http as mcp_http
+from qa.mcp import server as mcp_server
 from qa.service.catalog import Catalog
 from qa.service.core import QAService
 
@@ -25,7 +27,9 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
             opened = await anyio.to_thread.run_sync(QAService.open, settings)
             await anyio.to_thread.run_sync(opened.start)
             app.state.catalog = Catalog(opened.settings, opened.embedder, default=opened)
-        yield
+        # The /mcp route's task group: a mounted route does not get a lifespan of its own.
+        async with mcp.session_manager.run():
+            yield
 
     app = FastAPI(
         title="qa",
@@ -33,6 +37,8 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
         description="Semantic search and question answering over your documents.",
         lifespan=lifespan,
     )
+    # One MCP server per app: its session manager runs once, in this app's lifespan.
+    mcp = mcp_server.build(lambda: app.state.catalog, settings)
     if service is not None:
         app.state.catalog = Catalog(service.settings, service.embedder, default=service)
     errors.install(app)
@@ -48,4 +54,5 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
         openai.router,
     ):
         app.include_router(router)
+    app.router.routes.append(mcp_http.route(mcp, settings))
     return app

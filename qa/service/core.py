@@ -18,6 +18,7 @@ from qa.encoder.embedder import Embedder, load_embedder
 from qa.errors import InvalidInput, NotFound
 from qa.index import store
 from qa.index.building import Progress
+from qa.index.chunking import Chunk
 from qa.index.live import LiveIndex
 from qa.index.writer import Upload, Writer
 from qa.ingest import folder, names
@@ -63,6 +64,14 @@ class DocumentInfo:
     chunks: int
     metadata: dict[str, Any]
     text: str | None = None
+
+
+@dataclass(frozen=True)
+class PassageInfo:
+    """One indexed passage found by its id, with its document's metadata (no scores: nothing was asked)."""
+
+    chunk: Chunk
+    metadata: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -155,6 +164,16 @@ class QAService:
         # None when removed or replaced by hand since it was indexed; the index entry still answers.
         text = folder.read_text(self.settings.docs_dir, doc_id)
         return DocumentInfo(doc_id, entry.sha256, entry.chunks, entry.metadata, text)
+
+    def passage(self, chunk_id: str) -> PassageInfo:
+        """One passage by its chunk_id (``<doc_id>#<hash>``), as a search returned it, for front ends that fetch by id."""
+        index = self.index
+        doc_id = chunk_id.rpartition("#")[0]
+        for row in index.doc_rows(doc_id):
+            chunk = index.chunks[row]
+            if chunk.chunk_id == chunk_id:
+                return PassageInfo(chunk, dict(index.manifest.documents[doc_id].metadata))
+        raise NotFound(f"no passage {chunk_id!r}; its document may have changed since it was found, so search again")
 
     # ------------------------------------------------------------ queries
     def _query(self, text: str, top_k: int, mode: SearchMode | None) -> _Query:
