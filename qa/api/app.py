@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     for router in (
         search.health_router,
         search.router,
+        documents.formats_router,
         documents.router,
         index.router,
         collections.router,

@@ -209,6 +209,11 @@ class DocumentList(Wire):
     documents: list[DocumentSummary]
 
 
+class Formats(Wire):
+    suffixes: list[str] = Field(..., description="File name suffixes a document may have, e.g. '.md'.")
+    max_bytes: int = Field(..., description="The largest document accepted over HTTP (QA_MAX_DOCUMENT_BYTES).")
+
+
 JobState = Literal["queued", "running", "succeeded", "failed"]
 
 
