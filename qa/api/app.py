@@ -9,7 +9,7 @@ import anyio
 from fastapi import FastAPI
 
 import qa
-from qa.api import collections, dify, documents, errors, guard, index, openai, search, spec
+from qa.api import collections, dify, documents, errors, guard, index, openai, page, search, spec
 from qa.config import Settings, load_settings
 from qa.service.catalog import Catalog
 from qa.service.core import QAService
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
         collections.router,
         dify.router,
         openai.router,
+        page.router,
     ):
         app.include_router(router)
     return app
