@@ -403,6 +403,7 @@ def test_keyboard_alone_asks_opens_the_source_and_comes_back(seed_server, driver
 @pytest.mark.parametrize("size", [PHONE, DESKTOP], ids=["phone", "desktop"])
 def test_every_view_fits_the_width_and_labels_every_input(seed_server, driver, size) -> None:  # type: ignore[no-untyped-def]
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     _open(driver, seed_server.url, size)
     _ask(driver, ZH)
@@ -420,6 +421,11 @@ def test_every_view_fits_the_width_and_labels_every_input(seed_server, driver, s
         width, viewport, unlabelled = _js(driver, checks)
         assert width <= viewport == size[0], (view, width, viewport)
         assert unlabelled == [], (view, unlabelled)
+    driver.find_element(By.CSS_SELECTOR, "#key-panel summary").click()
+    box = _js(driver, "const r = document.querySelector('.key-body').getBoundingClientRect(); return [r.left, r.right];")
+    assert 0 <= box[0] and box[1] <= size[0], box  # the key's panel opens inside the screen too
+    driver.find_element(By.ID, "api-key").send_keys(Keys.ESCAPE)
+    assert not _js(driver, "return document.getElementById('key-panel').open")
     assert not console_errors(driver)
 
 
@@ -516,6 +522,9 @@ def test_with_a_key_the_page_asks_for_it_and_a_write_without_it_shows_the_error(
         _ask(driver, "shuttle bus", mode="lexical")  # reads need the key too, and the page sends it
         assert _text(driver, "#answer-source .doc-link") == "note.txt" and _text(driver, "#ask-error") == ""
 
+        assert not _js(driver, "return document.getElementById('key-panel').open")  # Enter saved it and closed
+        assert _text(driver, "#key-summary") == "API key: set"
+        driver.find_element(By.CSS_SELECTOR, "#key-panel summary").click()
         driver.find_element(By.ID, "api-key").clear()
         driver.find_element(By.ID, "api-key").send_keys("wrong" + Keys.ENTER)
         _ask(driver, "shuttle bus")

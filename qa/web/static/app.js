@@ -104,9 +104,23 @@ function initHeader() {
     loadCollections();
     if (current === "documents") showDocuments();
   };
+  const panel = byId("key-panel");
+  const close = () => {
+    panel.open = false;
+    panel.querySelector("summary").focus();
+  };
   input.addEventListener("change", keyChanged);
   input.addEventListener("keydown", (event) => {
-    if (event.key === "Enter") keyChanged();
+    if (event.key === "Enter") {
+      keyChanged();
+      close();
+    }
+  });
+  panel.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && panel.open) close();
+  });
+  document.addEventListener("click", (event) => {
+    if (panel.open && !panel.contains(event.target)) panel.open = false;
   });
   byId("key-forget").addEventListener("click", () => {
     input.value = "";

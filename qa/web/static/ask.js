@@ -89,6 +89,7 @@ function render(data) {
     return;
   }
   byId("ask-status").textContent = tookMessage(data);
+  byId("ask-hint").hidden = true;
   renderAnswer(data);
   fill(byId("passages"), data.results.map((passage, i) => renderPassage(passage, i + 1, data.collection)));
   results.hidden = false;

@@ -108,7 +108,7 @@ function renderList() {
   const chunks = listed.reduce((sum, doc) => sum + doc.chunks, 0);
   byId("docs-count").textContent = query
     ? t("docs.count.filtered", { shown: docs.length, n: listed.length })
-    : t("docs.count", { n: listed.length, chunks });
+    : t(listed.length === 1 ? "docs.count.one" : "docs.count", { n: listed.length, chunks });
   const list = byId("doc-list");
   if (!docs.length) {
     const empty = query ? t("docs.nomatch", { q: query }) : byId("docs-error").hidden ? t("docs.empty") : "";
