@@ -422,7 +422,9 @@ def test_every_view_fits_the_width_and_labels_every_input(seed_server, driver, s
         assert width <= viewport == size[0], (view, width, viewport)
         assert unlabelled == [], (view, unlabelled)
     driver.find_element(By.CSS_SELECTOR, "#key-panel summary").click()
-    box = _js(driver, "const r = document.querySelector('.key-body').getBoundingClientRect(); return [r.left, r.right];")
+    box = _js(
+        driver, "const r = document.querySelector('.key-body').getBoundingClientRect(); return [r.left, r.right];"
+    )
     assert 0 <= box[0] and box[1] <= size[0], box  # the key's panel opens inside the screen too
     driver.find_element(By.ID, "api-key").send_keys(Keys.ESCAPE)
     assert not _js(driver, "return document.getElementById('key-panel').open")
