@@ -614,3 +614,36 @@ def test_the_collection_chosen_scopes_every_view(fake_server, driver) -> None:  
         wait_until(lambda: _text(driver, "#reader-text") == text, what="the team's document")
         driver.refresh()  # the choice lasts for the tab
         wait_until(lambda: _js(driver, "return document.getElementById('collection').value") == "team")
+
+
+@pytest.mark.browser
+@needs_browser
+def test_page_and_section_are_shown_where_the_server_gives_them(fake_server, driver) -> None:  # type: ignore[no-untyped-def]
+    """Passages may carry ``page`` and ``section`` (PDF pages, headings); the page shows them, and copes without."""
+    with fake_server() as server:
+        _open(driver, server.url)
+        _ask(driver, "虚拟现实产业园", mode="lexical")
+        assert _js(driver, "return document.querySelectorAll('#results .where').length") == 0  # this server has none
+        _js(
+            driver,
+            """const plain = window.fetch;
+            window.fetch = async (...args) => {
+              const response = await plain(...args);
+              if (!String(args[0]).startsWith('/ask')) return response;
+              const body = await response.json();
+              body.results.forEach((p, i) => Object.assign(p, {page: i + 3, section: i ? null : '2.1 <b>Scope</b>'}));
+              return new Response(JSON.stringify(body), {status: response.status, headers: response.headers});
+            };""",
+        )
+        _ask(driver, "虚拟现实产业园", mode="lexical")
+        wheres = _js(
+            driver,
+            "return [...document.querySelectorAll('.passage')].map(p => [...p.querySelectorAll('.where')].map(w => w.textContent))",
+        )
+        assert wheres[0] == ["page 3", "2.1 <b>Scope</b>"] and wheres[1] == ["page 4"]
+        assert [
+            w
+            for w in _js(
+                driver, "return [...document.querySelectorAll('#answer-source .where')].map(w => w.textContent)"
+            )
+        ] == ["page 3", "2.1 <b>Scope</b>"]
