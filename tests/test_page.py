@@ -604,6 +604,9 @@ def test_the_collection_chosen_scopes_every_view(fake_server, driver) -> None:  
         _open(driver, server.url)
         wait_until(lambda: _visible(driver, "#collection"), what="the collection selector")
         Select(driver.find_element(By.ID, "collection")).select_by_value("team")
+        resize(driver, PHONE)  # the selector shares the phone's header row with the tabs
+        assert _js(driver, "return document.documentElement.scrollWidth <= innerWidth && innerWidth === 390")
+        resize(driver, DESKTOP)
         _ask(driver, "shuttle bus", mode="lexical")
         assert _text(driver, "#answer-source .doc-link") == "handbook.md"
         href = driver.find_element(By.CSS_SELECTOR, ".passage .open").get_attribute("href")
