@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from qa.api import create_app
 from qa.errors import InvalidInput
 from qa.search import filters
+from qa.search.calibration import relevance
 
 from conftest import SEED
 
@@ -143,3 +144,24 @@ def test_conditions_refuse_what_they_cannot_mean() -> None:
     # A number compared with text under an ordering is no match, not a crash.
     assert filters.condition("year", ">", 2000)("a.txt", {"year": "unknown"}) is False
     assert filters.condition("when", "before", "2024-01-01")("a.txt", {"when": "2023-06-30"}) is True
+
+
+@pytest.mark.parametrize("mode", ["lexical", "hybrid", "dense"])
+def test_qa_passages_carry_the_calibrated_score_the_platforms_get(make_client, mode: str) -> None:  # type: ignore[no-untyped-def]
+    """/search and /ask give each passage its ``relevance``: the score Dify and OpenAI clients see, from any mode."""
+    client = make_client()
+    for path, body in (
+        ("/search", {"query": "VR hall opening hours"}),
+        ("/ask", {"question": "VR hall opening hours"}),
+    ):
+        results = client.post(path, json={**body, "mode": mode, "top_k": 3}).json()["results"]
+        assert results
+        for p in results:
+            assert 0 <= p["relevance"] <= 1 and p["relevance"] == round(p["relevance"], 4)
+            assert p["relevance"] == pytest.approx(relevance(p["score"], mode), abs=2e-3)
+    platform = client.post("/v1/vector_stores/default/search", json={"query": "VR hall opening hours"}).json()["data"]
+    ours = client.post("/search", json={"query": "VR hall opening hours", "top_k": 10}).json()["results"]
+    by_chunk = {p["chunk_id"]: p["relevance"] for p in ours}
+    assert platform and all(
+        by_chunk[d["attributes"]["chunk_id"]] == pytest.approx(d["score"], abs=1e-4) for d in platform
+    )

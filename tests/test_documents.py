@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from qa.api import create_app
 from qa.errors import Conflict
 from qa.index import store
+from qa.ingest.formats import SUFFIXES
 from qa.service.core import QAService
 from qa.service.jobs import Jobs
 
@@ -185,6 +186,14 @@ def test_bad_uploads(app_for) -> None:  # type: ignore[no-untyped-def]
     )
     assert client.post("/documents", files={"other": ("a.txt", b"hi")}).status_code == 400
     assert [d["doc_id"] for d in client.get("/documents").json()["documents"]] == [SEED.name]
+
+
+def test_formats_says_what_an_upload_may_be_and_stays_open(app_for) -> None:  # type: ignore[no-untyped-def]
+    client, _ = app_for(max_document_bytes=1000, api_key="s3cret", api_key_reads=True)
+    assert client.get("/formats").json() == {"suffixes": list(SUFFIXES), "max_bytes": 1000}
+    assert client.post("/documents", files={"file": ("a.pdf", b"%PDF-1.4")}).status_code == 401  # it says, not lets
+    operation = client.get("/openapi.json").json()["paths"]["/formats"]["get"]
+    assert "security" not in operation and "401" not in operation["responses"]  # the spec says so too
 
 
 def test_api_key_guards_writes_and_optionally_reads(app_for) -> None:  # type: ignore[no-untyped-def]

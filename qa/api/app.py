@@ -9,7 +9,7 @@ import anyio
 from fastapi import FastAPI
 
 import qa
-from qa.api import collections, dify, documents, errors, guard, index, openai, search, spec
+from qa.api import collections, dify, documents, errors, guard, index, openai, page, search, spec
 from qa.config import Settings, load_settings
 from qa.mcp import http as mcp_http
 from qa.mcp import server as mcp_server
@@ -47,11 +47,13 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     for router in (
         search.health_router,
         search.router,
+        documents.formats_router,
         documents.router,
         index.router,
         collections.router,
         dify.router,
         openai.router,
+        page.router,
     ):
         app.include_router(router)
     app.router.routes.append(mcp_http.route(mcp, settings))

@@ -19,14 +19,15 @@ from starlette.datastructures import UploadFile
 from starlette.types import Message
 
 from qa.api import writes
-from qa.api.deps import Reader, Service, Writer
-from qa.api.schemas import DocumentDetail, DocumentIn, DocumentIndexed, DocumentList, ErrorBody, Job
+from qa.api.deps import Reader, Service, SettingsDep, Writer
+from qa.api.schemas import DocumentDetail, DocumentIn, DocumentIndexed, DocumentList, ErrorBody, Formats, Job
 from qa.errors import BadDocument, TooLarge, UnsupportedType
 from qa.index.writer import Upload
 from qa.ingest.formats import SUFFIXES
 from qa.service.core import QAService
 
 router = APIRouter(prefix="/documents", tags=["documents"])
+formats_router = APIRouter(tags=["documents"])  # open like /health: it tells what qa reads, nothing of what it holds
 _ENVELOPE = 64 * 1024  # room for the JSON or multipart framing around a document at the size limit
 _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 413, 415, 422, 500, 503, 507)
@@ -180,3 +181,9 @@ def list_documents(service: Service) -> DocumentList:
 @router.get("/{doc_id:path}", response_model=DocumentDetail, responses=_WRITE_ERRORS, dependencies=[Reader])
 def get_document(doc_id: ExistingDocId, service: Service) -> DocumentDetail:
     return DocumentDetail.model_validate(service.document(doc_id))
+
+
+@formats_router.get("/formats", response_model=Formats)
+def formats(settings: SettingsDep) -> Formats:
+    """The file types an upload may have and how large it may be, so a form can say so before sending."""
+    return Formats(suffixes=list(SUFFIXES), max_bytes=settings.max_document_bytes)

@@ -31,6 +31,7 @@ def _round6(value: float | None) -> float | None:
 
 Score = Annotated[float, AfterValidator(_round6)]
 OptionalScore = Annotated[float | None, AfterValidator(_round6)]
+Probability = Annotated[float, AfterValidator(lambda v: round(v, 4))]
 
 
 def _lone_surrogate(value: Any) -> str | None:
@@ -91,6 +92,13 @@ class Passage(Wire):
     score: Score = Field(
         ...,
         description="The ranking score of the mode: cosine (dense), BM25 share of the query's ceiling (lexical), their mix (hybrid).",
+    )
+    relevance: Probability = Field(
+        ...,
+        ge=0,
+        le=1,
+        description="The calibrated score: the estimated probability that the passage holds the answer, the same "
+        "scale in every mode.",
     )
     start: int = Field(..., description="Character offset of the passage in the source document.")
     end: int
@@ -201,6 +209,11 @@ class DocumentDetail(DocumentSummary):
 
 class DocumentList(Wire):
     documents: list[DocumentSummary]
+
+
+class Formats(Wire):
+    suffixes: list[str] = Field(..., description="File name suffixes a document may have, e.g. '.md'.")
+    max_bytes: int = Field(..., description="The largest document accepted over HTTP (QA_MAX_DOCUMENT_BYTES).")
 
 
 JobState = Literal["queued", "running", "succeeded", "failed"]

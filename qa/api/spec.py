@@ -5,7 +5,7 @@ operation that can read a Bearer token as needing one. qa answers every
 error as ``{"detail"}`` and needs the key only where the settings say so:
 writes when ``QA_API_KEY`` is set, reads too with ``QA_API_KEY_READS``,
 Dify's endpoint whenever there is a key, and never ``/health`` of the
-default collection.
+default collection or ``/formats``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ def _needs_key(settings: Settings, path: str, method: str) -> bool | None:
         return False
     if path == "/health":
         return None
+    if path == "/formats":  # what qa reads, nothing of what it holds
+        return False
     if path == DIFY_PATH:
         return True
     read = method == "get" or path in _READ_POSTS

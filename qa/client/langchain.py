@@ -28,6 +28,7 @@ def _document(p: Passage) -> Document:
         "start": p.start,
         "end": p.end,
         "score": p.score,
+        "relevance": p.relevance,
         "dense_score": p.dense_score,
         "lexical_score": p.lexical_score,
     } | {k: v for k, v in (("page", p.page), ("section", p.section)) if v is not None}

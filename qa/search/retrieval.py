@@ -19,7 +19,7 @@ from qa.encoder.embedder import Embedder
 from qa.index import bridge
 from qa.index.chunking import Chunk
 from qa.index.store import Index
-from qa.search import english
+from qa.search import calibration, english
 from qa.search.answering import Sentence
 from qa.search.filters import Predicate, rows_where
 
@@ -95,13 +95,16 @@ def _concepts(index: Index, concepts: list[list[english.Terms]]) -> tuple[np.nda
 class Hit:
     """A ranked passage: its chunk, its scores, its document's metadata and, after ``ask``, its answering sentence.
 
-    The chunk's fields are exposed flat, as the wire shape has them.
+    The chunk's fields are exposed flat, as the wire shape has them. ``score``
+    is the ranking score of ``mode``; ``relevance`` puts it on the scale every
+    mode shares (:mod:`qa.search.calibration`).
     """
 
     chunk: Chunk
     score: float
     dense_score: float | None
     lexical_score: float | None
+    mode: SearchMode
     metadata: dict[str, Any] = field(default_factory=dict)
     sentence: Sentence | None = None
 
@@ -118,6 +121,11 @@ class Hit:
         c = self.chunk
         where = {"doc_id": c.doc_id, "chunk_id": c.chunk_id, "start": c.start, "end": c.end}
         return where | {k: v for k, v in (("page", c.page), ("section", c.section)) if v is not None}
+
+    @property
+    def relevance(self) -> float:
+        """The estimated probability that this passage holds the answer (0..1)."""
+        return calibration.relevance(self.score, self.mode)
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
@@ -155,7 +163,7 @@ def search(
 
     def hit(r: int, score: float, dense: float | None, lexical: float | None) -> Hit:
         chunk = index.chunks[r]
-        return Hit(chunk, score, dense, lexical, index.manifest.documents[chunk.doc_id].metadata)
+        return Hit(chunk, score, dense, lexical, mode, index.manifest.documents[chunk.doc_id].metadata)
 
     depth = max(top_k, CANDIDATES)
     lex_all, ceiling = _lexical(index, query) if mode != "dense" else (None, 0.0)
