@@ -1,10 +1,10 @@
 """The index a running service answers from, the one lock that swaps it, and following other processes' writes.
 
 Readers take a reference and search it without holding the lock, so a swap
-never waits for a search and a search never sees half of two generations.
+never waits for a search and a search never sees half of two commits.
 Several processes may serve one index folder (two ``qa serve``, or ``qa
 index`` beside a server): at most once a second a reader looks whether
-CURRENT names a newer generation and, if so, loads it.
+CURRENT names a newer commit and, if so, loads it.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class LiveIndex:
         self._looking = threading.Lock()
 
     def follow(self, on_disk: Callable[[], store.Index | None], every: float = 1.0) -> None:
-        """Look for a newer generation through ``on_disk`` (the writer's view of the disk) every ``every`` seconds."""
+        """Look for a newer commit through ``on_disk`` (the writer's view of the disk) every ``every`` seconds."""
         self._follow, self._every = on_disk, every
 
     def get(self) -> store.Index:
@@ -42,7 +42,7 @@ class LiveIndex:
             return self._index
 
     def _look(self) -> None:
-        """Swap in the generation on disk if another process made a newer one; one reader looks, the rest go on."""
+        """Swap in the commit on disk if another process made a newer one; one reader looks, the rest go on."""
         if not self._looking.acquire(blocking=False):
             return
         try:
@@ -51,7 +51,7 @@ class LiveIndex:
             newer = self._follow()
             if newer is not None and newer is not self.peek():
                 self.set(newer)
-        except QAError as exc:  # a damaged newer generation: keep serving the one in memory
+        except QAError as exc:  # a damaged newer commit: keep serving the one in memory
             log.warning("not following the index on disk: %s", exc)
         finally:
             self._looking.release()
