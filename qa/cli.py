@@ -112,6 +112,56 @@ def index(docs_dir: Path | None, index_dir: Path | None, model: str | None, rebu
     click.echo(json.dumps(report.counts()) if as_json else _summary(report, settings))
 
 
+@main.command()
+@_location_options
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--metadata", default=None, help='A JSON object given to every file, e.g. \'{"lang": "en"}\'.')
+@click.option("--no-replace", is_flag=True, help="Refuse files whose name is already in the documents folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcomes as JSON.")
+def add(
+    docs_dir: Path | None,
+    index_dir: Path | None,
+    model: str | None,
+    files: tuple[Path, ...],
+    metadata: str | None,
+    no_replace: bool,
+    as_json: bool,
+) -> None:
+    """Copy files into the documents folder and index them as one change (a running server sees them).
+
+    Each file is stored under its own name. One that cannot be read fails
+    alone, with its reason, and the rest are added; the exit status is 1 then.
+    """
+    from qa.service.core import NewDocument, bulk_result
+
+    settings = load_settings(docs_dir=docs_dir, index_dir=index_dir, model=model)
+    try:
+        meta = json.loads(metadata) if metadata else None
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--metadata") from None
+    service = _open_service(settings)
+    items = [NewDocument(f.name, f.read_bytes(), meta) for f in files]
+    prepared = service.prepare_many(items)
+    bar = _Bar("embedding")
+    try:
+        ahead = service.writer.embed_ahead(*(p for p in prepared if not isinstance(p, Exception)), progress=bar)
+    finally:
+        bar.close()
+    result = bulk_result([i.name for i in items], service.put_many(prepared, create=no_replace, ahead=ahead))
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False))
+    else:
+        for d in result["documents"]:
+            what = (
+                d["error"]
+                if "error" in d
+                else ("added" if d["status"] == 201 else "replaced") + f", {d['chunks']} passages"
+            )
+            click.echo(f"{d['doc_id']}: {what}")
+    if result["errors"]:
+        sys.exit(1)
+
+
 def _summary(report: BuildReport, settings: Settings) -> str:
     c = report.counts()
     return (

@@ -152,6 +152,12 @@ class Settings(BaseSettings):
     max_document_bytes: int = Field(
         10 * 1024 * 1024, ge=1, description="Largest document accepted over HTTP (413 above)."
     )
+    max_bulk_documents: int = Field(100, ge=1, description="Most documents in one POST /documents/bulk.")
+    max_bulk_bytes: int = Field(
+        50 * 1024 * 1024,
+        ge=1,
+        description="Largest POST /documents/bulk body (413 above); each document also keeps to QA_MAX_DOCUMENT_BYTES.",
+    )
     max_sync_windows: int = Field(
         512,
         ge=1,

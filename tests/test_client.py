@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from qa.api import create_app
-from qa.client import AsyncQAClient, QAClient, QAClientError
+from qa.client import AsyncQAClient, BulkIndexed, QAClient, QAClientError
 
 from conftest import SEED, seed_service, wait_for_job
 from servers import ThreadedServer
@@ -45,6 +45,32 @@ def test_sync_client_round_trip(server) -> None:  # type: ignore[no-untyped-def]
     with QAClient(server.url) as anonymous, pytest.raises(QAClientError) as err:
         anonymous.add_document("x.txt", "x")
     assert err.value.status_code == 401
+
+
+def test_documents_in_bulk(server) -> None:  # type: ignore[no-untyped-def]
+    with QAClient(server.url, api_key="k3y") as qa:
+        docs = [
+            {"doc_id": f"bus/line{i}.txt", "text": f"Bus line {i} runs to the harbour every {i + 5} minutes."}
+            for i in range(3)
+        ]
+        result = qa.add_documents([*docs, {"doc_id": "../bad.txt", "text": "x"}])
+        assert isinstance(result, BulkIndexed) and result.errors and result.index and result.index.added == 3
+        assert [d.status for d in result.documents] == [201, 201, 201, 400]
+        assert qa.search("How often does bus line 2 run?", top_k=3)[0].doc_id.startswith("bus/")
+        uploaded = qa.upload_many([("ferry.md", b"# Ferry\n\nThe ferry to Huangdao leaves at noon.")], {"lang": "en"})
+        assert isinstance(uploaded, BulkIndexed) and uploaded.documents[0].status == 201
+        assert qa.delete_document("ferry.md").index.removed == 1
+        for d in docs:
+            qa.delete_document(d["doc_id"])
+
+    async def run() -> BulkIndexed | object:
+        async with AsyncQAClient(server.url, api_key="k3y") as qa:
+            out = await qa.add_documents([{"doc_id": "tram.txt", "text": "The tram depot is in Licang."}])
+            await qa.delete_document("tram.txt")
+            return out
+
+    out = asyncio.run(run())
+    assert isinstance(out, BulkIndexed) and out.documents[0].status == 201
 
 
 def test_async_client(server) -> None:  # type: ignore[no-untyped-def]

@@ -280,3 +280,125 @@ def test_unsafe_uploads_over_real_http(app_for, seed_docs: Path) -> None:  # typ
         assert http.post("/documents", files={"file": ("bad.txt", b"\xff\xfe\xfa")}).status_code == 400
     assert (root / "secret.txt").read_text(encoding="utf-8") == "outside the docs folder"
     assert sorted(p for p in root.rglob("*") if not p.is_relative_to(root / "index")) == before
+
+
+# ------------------------------------------------------------------ many documents in one request
+def _docx_file(*paragraphs: str) -> bytes:
+    import io
+
+    import docx
+
+    document = docx.Document()
+    for p in paragraphs:
+        document.add_paragraph(p)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def test_bulk_json_lands_as_one_change_and_bad_ones_fail_alone(
+    app_for, seed_docs: Path, fake_embedder: CountingEmbedder
+) -> None:
+    client, service = app_for()
+    commits_before = store.current_path(service.settings.index_dir)
+    documents = [
+        {
+            "doc_id": f"notes/n{i}",
+            "text": f"Harbour note {i}: ferry number {i} leaves at {i} o'clock.",
+            "metadata": {"n": i},
+        }
+        for i in range(5)
+    ]
+    documents += [
+        {"doc_id": "../escape.txt", "text": "nope"},  # refused name
+        {"doc_id": "notes/n1", "text": "the same name twice in one request"},
+        {"doc_id": "blank.txt", "text": "   "},
+        {"doc_id": "fake.pdf", "text": "not a PDF at all"},
+    ]
+    before = fake_embedder.passages_embedded
+    r = client.post("/documents/bulk", json={"documents": documents})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    out = body["documents"]
+    assert [d["status"] for d in out[:5]] == [201] * 5 and all(d["chunks"] == 1 for d in out[:5])
+    assert [d["doc_id"] for d in out[:5]] == [f"notes/n{i}.txt" for i in range(5)]
+    assert body["errors"] is True and body["index"]["added"] == 5
+    refused = {d["doc_id"]: (d["status"], d["error"]) for d in out[5:]}
+    assert refused["../escape.txt"][0] == 400 and refused["notes/n1"][0] == 400
+    assert "more than once" in refused["notes/n1"][1] and "no text" in refused["blank.txt"][1]
+    assert refused["fake.pdf"][0] in (400, 415)
+    assert not (seed_docs.parent / "escape.txt").exists() and not (seed_docs / "blank.txt").exists()
+    # One change: only the five new documents were embedded, and the index moved by one commit.
+    assert fake_embedder.passages_embedded - before == body["index"]["embedded"] == 5
+    assert store.current_path(service.settings.index_dir) != commits_before
+    assert _lexical(client, "ferry number 3")[0]["doc_id"] == "notes/n3.txt"
+    assert (seed_docs / "notes" / "n1.txt").read_text(encoding="utf-8").startswith("Harbour note 1")
+
+    # Again with replace=false: every one exists now, so each is a 409 and nothing changes.
+    r = client.post("/documents/bulk?replace=false", json={"documents": documents[:2]})
+    assert [d["status"] for d in r.json()["documents"]] == [409, 409] and r.json()["index"] is None
+    # Replacing (the default) answers 200 per document.
+    r = client.post("/documents/bulk", json={"documents": [{"doc_id": "notes/n0.txt", "text": "Ferry cancelled."}]})
+    assert r.json()["documents"][0]["status"] == 200 and r.json()["errors"] is False
+    assert r.json()["index"]["changed"] == 1
+
+
+def test_bulk_multipart_files_by_real_tools(app_for, seed_docs: Path) -> None:
+    client, _ = app_for()
+    files = [
+        ("file", ("guide.md", b"# Guide\n\nThe robot museum opens at nine.", "text/markdown")),
+        (
+            "file",
+            (
+                "minutes.docx",
+                _docx_file("Minutes of the harbour board.", "The pier reopens in May."),
+                "application/octet-stream",
+            ),
+        ),
+        ("file", ("broken.pdf", b"%PDF-1.7\n1 0 obj <<", "application/pdf")),
+    ]
+    r = client.post("/documents/bulk", files=files, data={"metadata": '{"team": "ops"}'})
+    assert r.status_code == 200, r.text
+    out = {d["doc_id"]: d for d in r.json()["documents"]}
+    assert out["guide.md"]["status"] == out["minutes.docx"]["status"] == 201
+    assert out["broken.pdf"]["status"] == 400 and not (seed_docs / "broken.pdf").exists()
+    assert (seed_docs / "minutes.docx").exists()
+    hit = _lexical(client, "pier reopens")[0]
+    assert hit["doc_id"] == "minutes.docx" and hit["metadata"] == {"team": "ops"}
+
+
+def test_bulk_limits_auth_and_background_job(app_for) -> None:
+    client, _ = app_for(api_key="k", max_bulk_documents=3, max_bulk_bytes=4096, max_sync_windows=2)
+    auth = {"Authorization": "Bearer k"}
+    docs = [{"doc_id": f"d{i}.txt", "text": f"Document {i} about the harbour."} for i in range(4)]
+    assert client.post("/documents/bulk", json={"documents": docs[:1]}).status_code == 401
+    r = client.post("/documents/bulk", json={"documents": docs}, headers=auth)
+    assert r.status_code == 413 and "at most 3" in r.json()["detail"]
+    big = [{"doc_id": "big.txt", "text": "x" * 5000}]
+    assert client.post("/documents/bulk", json={"documents": big}, headers=auth).status_code == 413
+    assert client.post("/documents/bulk", json={"documents": []}, headers=auth).status_code == 422
+    assert (
+        client.post("/documents/bulk", content=b"x", headers=auth | {"content-type": "text/plain"}).status_code == 415
+    )
+    # More windows than QA_MAX_SYNC_WINDOWS in all: a background job whose result lists the outcomes.
+    r = client.post("/documents/bulk", json={"documents": docs[:3]}, headers=auth)
+    assert r.status_code == 202, r.text
+    job = wait_for_job(lambda: client.get(f"/index/jobs/{r.json()['id']}", headers=auth).json())
+    assert job["state"] == "succeeded" and [d["status"] for d in job["result"]["documents"]] == [201] * 3
+    assert _lexical(client, "Document 2 harbour", top_k=3)[0]["doc_id"].startswith("d")
+
+
+def test_bulk_failure_of_the_index_change_stores_nothing(app_for, seed_docs: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    client, service = app_for()
+    live_before = service.index.path
+
+    def full_disk(*args: object, **kwargs: object) -> None:  # a disk filling mid-write: not causable portably
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(service.writer, "_apply", full_disk)
+    docs = [{"doc_id": f"x{i}.txt", "text": f"Text {i}."} for i in range(3)]
+    r = client.post("/documents/bulk", json={"documents": docs})
+    assert r.status_code == 507, r.text
+    assert not any((seed_docs / f"x{i}.txt").exists() for i in range(3))
+    assert sorted(p.name for p in seed_docs.iterdir() if not p.name.startswith(".")) == [SEED.name]
+    assert service.index.path == live_before

@@ -45,3 +45,35 @@ def test_a_damaged_index_stops_the_start_with_the_remedy(tmp_path: Path, real_em
     err = proc.stderr.decode()
     assert proc.returncode == 1
     assert "qa index --rebuild" in err and "Traceback" not in err
+
+
+def test_qa_add_indexes_files_as_one_change(tmp_path: Path, real_embedder) -> None:  # type: ignore[no-untyped-def]
+    docs = seed_service(tmp_path, real_embedder).settings.docs_dir
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    (incoming / "ferry.md").write_text("# Ferry\n\nThe ferry to Huangdao leaves at noon.", encoding="utf-8")
+    (incoming / "tram.txt").write_text("The tram depot is in Licang district.", encoding="utf-8")
+    (incoming / "scan.pdf").write_bytes(b"%PDF-1.7 truncated")
+    proc = subprocess.run(
+        qa_command(
+            "add",
+            "--docs",
+            str(docs),
+            "--index",
+            str(tmp_path / "index"),
+            "--metadata",
+            '{"src": "cli"}',
+            "--json",
+            *(str(incoming / n) for n in ("ferry.md", "tram.txt", "scan.pdf")),
+        ),
+        capture_output=True,
+        env=offline_env(),
+        timeout=240,
+    )
+    assert proc.returncode == 1, proc.stderr.decode()  # one file was refused
+    out = json.loads(proc.stdout)
+    assert [d["status"] for d in out["documents"]] == [201, 201, 400] and out["index"]["added"] == 2
+    assert (docs / "ferry.md").exists() and not (docs / "scan.pdf").exists()
+    service = seed_service(tmp_path, real_embedder)  # reopens the same folders
+    assert service.search("When does the ferry to Huangdao leave?", top_k=1).results[0].doc_id == "ferry.md"
+    assert service.index.manifest.documents["tram.txt"].metadata == {"src": "cli"}

@@ -20,11 +20,21 @@ from starlette.types import Message
 
 from qa.api import writes
 from qa.api.deps import Reader, Service, SettingsDep, Writer
-from qa.api.schemas import DocumentDetail, DocumentIn, DocumentIndexed, DocumentList, ErrorBody, Formats, Job
+from qa.api.schemas import (
+    BulkIn,
+    BulkIndexed,
+    DocumentDetail,
+    DocumentIn,
+    DocumentIndexed,
+    DocumentList,
+    ErrorBody,
+    Formats,
+    Job,
+)
 from qa.errors import BadDocument, TooLarge, UnsupportedType
 from qa.index.writer import Upload
 from qa.ingest.formats import SUFFIXES
-from qa.service.core import QAService
+from qa.service.core import NewDocument, QAService, bulk_result
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 formats_router = APIRouter(tags=["documents"])  # open like /health: it tells what qa reads, nothing of what it holds
@@ -150,6 +160,87 @@ async def add_document(request: Request, service: Service) -> Any:
     A document of more than ``QA_MAX_SYNC_WINDOWS`` windows is indexed by a background job instead: 202 with the job.
     """
     return await _write(service, await _upload(request, service, None), create=True)
+
+
+def _bulk_body() -> dict[str, Any]:
+    multipart = {
+        "type": "object",
+        "required": ["file"],
+        "properties": {
+            "file": {
+                "type": "array",
+                "items": {"type": "string", "format": "binary"},
+                "description": f"Several 'file' fields, each one of {', '.join(SUFFIXES)}, stored under its file name.",
+            },
+            "metadata": {"type": "string", "description": "A JSON object, given to every file."},
+        },
+    }
+    content = {"application/json": {"schema": BulkIn.model_json_schema()}, "multipart/form-data": {"schema": multipart}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+async def _documents(request: Request, service: Service) -> list[NewDocument]:
+    """The documents of a bulk request: a JSON list, or a multipart form with several 'file' fields."""
+    s = service.settings
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > s.max_bulk_bytes:
+        raise TooLarge(f"the request is larger than the bulk limit of {s.max_bulk_bytes} bytes (QA_MAX_BULK_BYTES)")
+    request = _capped(request, s.max_bulk_bytes)
+    if ctype == "application/json":
+        try:
+            bulk = BulkIn.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors()) from None
+        items = [NewDocument(d.doc_id or "", d.text.encode("utf-8"), d.metadata, ".txt") for d in bulk.documents]
+    elif ctype == "multipart/form-data":
+        form = await request.form(max_files=s.max_bulk_documents + 1, max_fields=8)
+        files = [f for f in form.getlist("file") if isinstance(f, UploadFile)]
+        if not files:
+            raise BadDocument("send the documents as multipart fields named 'file'")
+        try:
+            metadata = json.loads(str(form["metadata"])) if form.get("metadata") else None
+        except (ValueError, RecursionError) as exc:
+            raise BadDocument(f"metadata is not a valid, flat JSON object: {exc}") from None
+        limit = s.max_document_bytes
+        items = [NewDocument(f.filename or "", await f.read(limit + 1), metadata) for f in files]
+    else:
+        raise UnsupportedType(f"send application/json or multipart/form-data, not {ctype or 'no Content-Type'}")
+    if len(items) > s.max_bulk_documents:
+        raise TooLarge(
+            f"{len(items)} documents; one request takes at most {s.max_bulk_documents} (QA_MAX_BULK_DOCUMENTS)"
+        )
+    return items
+
+
+@router.post(
+    "/bulk",
+    response_model=BulkIndexed,
+    responses=_WRITE_ERRORS,
+    openapi_extra=_bulk_body(),
+    dependencies=[Writer],
+)
+async def add_documents(request: Request, service: Service, replace: bool = True) -> Any:
+    """Store and index many documents as one change; they are searchable when this returns.
+
+    Each document's outcome is listed in the order sent: one that is refused
+    (a bad file, too large, a name sent twice, or existing when ``replace`` is
+    false: 409) fails alone with its reason, and the rest land. JSON text
+    without a suffix in its doc_id is stored as .txt; files keep their names.
+    More than ``QA_MAX_SYNC_WINDOWS`` windows in all: a background job (202).
+    """
+    items = await _documents(request, service)
+    prepared = await anyio.to_thread.run_sync(service.prepare_many, items)
+    uploads = [p for p in prepared if isinstance(p, Upload)]
+    create = not replace
+    if sum(len(u.windows) for u in uploads) > service.settings.max_sync_windows:
+        job = service.start_many(items, prepared, create=create)
+        headers = {"Location": f"/index/jobs/{job.id}"}
+        return JSONResponse(Job.model_validate(job).model_dump(), status_code=202, headers=headers)
+    # Embedded before taking a turn at the writer, so a bulk request holds it only to store and commit.
+    ahead = await anyio.to_thread.run_sync(functools.partial(service.writer.embed_ahead, *uploads))
+    outcomes = await writes.run(service, service.put_many, prepared, create=create, ahead=ahead)
+    return BulkIndexed.model_validate(bulk_result([i.name for i in items], outcomes))
 
 
 @router.put(

@@ -196,6 +196,24 @@ class DocumentIndexed(Wire):
     index: BuildCounts
 
 
+class BulkIn(Body):
+    documents: list[DocumentIn] = Field(..., min_length=1, description="Each with its doc_id.")
+
+
+class DocumentOutcome(Wire):
+    doc_id: str = Field(..., description="The name it is stored under (or was sent as, when refused).")
+    status: int = Field(..., description="201 created, 200 replaced, or the 4xx a single-document request would get.")
+    chunks: int | None = None
+    sha256: str | None = None
+    error: str | None = Field(None, description="Why it was refused; the other documents are unaffected.")
+
+
+class BulkIndexed(Wire):
+    documents: list[DocumentOutcome] = Field(..., description="One outcome per document, in the order sent.")
+    errors: bool = Field(..., description="Whether any document was refused.")
+    index: BuildCounts | None = Field(..., description="The one index change (null when nothing landed).")
+
+
 class DocumentSummary(Wire):
     doc_id: str
     sha256: str

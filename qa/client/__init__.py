@@ -13,6 +13,7 @@ errors are retried by the transport; HTTP errors raise
 
 from qa.api.schemas import (
     AskResponse,
+    BulkIndexed,
     Collection,
     DocumentDetail,
     DocumentIndexed,
@@ -27,6 +28,7 @@ from qa.client._client import AsyncQAClient, QAClient
 __all__ = [
     "AskResponse",
     "AsyncQAClient",
+    "BulkIndexed",
     "Collection",
     "DocumentDetail",
     "DocumentIndexed",

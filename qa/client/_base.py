@@ -8,7 +8,7 @@ types (:mod:`qa.api.schemas`), so a shape is declared once for both sides.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
@@ -17,6 +17,7 @@ import httpx
 
 from qa.api.schemas import (
     AskResponse,
+    BulkIndexed,
     Collection,
     CollectionList,
     DocumentDetail,
@@ -82,6 +83,11 @@ def _path(doc_id: str) -> str:
     return quote(doc_id, safe="/")
 
 
+def _bulk(d: Any) -> BulkIndexed | Job:
+    """A bulk write's answer: the outcomes (200), or the background job that indexes a large batch (202)."""
+    return BulkIndexed.model_validate(d) if "documents" in d else Job.model_validate(d)
+
+
 class Calls:
     """Every call of qa's API, built from the arguments the clients take."""
 
@@ -125,6 +131,24 @@ class Calls:
         return Call(
             "POST", "/documents", DocumentIndexed.model_validate, self._params(collection), files=files, data=data
         )
+
+    def add_documents(
+        self, documents: Sequence[Mapping[str, Any]], replace: bool, collection: str | None
+    ) -> Call[BulkIndexed | Job]:
+        body = {"documents": [dict(d) for d in documents]}
+        params = self._params(collection) | {"replace": str(replace).lower()}
+        return Call("POST", "/documents/bulk", _bulk, params, body)
+
+    def upload_many(
+        self,
+        files: Sequence[tuple[str, bytes]],
+        metadata: dict[str, Any] | None,
+        replace: bool,
+        collection: str | None,
+    ) -> Call[BulkIndexed | Job]:
+        data = {"metadata": json.dumps(metadata)} if metadata else None
+        params = self._params(collection) | {"replace": str(replace).lower()}
+        return Call("POST", "/documents/bulk", _bulk, params, files=[("file", f) for f in files], data=data)
 
     def delete_document(self, doc_id: str, collection: str | None) -> Call[DocumentIndexed]:
         return Call("DELETE", f"/documents/{_path(doc_id)}", DocumentIndexed.model_validate, self._params(collection))

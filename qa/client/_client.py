@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import httpx
 
 from qa.api.schemas import (
     AskResponse,
+    BulkIndexed,
     Collection,
     DocumentDetail,
     DocumentIndexed,
@@ -85,6 +87,28 @@ class QAClient:
         self, filename: str, content: bytes, metadata: dict[str, Any] | None = None, *, collection: str | None = None
     ) -> DocumentIndexed:
         return self._send(self._calls.upload(filename, content, metadata, collection))
+
+    def add_documents(
+        self, documents: Sequence[Mapping[str, Any]], *, replace: bool = True, collection: str | None = None
+    ) -> BulkIndexed | Job:
+        """Store and index many documents (``{"doc_id", "text", "metadata"}`` each) as one change.
+
+        Each document's outcome is in the answer's ``documents``; one that is
+        refused does not stop the others. ``replace=False`` refuses existing
+        ones (409 each). A batch too large to index at once answers a Job.
+        """
+        return self._send(self._calls.add_documents(documents, replace, collection))
+
+    def upload_many(
+        self,
+        files: Sequence[tuple[str, bytes]],
+        metadata: dict[str, Any] | None = None,
+        *,
+        replace: bool = True,
+        collection: str | None = None,
+    ) -> BulkIndexed | Job:
+        """Upload several files (``(filename, content)``, any format qa reads) as one change; see :meth:`add_documents`."""
+        return self._send(self._calls.upload_many(files, metadata, replace, collection))
 
     def delete_document(self, doc_id: str, *, collection: str | None = None) -> DocumentIndexed:
         return self._send(self._calls.delete_document(doc_id, collection))
@@ -179,6 +203,28 @@ class AsyncQAClient:
         self, filename: str, content: bytes, metadata: dict[str, Any] | None = None, *, collection: str | None = None
     ) -> DocumentIndexed:
         return await self._send(self._calls.upload(filename, content, metadata, collection))
+
+    async def add_documents(
+        self, documents: Sequence[Mapping[str, Any]], *, replace: bool = True, collection: str | None = None
+    ) -> BulkIndexed | Job:
+        """Store and index many documents (``{"doc_id", "text", "metadata"}`` each) as one change.
+
+        Each document's outcome is in the answer's ``documents``; one that is
+        refused does not stop the others. ``replace=False`` refuses existing
+        ones (409 each). A batch too large to index at once answers a Job.
+        """
+        return await self._send(self._calls.add_documents(documents, replace, collection))
+
+    async def upload_many(
+        self,
+        files: Sequence[tuple[str, bytes]],
+        metadata: dict[str, Any] | None = None,
+        *,
+        replace: bool = True,
+        collection: str | None = None,
+    ) -> BulkIndexed | Job:
+        """Upload several files (``(filename, content)``, any format qa reads) as one change; see :meth:`add_documents`."""
+        return await self._send(self._calls.upload_many(files, metadata, replace, collection))
 
     async def delete_document(self, doc_id: str, *, collection: str | None = None) -> DocumentIndexed:
         return await self._send(self._calls.delete_document(doc_id, collection))

@@ -1,8 +1,8 @@
-"""Every change to the index goes through here: one writer at a time, the docs folder first, then a new generation.
+"""Every change to the index goes through here: one writer at a time, the docs folder first, then a new commit.
 
 Order is what makes a crash harmless: a document is stored in the docs folder
-(atomically) before any index work, and a generation goes live only when it
-is complete. A process killed at any point restarts on the last complete
+(atomically) before any index work, and a commit (its new segment and
+deletions) goes live only when it is complete. A process killed at any point restarts on the last complete
 index with every document it accepted still in the folder, where the next
 sync finds it. A write that fails (a full disk) undoes its change to the
 folder, so the folder and the index keep agreeing. Writers in this process
@@ -24,7 +24,7 @@ import numpy as np
 from qa import durable
 from qa.config import Settings
 from qa.encoder.embedder import Embedder
-from qa.errors import BadDocument, Conflict, IndexError_, IndexMissing, NotFound, TooLarge
+from qa.errors import BadDocument, Conflict, IndexError_, IndexMissing, NotFound, QAError, TooLarge
 from qa.index import building, merging, store
 from qa.index.building import BuildReport, Progress
 from qa.index.chunking import chunk_document, embedding_windows
@@ -139,7 +139,7 @@ class Writer:
 
     # ------------------------------------------------------------ opening
     def load(self) -> store.Index:
-        """Serve the live generation on disk as it is."""
+        """Serve the live commit on disk as it is."""
         index = store.load(self.settings.index_dir, model=self.embedder.name, dim=self.embedder.dim)
         self.live.set(index)
         return index
@@ -248,10 +248,11 @@ class Writer:
         windows = [w for c in chunks for w in embedding_windows(c, self.params)]
         return Upload(doc, data, windows)
 
-    def embed_ahead(self, upload: Upload, progress: Progress | None = None) -> dict[str, np.ndarray]:
-        """Vectors of an upload's windows, computed without holding the writer: for documents that take minutes."""
-        vecs = building.encode_all(self.embedder, upload.windows, progress)
-        return dict(zip(upload.windows, vecs))
+    def embed_ahead(self, *uploads: Upload, progress: Progress | None = None) -> dict[str, np.ndarray]:
+        """Vectors of the uploads' windows, computed without holding the writer, so other writes go on meanwhile."""
+        windows = list(dict.fromkeys(w for u in uploads for w in u.windows))
+        vecs = building.encode_all(self.embedder, windows, progress)
+        return dict(zip(windows, vecs))
 
     def put(
         self,
@@ -281,19 +282,64 @@ class Writer:
         is an upsert (PUT). ``ahead``: its vectors, from :meth:`embed_ahead`.
         If indexing fails, the folder is put back as it was.
         """
-        s, doc_id = self.settings, upload.doc_id
+        outcome = self.put_uploads([upload], create=create, timeout=timeout, ahead=ahead)[0]
+        if isinstance(outcome, QAError):
+            raise outcome
+        return outcome
+
+    def put_uploads(
+        self,
+        uploads: Sequence[Upload],
+        *,
+        create: bool = False,
+        timeout: float | None = None,
+        ahead: dict[str, np.ndarray] | None = None,
+    ) -> list[DocumentChange | QAError]:
+        """Store several documents and index them as one change: one commit, one segment, one batch to embed.
+
+        Each document's outcome is in the list, in order: a document that
+        cannot land (it exists and ``create`` is set, or its name collides with
+        a folder) fails alone, as its error, and the rest land. A failure of
+        the index change itself (a full disk, a timeout) raises, and then none
+        is stored. Names must be distinct (the caller checks).
+        """
+        s = self.settings
         embedder = _Ahead(self.embedder, ahead) if ahead else self.embedder
-        with self.exclusive(s.write_timeout if timeout is None else timeout), durable.disk_errors(f"storing {doc_id}"):
+        outcomes: list[DocumentChange | QAError | None] = [None] * len(uploads)
+        landing: list[tuple[int, bool, folder.FolderChange]] = []  # (position, existed, its change to the folder)
+        what = uploads[0].doc_id if len(uploads) == 1 else f"{len(uploads)} documents"
+        with self.exclusive(s.write_timeout if timeout is None else timeout), durable.disk_errors(f"storing {what}"):
             current = self.on_disk()
-            path = names.path_of(s.docs_dir, doc_id)
-            exists = path.exists() or (current is not None and doc_id in current.manifest.documents)
-            if create and exists:
-                raise Conflict(f"{doc_id} already exists; replace it with PUT /documents/{doc_id}")
-            with folder.staged(s.docs_dir, doc_id) as change:
-                change.put(upload.data, upload.doc.metadata)
-                report = self._apply([upload.doc], [], embedder)
-        entry = self.live.get().manifest.documents[doc_id]
-        return DocumentChange(doc_id, entry.chunks, entry.sha256, not exists, report)
+            try:
+                for i, upload in enumerate(uploads):
+                    doc_id = upload.doc_id
+                    exists = names.path_of(s.docs_dir, doc_id).exists() or (
+                        current is not None and doc_id in current.manifest.documents
+                    )
+                    if create and exists:
+                        outcomes[i] = Conflict(f"{doc_id} already exists; replace it with PUT /documents/{doc_id}")
+                        continue
+                    change = folder.FolderChange(s.docs_dir, doc_id)
+                    try:
+                        change.put(upload.data, upload.doc.metadata)
+                    except BadDocument as exc:
+                        change.undo()
+                        outcomes[i] = exc
+                        continue
+                    landing.append((i, exists, change))
+                report = self._apply([uploads[i].doc for i, _, _ in landing], [], embedder) if landing else None
+            except BaseException:
+                for _, _, change in reversed(landing):
+                    change.undo()
+                raise
+            for _, _, change in landing:
+                change.keep()
+        if report is not None:
+            documents = self.live.get().manifest.documents
+            for i, existed, _ in landing:
+                entry = documents[uploads[i].doc_id]
+                outcomes[i] = DocumentChange(uploads[i].doc_id, entry.chunks, entry.sha256, not existed, report)
+        return [o for o in outcomes if o is not None]
 
     def delete(self, name: str, *, timeout: float | None = None) -> DocumentChange:
         """Remove a document's file, metadata and passages; if indexing fails, the file is put back."""

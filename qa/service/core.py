@@ -9,18 +9,21 @@ the result types every front end (HTTP, CLI, MCP) renders.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
+
+import numpy as np
 
 from qa.config import SearchMode, Settings
 from qa.encoder.batching import BatchingEmbedder
 from qa.encoder.embedder import Embedder, load_embedder
-from qa.errors import InvalidInput, NotFound
+from qa.errors import BadDocument, InvalidInput, NotFound, QAError
 from qa.index import store
 from qa.index.building import Progress
 from qa.index.chunking import Chunk
 from qa.index.live import LiveIndex
-from qa.index.writer import Upload, Writer
+from qa.index.writer import DocumentChange, Upload, Writer
 from qa.ingest import folder, names
 from qa.search import answering, lexicon, retrieval
 from qa.search.filters import Predicate
@@ -72,6 +75,29 @@ class PassageInfo:
 
     chunk: Chunk
     metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class NewDocument:
+    """A document as a request carries it, before anything is checked."""
+
+    name: str
+    data: bytes
+    metadata: Any = None
+    default_suffix: str | None = None  # added to a name without one (text sent as JSON becomes .txt)
+
+
+def bulk_result(names: Sequence[str], outcomes: Sequence[DocumentChange | QAError]) -> dict[str, Any]:
+    """A bulk write's outcome as plain data: each document's (what landed, or why not), and the index change."""
+    documents, index = [], None
+    for name, o in zip(names, outcomes):
+        if isinstance(o, QAError):
+            documents.append({"doc_id": name, "status": o.status_code, "error": str(o)})
+        else:
+            index = o.index
+            status = 201 if o.created else 200
+            documents.append({"doc_id": o.doc_id, "status": status, "chunks": o.chunks, "sha256": o.sha256})
+    return {"documents": documents, "errors": any(isinstance(o, QAError) for o in outcomes), "index": index}
 
 
 @dataclass(frozen=True)
@@ -138,7 +164,7 @@ class QAService:
         """
 
         def work(progress: Progress) -> dict[str, Any]:
-            vectors = self.writer.embed_ahead(upload, progress)
+            vectors = self.writer.embed_ahead(upload, progress=progress)
             change = self.writer.put_upload(upload, create=create, ahead=vectors, timeout=None)
             return {
                 "doc_id": change.doc_id,
@@ -149,6 +175,51 @@ class QAService:
             }
 
         return self.jobs.start("document", work)
+
+    # ------------------------------------------------------------ documents in bulk
+    def prepare_many(self, items: Sequence[NewDocument]) -> list[Upload | QAError]:
+        """Check and convert each document; one that is refused (or named twice) is its error, in its place."""
+        out: list[Upload | QAError] = []
+        seen: set[str] = set()
+        for item in items:
+            try:
+                upload = self.writer.prepare(item.name, item.data, item.metadata, default_suffix=item.default_suffix)
+            except QAError as exc:
+                out.append(exc)
+                continue
+            if upload.doc_id in seen:
+                out.append(BadDocument(f"{upload.doc_id} appears more than once in this request"))
+                continue
+            seen.add(upload.doc_id)
+            out.append(upload)
+        return out
+
+    def put_many(
+        self,
+        prepared: Sequence[Upload | QAError],
+        *,
+        create: bool = False,
+        timeout: float | None = None,
+        ahead: dict[str, np.ndarray] | None = None,
+    ) -> list[DocumentChange | QAError]:
+        """Store the prepared documents as one index change; each outcome in its place (see ``Writer.put_uploads``)."""
+        uploads = [p for p in prepared if isinstance(p, Upload)]
+        landed = iter(self.writer.put_uploads(uploads, create=create, timeout=timeout, ahead=ahead) if uploads else [])
+        return [next(landed) if isinstance(p, Upload) else p for p in prepared]
+
+    def start_many(self, items: Sequence[NewDocument], prepared: Sequence[Upload | QAError], *, create: bool) -> Job:
+        """Index many documents in the background: embedded without holding the writer, then stored as one change.
+
+        The job's result is what the synchronous bulk request answers
+        (:func:`bulk_result`); until it succeeds none is stored.
+        """
+
+        def work(progress: Progress) -> dict[str, Any]:
+            vectors = self.writer.embed_ahead(*(p for p in prepared if isinstance(p, Upload)), progress=progress)
+            outcomes = self.put_many(prepared, create=create, ahead=vectors)
+            return bulk_result([i.name for i in items], outcomes)
+
+        return self.jobs.start("documents", work)
 
     # ------------------------------------------------------------ documents
     def documents(self) -> list[DocumentInfo]:
