@@ -152,6 +152,9 @@ class Settings(BaseSettings):
     max_document_bytes: int = Field(
         10 * 1024 * 1024, ge=1, description="Largest document accepted over HTTP (413 above)."
     )
+    mcp_fetch_max_chars: int = Field(
+        100_000, ge=1, description="Longest text MCP fetch returns for a whole document (the rest: search or passages)."
+    )
     max_bulk_documents: int = Field(100, ge=1, description="Most documents in one POST /documents/bulk.")
     max_bulk_bytes: int = Field(
         50 * 1024 * 1024,

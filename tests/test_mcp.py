@@ -199,6 +199,7 @@ def test_ids_of_another_collection_are_qualified(serve: Callable[..., Any]) -> N
                 )
 
     hit, passage, document = asyncio.run(run())
+    assert document.structured_content["truncated"] is False
     assert hit["id"].startswith("qa://support-kb/faq/bus.md#") and hit["chunk_id"].startswith("faq/bus.md#")
     assert hit["title"] == "Bus FAQ" and hit["metadata"] == {"title": "Bus FAQ"}
     assert hit["url"] == "https://qa.example.org/documents/faq/bus.md?collection=support-kb"
@@ -208,6 +209,17 @@ def test_ids_of_another_collection_are_qualified(serve: Callable[..., Any]) -> N
     doc = document.structured_content
     assert doc["kind"] == "document" and doc["text"] == "The VR park shuttle bus leaves every 20 minutes."
     assert doc["chunk_id"] is None and (doc["start"], doc["end"]) == (0, len(doc["text"]))
+
+
+def test_fetch_of_a_long_document_is_bounded_and_says_so(serve: Callable[..., Any]) -> None:
+    async def run() -> dict[str, Any]:
+        async with serve(mcp_fetch_max_chars=500) as (url, service):
+            async with mcp_client(url) as client:
+                return (await client.call_tool("fetch", {"id": SEED.name})).structured_content
+
+    doc = asyncio.run(run())
+    full = SEED.read_text(encoding="utf-8")
+    assert doc["truncated"] is True and doc["text"] == full[:500] and (doc["start"], doc["end"]) == (0, 500)
 
 
 def test_search_and_fetch_have_the_shape_chatgpt_reads(serve: Callable[..., Any]) -> None:

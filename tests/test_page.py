@@ -56,6 +56,8 @@ def test_the_page_is_html_with_a_policy_that_allows_only_its_own_files(client: T
     assert "unsafe" not in r.headers["content-security-policy"]
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["referrer-policy"] == "no-referrer"
+    head = client.head("/")  # link checkers and uptime probes ask HEAD
+    assert head.status_code == 200 and head.headers["content-security-policy"] == r.headers["content-security-policy"]
 
 
 def _module_imports(source: str) -> set[str]:

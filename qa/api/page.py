@@ -49,11 +49,11 @@ def _file(name: str) -> FileResponse:
     return FileResponse(STATIC / name, media_type=media_type, headers=HEADERS)
 
 
-@router.get("/")
+@router.api_route("/", methods=["GET", "HEAD"])
 def page() -> FileResponse:
     return _file("index.html")
 
 
-@router.get("/static/{name}")
+@router.api_route("/static/{name}", methods=["GET", "HEAD"])
 def static(name: str) -> FileResponse:
     return _file(name)

@@ -59,6 +59,11 @@ class Fetched(BaseModel):
     end: int
     page: int | None = None
     section: str | None = None
+    truncated: bool = Field(
+        False,
+        description="The document was longer than QA_MCP_FETCH_MAX_CHARS and text stops at end; search it, "
+        "or fetch its passages by id, for the rest.",
+    )
 
 
 class Collection(BaseModel):

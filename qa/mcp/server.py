@@ -231,10 +231,12 @@ def _fetched_document(service: QAService, collection: str, doc_id: str, settings
     doc = service.document(doc_id)
     if doc.text is None:
         raise ToolError(f"document {doc.doc_id!r} is indexed but its file has left the docs folder; re-index it")
+    # A whole document can be megabytes: an agent's context would overflow, so it gets a bounded prefix.
+    text = doc.text[: settings.mcp_fetch_max_chars]
     return results.Fetched(
         id=ids.id_of(collection, doc.doc_id),
         title=_title(doc.doc_id, doc.metadata, None),
-        text=doc.text,
+        text=text,
         url=ids.url_of(collection, doc.doc_id, settings.public_url),
         metadata=doc.metadata,
         kind="document",
@@ -242,5 +244,6 @@ def _fetched_document(service: QAService, collection: str, doc_id: str, settings
         doc_id=doc.doc_id,
         chunk_id=None,
         start=0,
-        end=len(doc.text),
+        end=len(text),
+        truncated=len(text) < len(doc.text),
     )
