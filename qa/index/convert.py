@@ -62,8 +62,8 @@ def from_v1(index_dir: Path, path: Path, commit_):  # type: ignore[no-untyped-de
         chunks,
         np.asarray(offsets, np.int64),
         vectors,
-        Postings.build([tokenize(t) for t in texts]),
-        Postings.build([bridge.tokens(t) for t in texts]),
+        Postings.build(tokenize(t) for t in texts),
+        Postings.build(bridge.tokens(t) for t in texts),
     )
     problem = segment.inconsistency()
     if problem:

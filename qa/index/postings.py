@@ -15,6 +15,7 @@ idf = ln(1 + (N - df + 0.5) / (df + 0.5)), tf / (tf + k1 (1 - b + b len/avglen))
 from __future__ import annotations
 
 import json
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -37,21 +38,32 @@ class Postings:
     lengths: np.ndarray  # float32, tokens per row
 
     @classmethod
-    def build(cls, token_lists: Sequence[list[str]]) -> Postings:
+    def build(cls, token_lists: Iterable[list[str]]) -> Postings:
+        """Postings of rows given one token list at a time (a generator keeps only one passage's tokens alive).
+
+        Postings gather in flat int32 buffers, not Python tuples: at a million
+        windows a segment holds about a hundred million postings, which as
+        tuples took over 20 GB and as buffers take 12 bytes each.
+        """
         terms: dict[str, int] = {}
-        pairs: list[tuple[int, int, int]] = []  # (term, row, count)
-        lengths = np.zeros(len(token_lists), np.float32)
+        term_ids, rows, counts, lengths = array("i"), array("i"), array("i"), array("f")
         for row, tokens in enumerate(token_lists):
             tokens = tokens or [""]  # as bm25s: an empty passage is one empty token long
-            lengths[row] = len(tokens)
+            lengths.append(len(tokens))
             for token, count in Counter(tokens).items():
-                pairs.append((terms.setdefault(token, len(terms)), row, count))
-        pairs.sort()
-        by_term = np.array([p[0] for p in pairs], np.int64)
-        indptr = np.searchsorted(by_term, np.arange(len(terms) + 1)).astype(np.int64)
-        rows = np.array([p[1] for p in pairs], np.int32)
-        counts = np.array([p[2] for p in pairs], np.float32)
-        return cls(terms, indptr, rows, counts, lengths)
+                term_ids.append(terms.setdefault(token, len(terms)))
+                rows.append(row)
+                counts.append(count)
+        by_term = np.frombuffer(term_ids, np.int32)
+        order = np.argsort(by_term, kind="stable")  # rows stay ascending within a term
+        indptr = np.searchsorted(by_term[order], np.arange(len(terms) + 1)).astype(np.int64)
+        return cls(
+            terms,
+            indptr,
+            np.frombuffer(rows, np.int32)[order],
+            np.frombuffer(counts, np.int32)[order].astype(np.float32),
+            np.frombuffer(lengths, np.float32).copy(),
+        )
 
     @property
     def size(self) -> int:

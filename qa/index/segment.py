@@ -86,8 +86,8 @@ class Segment:
             chunks,
             np.asarray(offsets, np.int64),
             vectors.build(window_vectors, dim, spec),
-            Postings.build([tokenize(t) for t in texts]),
-            Postings.build([bridge.tokens(t) for t in texts]),
+            Postings.build(tokenize(t) for t in texts),
+            Postings.build(bridge.tokens(t) for t in texts),
         )
 
     @property
