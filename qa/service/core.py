@@ -16,11 +16,11 @@ from qa.config import SearchMode, Settings
 from qa.encoder.batching import BatchingEmbedder
 from qa.encoder.embedder import Embedder, load_embedder
 from qa.errors import InvalidInput, NotFound
-from qa.index import store
+from qa.index import backend, store
 from qa.index.building import Progress
 from qa.index.chunking import Chunk
 from qa.index.live import LiveIndex
-from qa.index.writer import Upload, Writer
+from qa.index.writer import Upload
 from qa.ingest import folder, names
 from qa.search import answering, lexicon, retrieval
 from qa.search.filters import Predicate
@@ -94,7 +94,7 @@ class QAService:
         self.settings = settings
         self.embedder = embedder
         self.live = LiveIndex()
-        self.writer = Writer(settings, embedder, self.live)
+        self.writer = backend.open_writer(settings, embedder, self.live)
         self.live.follow(self.writer.on_disk)
         self.jobs = Jobs()
 
