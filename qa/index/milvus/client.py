@@ -27,6 +27,9 @@ _clients: dict[tuple[str, str], Any] = {}
 _lock = threading.Lock()
 # pymilvus logs every failed call with its traceback at ERROR, including the ones qa expects and explains itself.
 logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+# milvus-lite's in-process gRPC server logs a traceback for each query iterator (its AllocTimestamp is unimplemented
+# and pymilvus falls back to a client timestamp, as it says itself): noise, not an error.
+logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
 
 
 def is_lite(uri: str) -> bool:
@@ -71,13 +74,27 @@ def call(settings: Settings, doing: str, fn: Callable[[], T]) -> T:
 
 
 def _explain(settings: Settings, doing: str, exc: Exception) -> str:
-    message = str(getattr(exc, "message", "") or exc).strip().splitlines()[0][:300] if str(exc) else type(exc).__name__
-    lowered = message.lower()
-    if any(w in lowered for w in ("auth", "credential", "password", "token", "permission", "denied")):
+    message = _first_line(exc)
+    causes = " ".join(_first_line(e) for e in _chain(exc)).lower()
+    if any(w in causes for w in ("auth", "credential", "password", "token", "permission", "denied")):
         return f"Milvus at {where(settings)} refused QA_MILVUS_TOKEN while {doing}: {message}"
-    if is_lite(settings.milvus_uri) and any(w in lowered for w in ("lock", "in use", "another process", "opened")):
+    if is_lite(settings.milvus_uri) and ("lock" in causes or "open local milvus failed" in causes):
+        # pymilvus hides milvus-lite's DataDirLockedError behind "Open local milvus failed"
         return (
-            f"{where(settings)} is open in another process, and milvus-lite allows one; serve it with "
-            f"`milvus-lite server` or use a Milvus server (README, Scaling out): {message}"
+            f"{where(settings)} could not be opened ({message}): milvus-lite lets one process open a .db file, "
+            "so another may hold it; share it through `milvus-lite server` or use a Milvus server (README, Scaling out)"
         )
     return f"Milvus at {where(settings)} failed while {doing}: {message}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "message", "") or exc).strip()
+    return (text.splitlines() or [type(exc).__name__])[0][:300]
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    while exc is not None and len(out) < 10:
+        out.append(exc)
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return out

@@ -176,8 +176,10 @@ class MilvusView:
         if not rows:
             return {}
         wanted = {self.chunks[r].chunk_id: r for r in rows}
+        step = max(1, self.manifest.chunking.get("window", 100) - self.manifest.chunking.get("window_overlap", 30))
+        depth = sum(len(self.chunks[r].text) // step + 2 for r in wanted.values())  # at least their window count
         out: dict[int, float] = {}
-        for chunk_id, _, vec in self.collection.window_vectors(sorted(wanted)):
+        for chunk_id, score in self.collection.search(qvec, depth, chunk_ids=sorted(wanted)):
             row = wanted[chunk_id]
-            out[row] = max(out.get(row, -1.0), float(vec @ qvec))
+            out[row] = max(out.get(row, -1.0), score)
         return out

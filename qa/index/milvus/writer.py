@@ -196,7 +196,7 @@ class MilvusWriter(Writer):
         """Upsert and delete documents in the collection behind the alias, then renew its state and the view."""
         old = previous.manifest.documents
         pieces = [self._piece(previous, doc) for doc in upserts]
-        texts = [w for _, _, windows in pieces for ws in windows for w in ws]
+        texts = [w for _, _, windows in pieces for ws in windows if isinstance(ws, list) for w in ws]
         fresh = iter(building.encode_all(embedder, texts, progress))
         report.embedded = len(texts)
         documents = dict(old)
