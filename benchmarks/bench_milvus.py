@@ -68,7 +68,12 @@ def run_set(name: str, embedder: Cached, work: Path, limit: int | None, milvus_b
     settings = Settings(docs_dir=docs_dir)
     params = settings.chunk_params
     docs = folder.read_folder(docs_dir)
-    windows = [w for d in docs for c in chunk_document(d.doc_id, d.text, params, d.layout) for w in embedding_windows(c, params)]
+    windows = [
+        w
+        for d in docs
+        for c in chunk_document(d.doc_id, d.text, params, d.layout)
+        for w in embedding_windows(c, params)
+    ]
     t = time.perf_counter()
     embedder.encode_passages(windows)
     encode_s = time.perf_counter() - t
@@ -142,10 +147,24 @@ def milvus_bm25_rows(name, service, embedder, queries, work):  # type: ignore[no
     schema.add_field("id", DataType.INT64, is_primary=True)
     params = client.prepare_index_params()
     for variant in ("raw", "folded"):
-        schema.add_field(variant, DataType.VARCHAR, max_length=65535, enable_analyzer=True, analyzer_params={"tokenizer": "jieba"})
+        schema.add_field(
+            variant, DataType.VARCHAR, max_length=65535, enable_analyzer=True, analyzer_params={"tokenizer": "jieba"}
+        )
         schema.add_field(f"{variant}_bm25", DataType.SPARSE_FLOAT_VECTOR)
-        schema.add_function(Function(name=f"{variant}_f", function_type=FunctionType.BM25, input_field_names=[variant], output_field_names=[f"{variant}_bm25"]))
-        params.add_index(f"{variant}_bm25", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25", params={"bm25_k1": 1.2, "bm25_b": 0.75})
+        schema.add_function(
+            Function(
+                name=f"{variant}_f",
+                function_type=FunctionType.BM25,
+                input_field_names=[variant],
+                output_field_names=[f"{variant}_bm25"],
+            )
+        )
+        params.add_index(
+            f"{variant}_bm25",
+            index_type="SPARSE_INVERTED_INDEX",
+            metric_type="BM25",
+            params={"bm25_k1": 1.2, "bm25_b": 0.75},
+        )
     client.create_collection("p", schema=schema, index_params=params)
     entities = [{"id": r, "raw": index.chunks[r].text, "folded": fold(index.chunks[r].text)} for r in live]
     for i in range(0, len(entities), 500):
@@ -156,7 +175,9 @@ def milvus_bm25_rows(name, service, embedder, queries, work):  # type: ignore[no
         lexical_ranks, hybrid_ranks = [], []
         for q in queries:
             text = q.question if variant == "raw" else fold(q.question)
-            found = client.search("p", data=[text], anns_field=f"{variant}_bm25", limit=CANDIDATES, search_params={"metric_type": "BM25"})[0]
+            found = client.search(
+                "p", data=[text], anns_field=f"{variant}_bm25", limit=CANDIDATES, search_params={"metric_type": "BM25"}
+            )[0]
             bm25 = {int(h["id"]): abs(float(h["distance"])) for h in found}  # milvus-lite returns -BM25
             lexical = sorted(bm25, key=lambda r: -bm25[r])[:10]
             lexical_ranks.append(first_hit(q, [index.chunks[r] for r in lexical]))
@@ -194,7 +215,11 @@ def table(rows: list[dict]) -> str:  # type: ignore[type-arg]
             f"| {r['set']} | {r['mode']} | {r['backend']} | {r['R@1']:.4f} | {r['R@5']:.4f} | {r['MRR@10']:.4f} "
             f"| {r.get('median_ms', float('nan')):.2f} | {r.get('p99_ms', float('nan')):.2f} |"
         )
-    out += ["", "| set | backend | windows | encoder windows/s | storage windows/s | build windows/s (both) |", "|---|---|---|---|---|---|"]
+    out += [
+        "",
+        "| set | backend | windows | encoder windows/s | storage windows/s | build windows/s (both) |",
+        "|---|---|---|---|---|---|",
+    ]
     seen = set()
     for r in rows:
         if "store_windows_per_s" in r and (r["set"], r["backend"]) not in seen:

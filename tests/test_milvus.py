@@ -6,7 +6,6 @@ Skipped, saying why, where the ``milvus`` extra (pymilvus, milvus-lite) is not i
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -18,6 +17,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+
 from conftest import SEED, TEST_HOSTS, CountingEmbedder, seed_service
 from servers import free_port, offline_env, qa_command, wait_healthy
 
@@ -32,7 +32,9 @@ from qa.search.filters import equals  # noqa: E402
 from qa.service.catalog import Catalog  # noqa: E402
 from qa.service.core import QAService  # noqa: E402
 
-ROBOTS = "崂山机器人馆十月十八日开馆，展出工业机器人和服务机器人。\n\n馆内还有一个为孩子们准备的编程教室，周末免费开放。"
+ROBOTS = (
+    "崂山机器人馆十月十八日开馆，展出工业机器人和服务机器人。\n\n馆内还有一个为孩子们准备的编程教室，周末免费开放。"
+)
 
 
 def milvus(tmp_path: Path, **extra: object) -> dict[str, object]:
@@ -73,8 +75,12 @@ def test_add_replace_and_delete_embed_only_that_document(tmp_path: Path) -> None
 
     replaced = "青岛啤酒节在八月举行。"
     service.writer.put("robots.txt", replaced.encode())
-    assert count(service, 'kind == 0 and doc_id == "robots.txt"') == windows_of("robots.txt", replaced, service.settings)
-    assert "机器人" not in "".join(h.text for h in service.search("机器人馆", 5, "hybrid").results if h.doc_id == "robots.txt")
+    assert count(service, 'kind == 0 and doc_id == "robots.txt"') == windows_of(
+        "robots.txt", replaced, service.settings
+    )
+    assert "机器人" not in "".join(
+        h.text for h in service.search("机器人馆", 5, "hybrid").results if h.doc_id == "robots.txt"
+    )
 
     service.writer.delete("robots.txt")
     assert count(service, 'doc_id == "robots.txt"') == 0
@@ -156,7 +162,13 @@ def test_a_second_service_follows_the_first_ones_writes(tmp_path: Path) -> None:
 
 
 def test_collections_live_in_milvus_and_go_with_their_collection(tmp_path: Path) -> None:
-    settings = Settings(docs_dir=tmp_path / "docs", index_dir=tmp_path / "index", collections_dir=tmp_path / "c", **milvus(tmp_path), **TEST_HOSTS)
+    settings = Settings(
+        docs_dir=tmp_path / "docs",
+        index_dir=tmp_path / "index",
+        collections_dir=tmp_path / "c",
+        **milvus(tmp_path),
+        **TEST_HOSTS,
+    )
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / SEED.name).write_bytes(SEED.read_bytes())
     catalog = Catalog(settings, CountingEmbedder())
@@ -176,7 +188,10 @@ def test_collections_live_in_milvus_and_go_with_their_collection(tmp_path: Path)
 def test_an_unreachable_milvus_fails_at_start_naming_the_setting(tmp_path: Path) -> None:
     for uri in ("http://127.0.0.1:1", str(tmp_path / "missing" / "x.db"), "ftp://example.org"):
         with pytest.raises(BackendUnavailable) as err:
-            QAService(Settings(docs_dir=tmp_path, index_dir=tmp_path / "i", backend="milvus", milvus_uri=uri), CountingEmbedder())
+            QAService(
+                Settings(docs_dir=tmp_path, index_dir=tmp_path / "i", backend="milvus", milvus_uri=uri),
+                CountingEmbedder(),
+            )
         assert "QA_MILVUS_URI" in str(err.value) and "\n" not in str(err.value)
 
 
@@ -186,7 +201,9 @@ class OtherModel(CountingEmbedder):
 
 def test_a_collection_of_another_model_or_dimension_is_refused(tmp_path: Path) -> None:
     seed_service(tmp_path, CountingEmbedder(), **milvus(tmp_path))
-    other = QAService(Settings(docs_dir=tmp_path / "docs", index_dir=tmp_path / "index", **milvus(tmp_path)), OtherModel())
+    other = QAService(
+        Settings(docs_dir=tmp_path / "docs", index_dir=tmp_path / "index", **milvus(tmp_path)), OtherModel()
+    )
     with pytest.raises(ModelMismatch) as err:
         other.start()
     assert "QA_MILVUS_COLLECTION" in str(err.value) and "QA_MODEL" in str(err.value) and "\n" not in str(err.value)
@@ -194,7 +211,9 @@ def test_a_collection_of_another_model_or_dimension_is_refused(tmp_path: Path) -
     class SameDimOtherName(CountingEmbedder):
         name = "test:renamed"
 
-    renamed = QAService(Settings(docs_dir=tmp_path / "docs", index_dir=tmp_path / "index", **milvus(tmp_path)), SameDimOtherName())
+    renamed = QAService(
+        Settings(docs_dir=tmp_path / "docs", index_dir=tmp_path / "index", **milvus(tmp_path)), SameDimOtherName()
+    )
     with pytest.raises(ModelMismatch, match="QA_MODEL='test:hash-embedder'"):
         renamed.start()
 
@@ -255,7 +274,9 @@ def test_two_qa_serve_processes_share_one_milvus(tmp_path: Path, lite_server: st
             shutil.copy(SEED, docs / SEED.name)
             port = free_port()
             env = {**offline_env(), "QA_BACKEND": "milvus", "QA_MILVUS_URI": lite_server, "QA_QUERY_CACHE_SIZE": "0"}
-            cmd = qa_command("serve", "--docs", str(docs), "--index", str(tmp_path / name / "index"), "--port", str(port))
+            cmd = qa_command(
+                "serve", "--docs", str(docs), "--index", str(tmp_path / name / "index"), "--port", str(port)
+            )
             procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
             urls.append(f"http://127.0.0.1:{port}")
             wait_healthy(urls[-1], procs[-1])  # one after the other: the first builds the collection
@@ -264,7 +285,9 @@ def test_two_qa_serve_processes_share_one_milvus(tmp_path: Path, lite_server: st
         assert r.status_code == 201, r.text
         deadline = time.monotonic() + 10
         while True:  # b looks for newer writes once a second
-            hits = httpx.post(f"{b}/search", json={"query": "机器人馆什么时候开馆", "top_k": 1}, timeout=30).json()["results"]
+            hits = httpx.post(f"{b}/search", json={"query": "机器人馆什么时候开馆", "top_k": 1}, timeout=30).json()[
+                "results"
+            ]
             if hits and hits[0]["doc_id"] == "robots.txt":
                 break
             assert time.monotonic() < deadline, hits
@@ -288,7 +311,8 @@ def test_two_qa_serve_processes_share_one_milvus(tmp_path: Path, lite_server: st
 @pytest.mark.slow
 def test_qa_serve_refuses_a_bad_milvus_in_one_line(tmp_path: Path) -> None:
     env = {**offline_env(), "QA_BACKEND": "milvus", "QA_MILVUS_URI": "http://127.0.0.1:1"}
-    out = subprocess.run(qa_command("index", "--docs", str(tmp_path)), env=env, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        qa_command("index", "--docs", str(tmp_path)), env=env, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode != 0
     assert out.stderr.strip().splitlines()[-1].startswith("Error: Milvus at QA_MILVUS_URI=http://127.0.0.1:1")
-

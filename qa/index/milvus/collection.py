@@ -117,12 +117,16 @@ class Collection:
 
     # ------------------------------------------------------------ reading
     def state(self, name: str | None = None) -> State | None:
-        rows = self._call("reading its state", self.client.get, name or self.alias, ids=[layout.STATE_ID], output_fields=["info"])
+        rows = self._call(
+            "reading its state", self.client.get, name or self.alias, ids=[layout.STATE_ID], output_fields=["info"]
+        )
         return layout.state_of(rows[0]) if rows else None
 
     def query(self, expr: str, fields: list[str]) -> Iterator[dict[str, Any]]:
         """Every entity matching ``expr`` (pages through Milvus' query limit)."""
-        it = self._call("reading", self.client.query_iterator, self.alias, batch_size=2000, filter=expr, output_fields=fields)
+        it = self._call(
+            "reading", self.client.query_iterator, self.alias, batch_size=2000, filter=expr, output_fields=fields
+        )
         try:
             while True:
                 page = self._call("reading", it.next)

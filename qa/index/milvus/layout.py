@@ -103,13 +103,21 @@ def document_entities(
                 )
             )
     info = {"sha256": entry.sha256, "chunks": entry.chunks}
-    rows.append(_entity(f"d:{doc_id}", DOCUMENT, np.zeros(dim, np.float32), doc_id=doc_id, metadata=entry.metadata, info=info))
+    rows.append(
+        _entity(f"d:{doc_id}", DOCUMENT, np.zeros(dim, np.float32), doc_id=doc_id, metadata=entry.metadata, info=info)
+    )
     return rows
 
 
 def chunk_of(row: dict[str, Any]) -> Chunk:
     return Chunk(
-        row["chunk_id"], row["doc_id"], int(row["start"]), int(row["end"]), row["text"], row["page"] or None, row["section"] or None
+        row["chunk_id"],
+        row["doc_id"],
+        int(row["start"]),
+        int(row["end"]),
+        row["text"],
+        row["page"] or None,
+        row["section"] or None,
     )
 
 
@@ -119,7 +127,15 @@ def doc_entry(row: dict[str, Any]) -> DocEntry:
 
 def state_of(row: dict[str, Any]) -> State:
     info = row["info"]
-    return State(info["model"], int(info["dim"]), dict(info["chunking"]), int(info["tokens_version"]), info.get("created_at", ""), info["stamp"], int(info.get("format", FORMAT)))
+    return State(
+        info["model"],
+        int(info["dim"]),
+        dict(info["chunking"]),
+        int(info["tokens_version"]),
+        info.get("created_at", ""),
+        info["stamp"],
+        int(info.get("format", FORMAT)),
+    )
 
 
 def quoted(values: list[str]) -> str:

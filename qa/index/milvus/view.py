@@ -45,7 +45,12 @@ class Part:
     def build(cls, chunks: list[Chunk]) -> Part:
         texts = [c.text for c in chunks]
         latin = np.array([len(CJK_CHAR.findall(t)) < 0.1 * len(t) for t in texts], bool)
-        return cls(chunks, Postings.build([tokenize(t) for t in texts]), Postings.build([bridge.tokens(t) for t in texts]), latin)
+        return cls(
+            chunks,
+            Postings.build([tokenize(t) for t in texts]),
+            Postings.build([bridge.tokens(t) for t in texts]),
+            latin,
+        )
 
 
 class _Chunks:
@@ -62,7 +67,9 @@ class _Chunks:
 
 def check(state: State, model: str, dim: int, alias: str) -> None:
     if state.format != layout.FORMAT:
-        raise IndexCorrupt(f"Milvus collection {alias!r} has layout {state.format}, not {layout.FORMAT}; rebuild it with `qa index --rebuild`")
+        raise IndexCorrupt(
+            f"Milvus collection {alias!r} has layout {state.format}, not {layout.FORMAT}; rebuild it with `qa index --rebuild`"
+        )
     if state.model != model or state.dim != dim:
         raise ModelMismatch(
             f"Milvus collection {alias!r} (QA_MILVUS_COLLECTION) was built with model {state.model!r} (dim {state.dim}) "
@@ -75,19 +82,32 @@ class MilvusView:
     """A view of a Milvus collection. Rows are numbered across parts; masked rows score nothing."""
 
     def __init__(
-        self, collection: Collection, state: State, documents: dict[str, DocEntry], parts: list[Part], masks: list[np.ndarray]
+        self,
+        collection: Collection,
+        state: State,
+        documents: dict[str, DocEntry],
+        parts: list[Part],
+        masks: list[np.ndarray],
     ) -> None:
         self.collection, self.state, self.parts, self.masks = collection, state, parts, masks
         self.bases = np.concatenate([[0], np.cumsum([len(p.chunks) for p in parts])]).astype(np.int64)
-        self.manifest = Manifest(state.model, state.dim, state.chunking, documents, state.created_at, state.tokens_version)
+        self.manifest = Manifest(
+            state.model, state.dim, state.chunking, documents, state.created_at, state.tokens_version
+        )
         self.chunks = _Chunks(self)
         self.path = None  # no commit file: the Milvus writer compares stamps instead
 
     @classmethod
     def read(cls, collection: Collection, state: State) -> MilvusView:
         """The whole collection: every document record and passage (window 0 carries the text)."""
-        documents = {r["doc_id"]: layout.doc_entry(r) for r in collection.query(f"kind == {layout.DOCUMENT}", ["doc_id", "metadata", "info"])}
-        chunks = [layout.chunk_of(r) for r in collection.query(f"kind == {layout.WINDOW} and window == 0", layout.PASSAGE_FIELDS)]
+        documents = {
+            r["doc_id"]: layout.doc_entry(r)
+            for r in collection.query(f"kind == {layout.DOCUMENT}", ["doc_id", "metadata", "info"])
+        }
+        chunks = [
+            layout.chunk_of(r)
+            for r in collection.query(f"kind == {layout.WINDOW} and window == 0", layout.PASSAGE_FIELDS)
+        ]
         chunks.sort(key=lambda c: (c.doc_id, c.start, c.chunk_id))
         part = Part.build(chunks)
         return cls(collection, state, documents, [part], [np.ones(len(chunks), bool)])
@@ -123,7 +143,9 @@ class MilvusView:
 
     @cached_property
     def lexical(self) -> Field:
-        return Field([(p.lexical, int(b), m) for p, b, m in zip(self.parts, self.bases, self.masks)], self.size, tokenize)
+        return Field(
+            [(p.lexical, int(b), m) for p, b, m in zip(self.parts, self.bases, self.masks)], self.size, tokenize
+        )
 
     @cached_property
     def bridge(self) -> Field:

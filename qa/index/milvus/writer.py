@@ -73,14 +73,18 @@ class MilvusWriter(Writer):
             return None
         state = self.collection.state()
         if state is None:
-            raise IndexCorrupt(f"Milvus collection {self.collection.alias!r} has no state entity; rebuild it with `qa index --rebuild`")
+            raise IndexCorrupt(
+                f"Milvus collection {self.collection.alias!r} has no state entity; rebuild it with `qa index --rebuild`"
+            )
         check(state, self.embedder.name, self.embedder.dim, self.collection.alias)
         return state
 
     def load(self) -> MilvusView:  # type: ignore[override]
         """Read the collection (its passages, for BM25) and serve it."""
         if not self.collection.exists():
-            raise IndexMissing(f"no Milvus collection {self.collection.alias!r} at {where(self.settings)}; build one with `qa index`")
+            raise IndexMissing(
+                f"no Milvus collection {self.collection.alias!r} at {where(self.settings)}; build one with `qa index`"
+            )
         self.collection.check_dim(self.embedder.dim)
         state = self._state()
         assert state is not None
@@ -103,7 +107,10 @@ class MilvusWriter(Writer):
 
     def _catch_up(self, current: MilvusView, state: State) -> MilvusView:
         """``current`` with what other writers changed: only changed documents' passages are read."""
-        now = {r["doc_id"]: layout.doc_entry(r) for r in self.collection.query(f"kind == {layout.DOCUMENT}", ["doc_id", "metadata", "info"])}
+        now = {
+            r["doc_id"]: layout.doc_entry(r)
+            for r in self.collection.query(f"kind == {layout.DOCUMENT}", ["doc_id", "metadata", "info"])
+        }
         old = current.manifest.documents
         fresh = sorted(d for d, e in now.items() if old.get(d) != e)
         gone = (set(old) - set(now)) | {d for d in fresh if d in old}
@@ -159,7 +166,9 @@ class MilvusWriter(Writer):
                 self._build(docs, report, progress)
             elif report.touched or previous.manifest.tokens_version != TOKENS_VERSION:
                 wanted = set(report.added) | set(report.changed)
-                self._write(previous, [d for d in docs if d.doc_id in wanted], report.removed, self.embedder, report, progress)
+                self._write(
+                    previous, [d for d in docs if d.doc_id in wanted], report.removed, self.embedder, report, progress
+                )
             else:
                 self.live.set(previous)
                 report.chunks = previous.live_size
@@ -229,12 +238,16 @@ class MilvusWriter(Writer):
             stored: dict[str, list[tuple[int, np.ndarray]]] = {}
             for chunk_id, k, vec in self.collection.window_vectors([c.chunk_id for c in chunks]):
                 stored.setdefault(chunk_id, []).append((k, vec))
-            kept: list[np.ndarray | list[str]] = [np.vstack([v for _, v in sorted(stored[c.chunk_id], key=lambda kv: kv[0])]) for c in chunks]
+            kept: list[np.ndarray | list[str]] = [
+                np.vstack([v for _, v in sorted(stored[c.chunk_id], key=lambda kv: kv[0])]) for c in chunks
+            ]
             return doc, chunks, kept
         chunks = chunk_document(doc.doc_id, doc.text, self.params, doc.layout)
         return doc, chunks, [embedding_windows(c, self.params) for c in chunks]
 
-    def _build(self, docs: list[Document], report: BuildReport, progress: Progress | None, embedder: Embedder | None = None) -> None:
+    def _build(
+        self, docs: list[Document], report: BuildReport, progress: Progress | None, embedder: Embedder | None = None
+    ) -> None:
         """Every document into a new collection, then the alias switched to it: searches see the old one until then."""
         embedder = embedder or self.embedder
         state = self._state_now()
@@ -258,9 +271,18 @@ class MilvusWriter(Writer):
         self._mark()
         report.embedded, report.chunks = total, len(chunks_all)
         chunks_all.sort(key=lambda c: (c.doc_id, c.start, c.chunk_id))
-        self.live.set(MilvusView(self.collection, state, documents, [Part.build(chunks_all)], [np.ones(len(chunks_all), bool)]))
+        self.live.set(
+            MilvusView(self.collection, state, documents, [Part.build(chunks_all)], [np.ones(len(chunks_all), bool)])
+        )
 
-    def _fill(self, name: str, batch: list[tuple[Document, list[Chunk]]], embedder: Embedder, documents: dict[str, DocEntry], out: list[Chunk]) -> int:
+    def _fill(
+        self,
+        name: str,
+        batch: list[tuple[Document, list[Chunk]]],
+        embedder: Embedder,
+        documents: dict[str, DocEntry],
+        out: list[Chunk],
+    ) -> int:
         texts = [w for _, chunks in batch for c in chunks for w in embedding_windows(c, self.params)]
         vecs = iter(building.encode_all(embedder, texts))
         rows = []
@@ -278,4 +300,3 @@ class MilvusWriter(Writer):
         d = self.settings.index_dir
         d.mkdir(parents=True, exist_ok=True)
         durable.write_file(d / MARKER, f"{self.settings.milvus_uri} {self.collection.alias}\n".encode())
-
