@@ -6,6 +6,7 @@ Skipped, saying why, where the ``milvus`` extra (pymilvus, milvus-lite) is not i
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -316,3 +317,32 @@ def test_qa_serve_refuses_a_bad_milvus_in_one_line(tmp_path: Path) -> None:
     )
     assert out.returncode != 0
     assert out.stderr.strip().splitlines()[-1].startswith("Error: Milvus at QA_MILVUS_URI=http://127.0.0.1:1")
+
+
+# ------------------------------------------------------------ a real Milvus server, when one is given
+SERVER = os.environ.get("QA_TEST_MILVUS_URI")  # e.g. http://127.0.0.1:19530 with authorization enabled
+needs_server = pytest.mark.skipif(not SERVER, reason="QA_TEST_MILVUS_URI (and QA_TEST_MILVUS_TOKEN) name no server")
+
+
+@needs_server
+def test_a_server_refuses_a_wrong_token_naming_the_setting(tmp_path: Path) -> None:
+    settings = Settings(docs_dir=tmp_path, backend="milvus", milvus_uri=SERVER, milvus_token="root:certainly-wrong")
+    with pytest.raises(BackendUnavailable, match="refused QA_MILVUS_TOKEN") as err:
+        QAService(settings, CountingEmbedder())
+    assert "\n" not in str(err.value)
+
+
+@needs_server
+def test_writes_and_searches_on_a_server(tmp_path: Path) -> None:
+    extra = {"milvus_uri": SERVER, "milvus_token": os.environ.get("QA_TEST_MILVUS_TOKEN")}
+    service = seed_service(
+        tmp_path, CountingEmbedder(), backend="milvus", milvus_collection=f"qa_test_{os.getpid()}", **extra
+    )
+    try:
+        service.writer.put("robots.txt", ROBOTS.encode())
+        assert service.search("机器人馆什么时候开馆", 1, "lexical").results[0].doc_id == "robots.txt"
+        assert service.search("x", 2, "dense", where=equals({"doc_id": ["robots.txt"]})).results
+        service.writer.sync(rebuild=True)
+        assert service.index.manifest.documents.keys() == {"robots.txt", SEED.name}
+    finally:
+        service.writer.destroy()  # type: ignore[attr-defined]

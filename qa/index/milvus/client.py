@@ -75,9 +75,11 @@ def call(settings: Settings, doing: str, fn: Callable[[], T]) -> T:
 
 def _explain(settings: Settings, doing: str, exc: Exception) -> str:
     message = _first_line(exc)
-    causes = " ".join(_first_line(e) for e in _chain(exc)).lower()
-    if any(w in causes for w in ("auth", "credential", "password", "token", "permission", "denied")):
-        return f"Milvus at {where(settings)} refused QA_MILVUS_TOKEN while {doing}: {message}"
+    chain = _chain(exc)
+    causes = " ".join(str(e) for e in chain).lower()  # pymilvus wraps the gRPC error that says what happened
+    if "unauthenticated" in causes or "auth check" in causes or "permission denied" in causes:
+        detail = next((_first_line(e) for e in chain if "auth" in _first_line(e).lower()), message)
+        return f"Milvus at {where(settings)} refused QA_MILVUS_TOKEN while {doing}: {detail}"
     if is_lite(settings.milvus_uri) and ("lock" in causes or "open local milvus failed" in causes):
         # pymilvus hides milvus-lite's DataDirLockedError behind "Open local milvus failed"
         return (
@@ -88,7 +90,8 @@ def _explain(settings: Settings, doing: str, exc: Exception) -> str:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "message", "") or exc).strip()
+    details = getattr(exc, "details", None)  # a gRPC error: its details, not its multi-line repr
+    text = str((details() if callable(details) else None) or getattr(exc, "message", "") or exc).strip()
     return (text.splitlines() or [type(exc).__name__])[0][:300]
 
 
