@@ -90,6 +90,20 @@ def test_add_replace_and_delete_embed_only_that_document(tmp_path: Path) -> None
     assert service.index.live_size == seed_chunks
 
 
+def test_a_restarted_process_serves_the_collection_without_embedding(tmp_path: Path) -> None:
+    """A new process reopens the milvus-lite file (which starts unloaded) and serves it as it was."""
+    code = (
+        "import sys; sys.path.insert(0, {tests!r})\n"
+        "from pathlib import Path\n"
+        "from conftest import CountingEmbedder, seed_service\n"
+        "s = seed_service(Path({root!r}), CountingEmbedder(), backend='milvus', milvus_uri={db!r})\n"
+        "print(s.stats()['chunks'], s.search('虚拟现实', 1, 'hybrid').results[0].doc_id, s.writer.embedder.passages_embedded)"
+    ).format(tests=str(Path(__file__).parent), root=str(tmp_path), db=str(tmp_path / "milvus.db"))
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120) for _ in range(2)]
+    (chunks, top, embedded), (chunks2, top2, embedded2) = (r.stdout.split() for r in runs)
+    assert (chunks2, top2) == (chunks, top) == (chunks, SEED.name) and int(embedded) > 0 and embedded2 == "0"
+
+
 def test_rankings_match_the_local_store(tmp_path: Path) -> None:
     """Same documents, same vectors: both backends rank every mode alike (scores to float32 rounding)."""
     embedder = CountingEmbedder()

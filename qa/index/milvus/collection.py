@@ -42,6 +42,10 @@ class Collection:
             return None
         return str(self._call("resolving the alias", self.client.describe_alias, self.alias)["collection_name"])
 
+    def load(self) -> None:
+        """Make the collection searchable: a reopened milvus-lite file starts with it not loaded."""
+        self._call("loading the collection", self.client.load_collection, self.alias)
+
     def check_dim(self, dim: int) -> None:
         """Refuse a collection whose vectors have another dimension than the model's (before reading anything)."""
         described = self._call("describing the collection", self.client.describe_collection, self.alias)

@@ -86,6 +86,7 @@ class MilvusWriter(Writer):
                 f"no Milvus collection {self.collection.alias!r} at {where(self.settings)}; build one with `qa index`"
             )
         self.collection.check_dim(self.embedder.dim)
+        self.collection.load()
         state = self._state()
         assert state is not None
         view = MilvusView.read(self.collection, state)
