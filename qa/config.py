@@ -18,6 +18,7 @@ BUNDLED_MODEL = "bundled:multilingual-e5-small"
 SearchMode = Literal["dense", "lexical", "hybrid"]
 SEARCH_MODES: tuple[str, ...] = get_args(SearchMode)
 IndexType = Literal["auto", "flat", "hnsw"]
+Backend = Literal["local", "milvus"]
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,22 @@ class Settings(BaseSettings):
     max_query_chars: int = Field(2000, ge=1)
     max_top_k: int = Field(100, ge=1)
     search_mode: SearchMode = "hybrid"
+    backend: Backend = Field(
+        "local",
+        description="Where the index lives: 'local' segments in QA_INDEX_DIR (FAISS + BM25, one machine), or "
+        "'milvus', a Milvus collection at QA_MILVUS_URI that several qa processes share (README, Scaling out).",
+    )
+    milvus_uri: str = Field(
+        "milvus.db",
+        description="With QA_BACKEND=milvus: a path ending in .db (embedded milvus-lite, one process per file), "
+        "or http(s)://host:19530 (Milvus Standalone, Distributed, Zilliz Cloud).",
+    )
+    milvus_token: SecretStr | None = Field(None, description="Milvus credentials: 'user:password' or an API key.")
+    milvus_collection: str = Field(
+        "qa_default",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,180}$",
+        description="Milvus alias of the default collection; other collections get this name plus their own.",
+    )
     index_type: IndexType = Field(
         "auto",
         description="FAISS index of the window vectors: exact up to QA_HNSW_THRESHOLD vectors, HNSW beyond (auto).",

@@ -12,7 +12,8 @@ QAError
 ├── IndexError_         the index on disk cannot be used
 │   ├── IndexMissing    nothing built yet (503)
 │   ├── IndexCorrupt    truncated or damaged files (503)
-│   └── ModelMismatch   built with another model (409)
+│   ├── ModelMismatch   built with another model (409)
+│   └── BackendUnavailable  the configured Milvus cannot be reached or refuses qa (503)
 └── ModelError          the embedding model cannot be provisioned or loaded (500)
 """
 
@@ -75,6 +76,10 @@ class IndexCorrupt(IndexError_):
 
 class ModelMismatch(IndexError_):
     status_code = 409
+
+
+class BackendUnavailable(IndexError_):
+    """The index's storage service (QA_BACKEND=milvus) is unreachable, refuses the credentials, or is busy."""
 
 
 class StorageError(QAError):

@@ -53,6 +53,13 @@ class CountingEmbedder:
         return self._encode(texts)
 
 
+def backend_settings(root: Path) -> dict[str, Any]:
+    """``QA_TEST_BACKEND=milvus`` runs the tests built on these fixtures against milvus-lite (one .db per test)."""
+    if os.environ.get("QA_TEST_BACKEND") == "milvus":
+        return {"backend": "milvus", "milvus_uri": str(root / "milvus.db")}
+    return {}
+
+
 def seed_service(root: Path, embedder: Any, **settings: Any) -> QAService:
     """A service over a copy of the seed article in ``root/docs``, with its index built in ``root/index``."""
     docs = root / "docs"
@@ -64,6 +71,7 @@ def seed_service(root: Path, embedder: Any, **settings: Any) -> QAService:
         "index_dir": root / "index",
         "collections_dir": root / "collections",
         **TEST_HOSTS,
+        **backend_settings(root),
         **settings,
     }
     service = QAService(Settings(**settings), embedder)
@@ -109,7 +117,7 @@ def make_settings(tmp_path: Path):  # type: ignore[no-untyped-def]
         kw.setdefault("docs_dir", tmp_path / "docs")
         kw.setdefault("index_dir", tmp_path / "index")
         kw.setdefault("collections_dir", tmp_path / "collections")
-        kw = {**TEST_HOSTS, **kw}
+        kw = {**TEST_HOSTS, **backend_settings(tmp_path), **kw}
         return Settings(**kw)  # type: ignore[arg-type]
 
     return make

@@ -13,6 +13,7 @@ the index folder's file lock.
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -186,6 +187,10 @@ class Writer:
             pass  # another writer is at work; it prunes after its own write
         except OSError:
             log.warning("could not clean leftovers in %s", self.settings.index_dir, exc_info=True)
+
+    def destroy(self) -> None:
+        """Remove the index for good (deleting a collection); the caller holds :meth:`exclusive`."""
+        shutil.rmtree(self.settings.index_dir)
 
     # ------------------------------------------------------------ whole folder
     def sync(

@@ -54,7 +54,11 @@ class Catalog:
         if name == DEFAULT:
             return self.settings
         root = self.settings.collections_dir / name
-        return self.settings.model_copy(update={"docs_dir": root / "docs", "index_dir": root / "index"})
+        # Milvus names allow letters, digits and '_'; a collection name is lower-case, so '-' becomes 'D' unambiguously.
+        milvus = f"{self.settings.milvus_collection}__{name.replace('-', 'D')}"
+        return self.settings.model_copy(
+            update={"docs_dir": root / "docs", "index_dir": root / "index", "milvus_collection": milvus}
+        )
 
     def _exists(self, name: str) -> bool:
         return name == DEFAULT or (self.settings.collections_dir / name / "index").is_dir()
@@ -100,7 +104,7 @@ class Catalog:
             service.writer.closed = True  # a write queued behind this one must not recreate the collection
             with self._lock:
                 # The index goes first: a crash mid-delete leaves a folder that is not a collection, never half of one.
-                shutil.rmtree(root / "index")
+                service.writer.destroy()
                 self._services = {k: v for k, v in self._services.items() if k != name}
             shutil.rmtree(root, ignore_errors=True)
 

@@ -19,11 +19,11 @@ from qa.config import SearchMode, Settings
 from qa.encoder.batching import BatchingEmbedder
 from qa.encoder.embedder import Embedder, load_embedder
 from qa.errors import BadDocument, InvalidInput, NotFound, QAError
-from qa.index import store
+from qa.index import backend, store
 from qa.index.building import Progress
 from qa.index.chunking import Chunk
 from qa.index.live import LiveIndex
-from qa.index.writer import DocumentChange, Upload, Writer
+from qa.index.writer import DocumentChange, Upload
 from qa.ingest import folder, names
 from qa.search import answering, lexicon, retrieval
 from qa.search.filters import Predicate
@@ -120,7 +120,7 @@ class QAService:
         self.settings = settings
         self.embedder = embedder
         self.live = LiveIndex()
-        self.writer = Writer(settings, embedder, self.live)
+        self.writer = backend.open_writer(settings, embedder, self.live)
         self.live.follow(self.writer.on_disk)
         self.jobs = Jobs()
 

@@ -1,0 +1,143 @@
+"""What a qa collection looks like in Milvus: one entity per embedded window, one per document, one for its state.
+
+    id "w:<chunk_id>:<k>"  kind 0  a window: its vector, its passage (chunk id, document, offsets, page,
+                                  section, the document's metadata), and on window 0 the passage text
+    id "d:<doc_id>"        kind 1  a document: sha256, passage count, metadata
+    id "s:"                kind 2  the collection: model, dim, chunking, tokens version, and a stamp that
+                                  every write renews, which other processes poll to follow writes
+
+Keeping documents and state in the collection itself means an alias switch
+(a rebuild) swaps all three at once. Document and state entities carry a zero
+vector (inner product: they score 0) and every search filters on ``kind``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from qa.index.chunking import Chunk
+from qa.index.segment import DocEntry
+
+WINDOW, DOCUMENT, STATE = 0, 1, 2
+STATE_ID = "s:"
+FORMAT = 1  # of this layout, recorded in the state entity
+LONG = 65535  # Milvus' longest VARCHAR, in bytes
+PASSAGE_FIELDS = ["chunk_id", "doc_id", "start", "end", "page", "section", "text"]
+
+
+@dataclass
+class State:
+    model: str
+    dim: int
+    chunking: dict[str, int]
+    tokens_version: int
+    created_at: str = ""
+    stamp: str = field(default_factory=lambda: secrets.token_hex(8))
+    format: int = FORMAT
+
+    def renewed(self) -> State:
+        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        return State(self.model, self.dim, self.chunking, self.tokens_version, stamp)
+
+    def entity(self) -> dict[str, Any]:
+        return _entity(STATE_ID, STATE, np.zeros(self.dim, np.float32), info=self.__dict__.copy())
+
+
+def schema(dim: int) -> Any:
+    from pymilvus import DataType, MilvusClient
+
+    s = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    s.add_field("id", DataType.VARCHAR, is_primary=True, max_length=2048)
+    s.add_field("kind", DataType.INT8)
+    s.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+    s.add_field("doc_id", DataType.VARCHAR, max_length=1024)
+    s.add_field("chunk_id", DataType.VARCHAR, max_length=1100)
+    s.add_field("window", DataType.INT32)
+    s.add_field("start", DataType.INT64)
+    s.add_field("end", DataType.INT64)
+    s.add_field("page", DataType.INT32)  # 0: unknown
+    s.add_field("section", DataType.VARCHAR, max_length=LONG)
+    s.add_field("text", DataType.VARCHAR, max_length=LONG)
+    s.add_field("metadata", DataType.JSON)
+    s.add_field("info", DataType.JSON)
+    return s
+
+
+def _entity(id_: str, kind: int, vector: np.ndarray, **fields: Any) -> dict[str, Any]:
+    row = {"id": id_, "kind": kind, "vector": vector.astype(np.float32).tolist(), "doc_id": "", "chunk_id": ""}
+    row |= {"window": 0, "start": 0, "end": 0, "page": 0, "section": "", "text": "", "metadata": {}, "info": {}}
+    return row | fields
+
+
+def window_id(chunk_id: str, k: int) -> str:
+    return f"w:{chunk_id}:{k}"
+
+
+def document_entities(
+    doc_id: str, entry: DocEntry, chunks: list[Chunk], vectors: list[np.ndarray], dim: int
+) -> list[dict[str, Any]]:
+    """The entities of one document: a window per vector row of each chunk (``vectors[i]``: chunk i's), and its record."""
+    rows = []
+    for chunk, vecs in zip(chunks, vectors):
+        for k, vec in enumerate(vecs):
+            rows.append(
+                _entity(
+                    window_id(chunk.chunk_id, k),
+                    WINDOW,
+                    vec,
+                    doc_id=doc_id,
+                    chunk_id=chunk.chunk_id,
+                    window=k,
+                    start=chunk.start,
+                    end=chunk.end,
+                    page=chunk.page or 0,
+                    section=chunk.section or "",
+                    text=chunk.text if k == 0 else "",  # BM25 needs the passage once, not once per window
+                    metadata=entry.metadata,
+                )
+            )
+    info = {"sha256": entry.sha256, "chunks": entry.chunks}
+    rows.append(
+        _entity(f"d:{doc_id}", DOCUMENT, np.zeros(dim, np.float32), doc_id=doc_id, metadata=entry.metadata, info=info)
+    )
+    return rows
+
+
+def chunk_of(row: dict[str, Any]) -> Chunk:
+    return Chunk(
+        row["chunk_id"],
+        row["doc_id"],
+        int(row["start"]),
+        int(row["end"]),
+        row["text"],
+        row["page"] or None,
+        row["section"] or None,
+    )
+
+
+def doc_entry(row: dict[str, Any]) -> DocEntry:
+    return DocEntry(row["info"]["sha256"], int(row["info"]["chunks"]), dict(row["metadata"] or {}))
+
+
+def state_of(row: dict[str, Any]) -> State:
+    info = row["info"]
+    return State(
+        info["model"],
+        int(info["dim"]),
+        dict(info["chunking"]),
+        int(info["tokens_version"]),
+        info.get("created_at", ""),
+        info["stamp"],
+        int(info.get("format", FORMAT)),
+    )
+
+
+def quoted(values: list[str]) -> str:
+    """A list literal for a Milvus filter (JSON's string escapes are Milvus')."""
+    return json.dumps(values, ensure_ascii=False)

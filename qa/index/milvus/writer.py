@@ -1,0 +1,303 @@
+"""The writer of the Milvus backend: the same :class:`~qa.index.writer.Writer`, storing entities instead of segments.
+
+What stays the writer's own: the docs folder first, one writer per process,
+a document write embedding only that document. What differs is storage: a
+document write upserts its entities and then deletes its stale ones (so a
+search never finds it missing halfway), a whole build fills a new Milvus
+collection and then switches the alias, and the collection's state entity
+is renewed last, so another process following it sees the write complete.
+
+Milvus is the source of truth, not this machine's docs folder: another qa
+process may have written documents this folder never saw. So opening never
+syncs the folder into an existing collection; ``qa index`` does, on request.
+Writers in different processes are not serialized (Milvus has no lock to
+take): concurrent writes to different documents are safe, and two writes to
+one document end as the last one's.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+
+import numpy as np
+
+from qa import durable
+from qa.config import Settings
+from qa.encoder.embedder import Embedder
+from qa.errors import Conflict, IndexCorrupt, IndexError_, IndexMissing, NotFound
+from qa.index import building
+from qa.index.building import BuildReport, Progress
+from qa.index.chunking import Chunk, chunk_document, embedding_windows
+from qa.index.lexical import TOKENS_VERSION
+from qa.index.live import LiveIndex
+from qa.index.milvus import layout
+from qa.index.milvus.client import where
+from qa.index.milvus.collection import Collection
+from qa.index.milvus.layout import State
+from qa.index.milvus.view import MilvusView, Part, check
+from qa.index.segment import DocEntry
+from qa.index.writer import Writer
+from qa.ingest import folder
+from qa.ingest.folder import Document
+
+MARKER = "MILVUS"  # in QA_INDEX_DIR: names the Milvus collection, so the catalog finds collections as it does locally
+_STEP = 1024  # windows embedded and written per step of a whole build
+
+
+class MilvusWriter(Writer):
+    def __init__(self, settings: Settings, embedder: Embedder, live: LiveIndex) -> None:
+        super().__init__(settings, embedder, live)
+        self.on_commit = None  # Milvus compacts its own segments: qa's merges are for the local store
+        self.collection = Collection(settings)  # connects now: a bad URI or token fails at start, in one line
+        self._following = threading.Lock()
+
+    @contextmanager
+    def exclusive(self, timeout: float | None = None) -> Iterator[None]:
+        """One writer at a time in this process (nothing to lock across processes: see the module docstring)."""
+        if not self._lock.acquire(timeout=-1 if timeout is None else timeout):
+            raise Conflict("another write is in progress (a rebuild or a document update); try again later")
+        try:
+            if self.closed:
+                raise NotFound(f"the collection of {self.settings.docs_dir} was deleted")
+            yield
+        finally:
+            self._lock.release()
+
+    # ------------------------------------------------------------ reading
+    def _state(self) -> State | None:
+        if not self.collection.exists():
+            return None
+        state = self.collection.state()
+        if state is None:
+            raise IndexCorrupt(
+                f"Milvus collection {self.collection.alias!r} has no state entity; rebuild it with `qa index --rebuild`"
+            )
+        check(state, self.embedder.name, self.embedder.dim, self.collection.alias)
+        return state
+
+    def load(self) -> MilvusView:  # type: ignore[override]
+        """Read the collection (its passages, for BM25) and serve it."""
+        if not self.collection.exists():
+            raise IndexMissing(
+                f"no Milvus collection {self.collection.alias!r} at {where(self.settings)}; build one with `qa index`"
+            )
+        self.collection.check_dim(self.embedder.dim)
+        self.collection.load()
+        state = self._state()
+        assert state is not None
+        view = MilvusView.read(self.collection, state)
+        self.live.set(view)
+        return view
+
+    def on_disk(self) -> MilvusView | None:  # type: ignore[override]
+        """The collection as it is now: the view in memory if nothing was written since, else that view caught up."""
+        current = self.live.peek()
+        state = self._state()
+        if state is None:
+            return None
+        if isinstance(current, MilvusView) and current.state.stamp == state.stamp:
+            return current
+        with self._following:
+            if not isinstance(current, MilvusView) or current.manifest.chunking != state.chunking:
+                return MilvusView.read(self.collection, state)
+            return self._catch_up(current, state)
+
+    def _catch_up(self, current: MilvusView, state: State) -> MilvusView:
+        """``current`` with what other writers changed: only changed documents' passages are read."""
+        now = {
+            r["doc_id"]: layout.doc_entry(r)
+            for r in self.collection.query(f"kind == {layout.DOCUMENT}", ["doc_id", "metadata", "info"])
+        }
+        old = current.manifest.documents
+        fresh = sorted(d for d, e in now.items() if old.get(d) != e)
+        gone = (set(old) - set(now)) | {d for d in fresh if d in old}
+        chunks: list[Chunk] = []
+        for i in range(0, len(fresh), 256):
+            expr = f"kind == {layout.WINDOW} and window == 0 and doc_id in {layout.quoted(fresh[i : i + 256])}"
+            chunks += [layout.chunk_of(r) for r in self.collection.query(expr, layout.PASSAGE_FIELDS)]
+        return current.changed(state, now, gone, chunks)
+
+    def open(self, progress: Progress | None = None) -> bool:
+        """Serve the collection; build it from the docs folder only if there is none (never sync into an existing one)."""
+        try:
+            self.load()
+        except IndexMissing:
+            self.sync(progress=progress)
+        return False
+
+    def destroy(self) -> None:
+        self.collection.drop()
+        shutil.rmtree(self.settings.index_dir, ignore_errors=True)
+
+    # ------------------------------------------------------------ writing
+    def sync(
+        self,
+        *,
+        rebuild: bool = False,
+        progress: Progress | None = None,
+        docs: list[Document] | None = None,
+        timeout: float | None = None,
+    ) -> BuildReport:
+        """Bring the collection in line with the docs folder: changed documents only, or everything into a new
+        collection behind the alias (``rebuild``, a first build, another model or chunking)."""
+        with self.exclusive(timeout):
+            try:
+                previous = self.on_disk()
+            except IndexError_:
+                if not rebuild:
+                    raise
+                previous = None
+            docs = folder.read_folder(self.settings.docs_dir) if docs is None else docs
+            report = BuildReport()
+            old = previous.manifest.documents if previous is not None else {}
+            for doc in docs:
+                entry = old.get(doc.doc_id)
+                if entry is None:
+                    report.added.append(doc.doc_id)
+                elif entry.sha256 == doc.sha256 and entry.metadata == doc.metadata:
+                    report.unchanged.append(doc.doc_id)
+                else:
+                    report.changed.append(doc.doc_id)
+            report.removed = sorted(set(old) - {d.doc_id for d in docs})
+            if rebuild or previous is None or not building.compatible(previous, self.embedder, self.params):  # type: ignore[arg-type]
+                self._build(docs, report, progress)
+            elif report.touched or previous.manifest.tokens_version != TOKENS_VERSION:
+                wanted = set(report.added) | set(report.changed)
+                self._write(
+                    previous, [d for d in docs if d.doc_id in wanted], report.removed, self.embedder, report, progress
+                )
+            else:
+                self.live.set(previous)
+                report.chunks = previous.live_size
+        return report
+
+    def _apply(self, upserts: list[Document], removes: list[str], embedder: Embedder) -> BuildReport:
+        previous = self.on_disk()
+        if previous is None or not building.can_update(previous, embedder, self.params):  # type: ignore[arg-type]
+            docs = folder.read_folder(self.settings.docs_dir)
+            report = BuildReport(added=[d.doc_id for d in docs])
+            self._build(docs, report, None, embedder)
+            return report
+        report = BuildReport()
+        old = previous.manifest.documents
+        for doc in upserts:
+            (report.added if doc.doc_id not in old else report.changed).append(doc.doc_id)
+        report.removed = [d for d in removes if d in old]
+        report.untouched = len(old) - len(report.changed) - len(report.removed)
+        self._write(previous, upserts, report.removed, embedder, report, None)
+        return report
+
+    def _state_now(self) -> State:
+        return State(self.embedder.name, self.embedder.dim, asdict(self.params), TOKENS_VERSION).renewed()
+
+    def _write(
+        self,
+        previous: MilvusView,
+        upserts: list[Document],
+        removes: list[str],
+        embedder: Embedder,
+        report: BuildReport,
+        progress: Progress | None,
+    ) -> None:
+        """Upsert and delete documents in the collection behind the alias, then renew its state and the view."""
+        old = previous.manifest.documents
+        pieces = [self._piece(previous, doc) for doc in upserts]
+        texts = [w for _, _, windows in pieces for ws in windows if isinstance(ws, list) for w in ws]
+        fresh = iter(building.encode_all(embedder, texts, progress))
+        report.embedded = len(texts)
+        documents = dict(old)
+        added: list[Chunk] = []
+        for doc, chunks, windows in pieces:
+            vectors = [w if isinstance(w, np.ndarray) else np.vstack([next(fresh) for _ in w]) for w in windows]
+            entry = DocEntry(doc.sha256, len(chunks), dict(doc.metadata))
+            rows = layout.document_entities(doc.doc_id, entry, chunks, vectors, embedder.dim)
+            stale = set(self.collection.window_ids(doc.doc_id)) if doc.doc_id in old else set()
+            self.collection.write(None, rows)  # the new entities first: a search never finds the document missing
+            self.collection.delete_ids(sorted(stale - {r["id"] for r in rows}))
+            documents[doc.doc_id] = entry
+            added += chunks
+        self.collection.delete_documents(removes)
+        for doc_id in removes:
+            documents.pop(doc_id, None)
+        state = self._state_now()
+        self.collection.write(None, [state.entity()])  # last: other processes follow once the write is whole
+        gone = {d.doc_id for d in upserts if d.doc_id in old} | set(removes)
+        view = previous.changed(state, documents, gone, added)
+        report.chunks = view.live_size
+        self.live.set(view)
+
+    def _piece(self, previous: MilvusView, doc: Document) -> tuple[Document, list[Chunk], list[np.ndarray | list[str]]]:
+        """A document's chunks and, per chunk, its stored window vectors when its text is indexed already (only
+        metadata changed), else the windows to embed."""
+        entry = previous.manifest.documents.get(doc.doc_id)
+        if entry is not None and entry.sha256 == doc.sha256:
+            chunks = [previous.chunks[r] for r in previous.doc_rows(doc.doc_id)]
+            stored: dict[str, list[tuple[int, np.ndarray]]] = {}
+            for chunk_id, k, vec in self.collection.window_vectors([c.chunk_id for c in chunks]):
+                stored.setdefault(chunk_id, []).append((k, vec))
+            kept: list[np.ndarray | list[str]] = [
+                np.vstack([v for _, v in sorted(stored[c.chunk_id], key=lambda kv: kv[0])]) for c in chunks
+            ]
+            return doc, chunks, kept
+        chunks = chunk_document(doc.doc_id, doc.text, self.params, doc.layout)
+        return doc, chunks, [embedding_windows(c, self.params) for c in chunks]
+
+    def _build(
+        self, docs: list[Document], report: BuildReport, progress: Progress | None, embedder: Embedder | None = None
+    ) -> None:
+        """Every document into a new collection, then the alias switched to it: searches see the old one until then."""
+        embedder = embedder or self.embedder
+        state = self._state_now()
+        name = self.collection.create(state)
+        plan = [(doc, chunk_document(doc.doc_id, doc.text, self.params, doc.layout)) for doc in docs]
+        total = sum(len(embedding_windows(c, self.params)) for _, chunks in plan for c in chunks)
+        done, documents, chunks_all = 0, {}, []
+        if progress and total:
+            progress(0, total)
+        batch: list[tuple[Document, list[Chunk]]] = []
+        for i, (doc, chunks) in enumerate(plan):
+            batch.append((doc, chunks))
+            windows = sum(len(embedding_windows(c, self.params)) for _, cs in batch for c in cs)
+            if windows >= _STEP or i == len(plan) - 1:
+                done += self._fill(name, batch, embedder, documents, chunks_all)
+                batch = []
+                if progress:
+                    progress(done, total)
+        self.collection.flush(name)
+        self.collection.switch(name)
+        self._mark()
+        report.embedded, report.chunks = total, len(chunks_all)
+        chunks_all.sort(key=lambda c: (c.doc_id, c.start, c.chunk_id))
+        self.live.set(
+            MilvusView(self.collection, state, documents, [Part.build(chunks_all)], [np.ones(len(chunks_all), bool)])
+        )
+
+    def _fill(
+        self,
+        name: str,
+        batch: list[tuple[Document, list[Chunk]]],
+        embedder: Embedder,
+        documents: dict[str, DocEntry],
+        out: list[Chunk],
+    ) -> int:
+        texts = [w for _, chunks in batch for c in chunks for w in embedding_windows(c, self.params)]
+        vecs = iter(building.encode_all(embedder, texts))
+        rows = []
+        for doc, chunks in batch:
+            vectors = [np.vstack([next(vecs) for _ in embedding_windows(c, self.params)]) for c in chunks]
+            entry = DocEntry(doc.sha256, len(chunks), dict(doc.metadata))
+            rows += layout.document_entities(doc.doc_id, entry, chunks, vectors, embedder.dim)
+            documents[doc.doc_id] = entry
+            out += chunks
+        self.collection.write(name, rows)
+        return len(texts)
+
+    def _mark(self) -> None:
+        """A small file in QA_INDEX_DIR naming the collection: the catalog lists collections by these folders."""
+        d = self.settings.index_dir
+        d.mkdir(parents=True, exist_ok=True)
+        durable.write_file(d / MARKER, f"{self.settings.milvus_uri} {self.collection.alias}\n".encode())
