@@ -236,6 +236,10 @@ def test_a_full_disk_changes_nothing_and_answers_507(small_disk: Path, fake_embe
     r = client.put(f"/documents/{SEED.name}", json={"text": "replacement about lighthouses"})
     assert r.status_code == 507
     assert (docs / SEED.name).read_bytes() == seed_bytes
+    bulk = [{"doc_id": f"b{i}.txt", "text": f"Bulk text {i} about lighthouses. " * 100} for i in range(3)]
+    r = client.post("/documents/bulk", json={"documents": bulk})
+    assert r.status_code == 507, r.text  # none of them, not some
+    assert not any((docs / f"b{i}.txt").exists() for i in range(3))
     r = client.delete("/documents/kept.txt")
     assert r.status_code in (200, 507), r.text
     deleted = r.status_code == 200

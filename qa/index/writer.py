@@ -331,6 +331,9 @@ class Writer:
                         change.undo()
                         outcomes[i] = exc
                         continue
+                    except BaseException:  # a full disk halfway through this one: undo it, then all
+                        change.undo()
+                        raise
                     landing.append((i, exists, change))
                 report = self._apply([uploads[i].doc for i, _, _ in landing], [], embedder) if landing else None
             except BaseException:
