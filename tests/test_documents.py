@@ -379,6 +379,8 @@ def test_bulk_limits_auth_and_background_job(app_for) -> None:
     big = [{"doc_id": "big.txt", "text": "x" * 5000}]
     assert client.post("/documents/bulk", json={"documents": big}, headers=auth).status_code == 413
     assert client.post("/documents/bulk", json={"documents": []}, headers=auth).status_code == 422
+    r = client.put("/documents/bulk", json={"text": "not a document named bulk"}, headers=auth)
+    assert r.status_code == 405 and r.headers["allow"] == "POST" and "bulk.txt" in r.json()["detail"]
     assert (
         client.post("/documents/bulk", content=b"x", headers=auth | {"content-type": "text/plain"}).status_code == 415
     )

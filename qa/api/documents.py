@@ -11,7 +11,7 @@ import json
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -241,6 +241,12 @@ async def add_documents(request: Request, service: Service, replace: bool = True
     ahead = await anyio.to_thread.run_sync(functools.partial(service.writer.embed_ahead, *uploads))
     outcomes = await writes.run(service, service.put_many, prepared, create=create, ahead=ahead)
     return BulkIndexed.model_validate(bulk_result([i.name for i in items], outcomes))
+
+
+@router.api_route("/bulk", methods=["GET", "PUT", "DELETE", "PATCH"], include_in_schema=False)
+async def bulk_only_posts() -> None:
+    """/documents/bulk is the bulk endpoint, never a document named 'bulk' (which the routes below would take)."""
+    raise HTTPException(405, "/documents/bulk only takes POST; a document's name ends in its suffix, e.g. bulk.txt")
 
 
 @router.put(

@@ -35,8 +35,11 @@ def _readable(exc: RequestValidationError) -> str:
 
 def _allowed_methods(app: FastAPI, path: str) -> str:
     """Every method some operation of the spec serves at ``path``: Starlette's own 405 names only one route's."""
+    paths = app.openapi().get("paths", {})
+    if path in paths:  # a literal path (/documents/bulk) is its own resource, not a value of /documents/{doc_id}
+        return ", ".join(sorted(m.upper() for m in paths[path]))
     methods = set()
-    for template, operations in app.openapi().get("paths", {}).items():
+    for template, operations in paths.items():
         if re.fullmatch(re.sub(r"\\\{[^}]+\\\}", ".+", re.escape(template)), path):
             methods |= {m.upper() for m in operations}
     return ", ".join(sorted(methods))
