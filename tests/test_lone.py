@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 from pathlib import Path
 
@@ -131,3 +133,30 @@ def test_idle_queries_go_to_onnx_and_concurrent_ones_to_packed_batches(real_embe
     assert counts["batched"] >= 0.75 * len(questions), counts  # 16 clients: packed batches, not lone calls
     for i, vec in got.items():
         assert float(vec @ reference[i]) >= 0.9999
+
+
+def test_the_setting_chooses_and_onnx_refuses_what_it_cannot_run(real_embedder) -> None:  # type: ignore[no-untyped-def]
+    from qa.config import Settings
+    from qa.encoder.embedder import _lone_encoder
+    from qa.errors import ModelError
+
+    model = real_embedder._model
+    assert _lone_encoder(Settings(query_runtime="torch"), model, "unused") is None
+    assert _lone_encoder(Settings(model="/some/other-model"), model, "/some/other-model") is None  # auto: torch
+    with pytest.raises(ModelError, match="bundled model only"):
+        _lone_encoder(Settings(model="/some/other-model", query_runtime="onnx"), model, "/some/other-model")
+
+
+def test_a_forked_child_encodes_on_torch_instead_of_waiting_for_threads_it_lacks(real_embedder) -> None:  # type: ignore[no-untyped-def]
+    text = "青岛的虚拟现实产业园有多大?"
+    expected = real_embedder.encode_alone(text)
+    pid = os.fork()
+    if pid == 0:  # the child exits here, whatever happens
+        signal.alarm(60)  # a hang kills the child, not the suite
+        try:
+            code = 0 if float(real_embedder.encode_alone(text) @ expected) > 0.9999 else 1
+        except BaseException:  # noqa: BLE001
+            code = 2
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status

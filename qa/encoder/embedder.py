@@ -63,7 +63,7 @@ class SentenceTransformerEmbedder:
         batch_size: int = 32,
         bf16: bool = False,
         workers: int = 1,
-        lone: lone.LoneEncoder | None = None,
+        lone_encoder: lone.LoneEncoder | None = None,
     ) -> None:
         self._model = model
         self.name = name
@@ -76,7 +76,7 @@ class SentenceTransformerEmbedder:
         # arrive sorted by length from the indexer and gain nothing from it.
         self._packed_queries = packed.supports(model)
         self._query_prompt = (getattr(model, "prompts", None) or {}).get("query", "")
-        self.lone = lone  # a query with nothing else in flight runs here, on every core (qa.encoder.lone)
+        self.lone = lone_encoder  # a query with nothing else in flight runs here, on every core (qa.encoder.lone)
 
     def _precision(self):  # type: ignore[no-untyped-def]
         if not self.bf16:
@@ -123,7 +123,7 @@ class SentenceTransformerEmbedder:
 
     def encode_alone(self, text: str) -> np.ndarray:
         """One query that has no company: on every core through ONNX Runtime when there is a lone encoder."""
-        if self.lone is None:
+        if self.lone is None or not self.lone.usable():
             return self.encode_queries([text])[0]
         return self.lone.encode(self._query_prompt + text)
 
@@ -166,7 +166,7 @@ def load_embedder(settings: Settings) -> SentenceTransformerEmbedder:
         batch_size=settings.batch_size,
         bf16=bf16,
         workers=workers,
-        lone=_lone_encoder(settings, model, path),
+        lone_encoder=_lone_encoder(settings, model, path),
     )
 
 
@@ -178,9 +178,11 @@ def _lone_encoder(settings: Settings, model, path: str) -> lone.LoneEncoder | No
     """
     if settings.query_runtime == "torch":
         return None
-    try:
-        if settings.model != BUNDLED_MODEL or not packed.supports(model):
+    if settings.model != BUNDLED_MODEL or not packed.supports(model):
+        if settings.query_runtime == "onnx":
             raise ModelError("QA_QUERY_RUNTIME=onnx runs the bundled model only")
+        return None
+    try:
         graph = lone.graph_path(Path(path))
         if not graph.exists():
             log.info("exporting the lone-query graph to %s (once)", graph)

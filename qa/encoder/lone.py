@@ -123,11 +123,16 @@ class LoneEncoder:
         # cores, and a spinning pool takes their time (and is slower itself when it is preempted).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.threads = threads
+        self._pid = os.getpid()
         self._session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
         transformer = model[0]
         self._tokenize = getattr(transformer, "preprocess", None) or transformer.tokenize
         # A view of torch's own table, not a copy.
         self._words = transformer.auto_model.embeddings.word_embeddings.weight.detach().numpy()
+
+    def usable(self) -> bool:
+        """False in a forked child, where the session's threads do not exist and a run would wait for them forever."""
+        return os.getpid() == self._pid
 
     def encode(self, text: str) -> np.ndarray:
         """The normalized vector of ``text`` (its prompt already applied)."""
