@@ -191,6 +191,6 @@ def _lone_encoder(settings: Settings, model, path: str) -> lone.LoneEncoder | No
     except Exception as exc:  # noqa: BLE001 - auto falls back to torch; onnx says why it cannot
         why = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
         if settings.query_runtime == "onnx":
-            raise exc if isinstance(exc, ModelError) else ModelError(f"QA_QUERY_RUNTIME=onnx: {why}") from exc
+            raise ModelError(f"QA_QUERY_RUNTIME=onnx: {why}") from exc
         log.warning("lone queries stay on torch (%s)", why)
         return None
