@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         description="Encoder calls run at once, each on cores/workers threads. 0: one per core (most queries per second "
         "under load); 1: one call on every core (lowest latency for a lone query).",
     )
+    query_runtime: Literal["auto", "onnx", "torch"] = Field(
+        "auto",
+        description="What encodes a query that has no other in flight: onnx runs the bundled model's graph on "
+        "ONNX Runtime on every core (its lowest latency); torch, one torch worker. auto: onnx where onnxruntime is "
+        "installed and the model is the bundled one. Concurrent queries always run as packed torch batches.",
+    )
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto",
         description="Encoder arithmetic: bf16 matmuls where the CPU has them natively (auto), else fp32. "

@@ -117,3 +117,38 @@ def test_a_bad_query_fails_alone_and_its_batch_mates_get_their_vectors() -> None
     for q, v in zip(queries[1:], out[1:]):
         assert isinstance(v, np.ndarray) and np.allclose(v, reference.encode_queries([q])[0]), v
     assert max(inner.calls) > 1  # they really shared a batch before the retry
+
+
+class LoneCapable(SlowEmbedder):
+    """Also has a lone path, as the real embedder has with ONNX Runtime; records what each call found running."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.alone: list[str] = []
+        self.crowded_alone = 0
+
+    def encode_alone(self, text: str) -> np.ndarray:
+        with self._lock:
+            self.alone.append(text)
+            self.crowded_alone += self.running > 0  # a lone call must never start beside another call
+            self.running += 1
+        time.sleep(0.02)
+        with self._lock:
+            self.running -= 1
+        return super(SlowEmbedder, self).encode_queries([text])[0]
+
+
+def test_a_query_with_no_company_takes_the_lone_path_and_company_takes_batches() -> None:
+    inner = LoneCapable()
+    batching = BatchingEmbedder(inner, wait_ms=5, max_batch=8, cache_size=0, parallel=2)
+    for q in ["a", "b"]:
+        batching.encode_query(q)
+    assert inner.alone == ["a", "b"] and inner.calls == []
+    queries = [f"question {i}" for i in range(24)]
+    vecs = _concurrently(batching.encode_query, queries)
+    assert sum(inner.calls) + len(inner.alone) - 2 == 24
+    assert len(inner.alone) - 2 <= 4 and max(inner.calls) > 1  # under company: batches
+    assert inner.crowded_alone == 0
+    reference = CountingEmbedder()
+    for q, v in zip(queries, vecs):
+        assert np.allclose(v, reference.encode_queries([q])[0])

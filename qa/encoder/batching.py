@@ -9,6 +9,11 @@ client never waits), and encodes them together; while one batch encodes, the
 next gathers. Identical queries in a batch are encoded once; recent query
 vectors are cached, so a chatbot's retries and repeated questions skip the
 model entirely.
+
+A query with nobody else in flight goes to the inner embedder's
+``encode_alone`` when it has one: on every core (:mod:`qa.encoder.lone`)
+rather than on one worker. The torch workers are idle then, so the cores are
+not shared; a query that arrives meanwhile runs on a worker as usual.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ class BatchingEmbedder:
         self._cache: LRUCache[str, np.ndarray] | None = LRUCache(cache_size) if cache_size > 0 else None
         self._cache_lock = threading.Lock()  # cachetools caches are not thread-safe
         self.parallel = parallel or getattr(inner, "workers", 1)  # batches encoding at once
+        self._encode_alone = getattr(inner, "encode_alone", None)
         self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
         self._in_flight = 0
         self._lock = threading.Lock()
@@ -135,7 +141,7 @@ class BatchingEmbedder:
     def _encode(self, texts: list[str]) -> tuple[dict[str, np.ndarray], dict[str, BaseException]]:
         """Vectors of ``texts`` in one call; if that call fails, each text alone, so one bad query fails by itself."""
         try:
-            return self._vectors(texts, self.inner.encode_queries(texts)), {}
+            return self._vectors(texts, self._call(texts)), {}
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting callers, who raise it
             if len(texts) == 1:
                 return {}, {texts[0]: exc}
@@ -146,6 +152,14 @@ class BatchingEmbedder:
             vectors |= found
             errors |= failed
         return vectors, errors
+
+    def _call(self, texts: list[str]) -> np.ndarray:
+        if len(texts) == 1 and self._encode_alone is not None:
+            with self._lock:
+                alone = self._in_flight <= 1
+            if alone:
+                return self._encode_alone(texts[0])[None, :]
+        return self.inner.encode_queries(texts)
 
     def _vectors(self, texts: list[str], vecs: np.ndarray) -> dict[str, np.ndarray]:
         out = {t: np.array(v, dtype=np.float32) for t, v in zip(texts, vecs)}

@@ -34,7 +34,8 @@ _pool: ThreadPoolExecutor | None = None
 _workers = 0
 
 
-def _cores() -> int:
+def cores() -> int:
+    """The cores this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -56,9 +57,9 @@ def start(workers: int = 0) -> int:
     global _pool, _workers
     with _lock:
         if _pool is None:
-            cores = _cores()
-            _workers = min(workers or cores, 64)
-            threads = max(1, cores // _workers)
+            n = cores()
+            _workers = min(workers or n, 64)
+            threads = max(1, n // _workers)
             _pool = ThreadPoolExecutor(
                 _workers, thread_name_prefix="qa-torch", initializer=_set_threads, initargs=(threads,)
             )

@@ -10,12 +10,13 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from qa.config import BUNDLED_MODEL, Settings
-from qa.encoder import compute, packed
+from qa.encoder import compute, lone, packed
 from qa.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,15 @@ class SentenceTransformerEmbedder:
     fp32; tests/test_model.py holds that bound and the seed ranks).
     """
 
-    def __init__(self, model, name: str, batch_size: int = 32, bf16: bool = False, workers: int = 1) -> None:  # type: ignore[no-untyped-def]
+    def __init__(  # type: ignore[no-untyped-def]
+        self,
+        model,
+        name: str,
+        batch_size: int = 32,
+        bf16: bool = False,
+        workers: int = 1,
+        lone_encoder: lone.LoneEncoder | None = None,
+    ) -> None:
         self._model = model
         self.name = name
         get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
@@ -67,6 +76,7 @@ class SentenceTransformerEmbedder:
         # arrive sorted by length from the indexer and gain nothing from it.
         self._packed_queries = packed.supports(model)
         self._query_prompt = (getattr(model, "prompts", None) or {}).get("query", "")
+        self.lone = lone_encoder  # a query with nothing else in flight runs here, on every core (qa.encoder.lone)
 
     def _precision(self):  # type: ignore[no-untyped-def]
         if not self.bf16:
@@ -111,6 +121,12 @@ class SentenceTransformerEmbedder:
             return compute.run(self._encode_packed, [self._query_prompt + t for t in texts])
         return self._encode(self._model.encode_query, texts)
 
+    def encode_alone(self, text: str) -> np.ndarray:
+        """One query that has no company: on every core through ONNX Runtime when there is a lone encoder."""
+        if self.lone is None or not self.lone.usable():
+            return self.encode_queries([text])[0]
+        return self.lone.encode(self._query_prompt + text)
+
     def _encode_packed(self, texts: list[str]) -> np.ndarray:
         with self._precision():
             return packed.encode(self._model, texts)
@@ -145,5 +161,36 @@ def load_embedder(settings: Settings) -> SentenceTransformerEmbedder:
     model.eval()
     bf16 = settings.precision == "bf16" or (settings.precision == "auto" and native_bf16())
     return SentenceTransformerEmbedder(
-        model, name=settings.model, batch_size=settings.batch_size, bf16=bf16, workers=workers
+        model,
+        name=settings.model,
+        batch_size=settings.batch_size,
+        bf16=bf16,
+        workers=workers,
+        lone_encoder=_lone_encoder(settings, model, path),
     )
+
+
+def _lone_encoder(settings: Settings, model, path: str) -> lone.LoneEncoder | None:  # type: ignore[no-untyped-def]
+    """The ONNX Runtime encoder for lone queries that ``QA_QUERY_RUNTIME`` asks for, exporting its graph once.
+
+    ``auto`` takes it where it can be had (the bundled model, onnxruntime
+    installed) and otherwise stays on torch; ``onnx`` fails without it.
+    """
+    if settings.query_runtime == "torch":
+        return None
+    if settings.model != BUNDLED_MODEL or not packed.supports(model):
+        if settings.query_runtime == "onnx":
+            raise ModelError("QA_QUERY_RUNTIME=onnx runs the bundled model only")
+        return None
+    try:
+        graph = lone.graph_path(Path(path))
+        if not graph.exists():
+            log.info("exporting the lone-query graph to %s (once)", graph)
+            compute.run(lone.export, model, graph)
+        return lone.LoneEncoder(model, graph, threads=compute.cores())
+    except Exception as exc:  # noqa: BLE001 - auto falls back to torch; onnx says why it cannot
+        why = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+        if settings.query_runtime == "onnx":
+            raise ModelError(f"QA_QUERY_RUNTIME=onnx: {why}") from exc
+        log.warning("lone queries stay on torch (%s)", why)
+        return None
