@@ -2,9 +2,9 @@
 
 Order is what makes a crash harmless: a document is stored in the docs folder
 (atomically) before any index work, and a commit (its new segment and
-deletions) goes live only when it is complete. A process killed at any point restarts on the last complete
-index with every document it accepted still in the folder, where the next
-sync finds it. A write that fails (a full disk) undoes its change to the
+deletions) goes live only when it is complete. A process killed at any point
+restarts on the last complete index with every document it accepted still in
+the folder, where the next sync finds it. A write that fails (a full disk) undoes its change to the
 folder, so the folder and the index keep agreeing. Writers in this process
 queue on a lock; writers in other processes (``qa index``, ``qa watch``) on
 the index folder's file lock.
