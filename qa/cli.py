@@ -132,7 +132,7 @@ def add(
     Each file is stored under its own name. One that cannot be read fails
     alone, with its reason, and the rest are added; the exit status is 1 then.
     """
-    from qa.service.core import NewDocument, bulk_result
+    from qa.service.core import NewDocument
 
     settings = load_settings(docs_dir=docs_dir, index_dir=index_dir, model=model)
     try:
@@ -141,13 +141,11 @@ def add(
         raise click.BadParameter(f"not JSON: {exc}", param_hint="--metadata") from None
     service = _open_service(settings)
     items = [NewDocument(f.name, f.read_bytes(), meta) for f in files]
-    prepared = service.prepare_many(items)
     bar = _Bar("embedding")
     try:
-        ahead = service.writer.embed_ahead(*(p for p in prepared if not isinstance(p, Exception)), progress=bar)
+        result = service.add_many(items, service.prepare_many(items), create=no_replace, progress=bar)
     finally:
         bar.close()
-    result = bulk_result([i.name for i in items], service.put_many(prepared, create=no_replace, ahead=ahead))
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
     else:

@@ -207,19 +207,25 @@ class QAService:
         landed = iter(self.writer.put_uploads(uploads, create=create, timeout=timeout, ahead=ahead) if uploads else [])
         return [next(landed) if isinstance(p, Upload) else p for p in prepared]
 
+    def add_many(
+        self,
+        items: Sequence[NewDocument],
+        prepared: Sequence[Upload | QAError],
+        *,
+        create: bool,
+        progress: Progress | None = None,
+    ) -> dict[str, Any]:
+        """Embed the prepared documents without holding the writer, then store them as one change: the
+        :func:`bulk_result` a bulk request answers (for a background job and ``qa add``)."""
+        vectors = self.writer.embed_ahead(*(p for p in prepared if isinstance(p, Upload)), progress=progress)
+        outcomes = self.put_many(prepared, create=create, ahead=vectors)
+        return bulk_result([i.name for i in items], outcomes)
+
     def start_many(self, items: Sequence[NewDocument], prepared: Sequence[Upload | QAError], *, create: bool) -> Job:
-        """Index many documents in the background: embedded without holding the writer, then stored as one change.
-
-        The job's result is what the synchronous bulk request answers
-        (:func:`bulk_result`); until it succeeds none is stored.
-        """
-
-        def work(progress: Progress) -> dict[str, Any]:
-            vectors = self.writer.embed_ahead(*(p for p in prepared if isinstance(p, Upload)), progress=progress)
-            outcomes = self.put_many(prepared, create=create, ahead=vectors)
-            return bulk_result([i.name for i in items], outcomes)
-
-        return self.jobs.start("documents", work)
+        """Index many documents in the background (:meth:`add_many`); until the job succeeds none is stored."""
+        return self.jobs.start(
+            "documents", lambda progress: self.add_many(items, prepared, create=create, progress=progress)
+        )
 
     # ------------------------------------------------------------ documents
     def documents(self) -> list[DocumentInfo]:
