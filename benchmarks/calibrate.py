@@ -101,7 +101,7 @@ def rows(found: list[Ranking]) -> tuple[np.ndarray, np.ndarray]:
 
 def predict(curves: dict[str, tuple[float, ...]], r: Ranking) -> np.ndarray:
     """The relevance of each passage of a ranking under ``curves`` (what calibration.relevances computes)."""
-    return 1 / (1 + np.exp(-(calibration.features(r.scores) @ np.array(curves[f"{r.mode}/{r.lang}"]))))
+    return calibration.along(r.scores, curves[f"{r.mode}/{r.lang}"])
 
 
 def abstention(curves: dict[str, tuple[float, ...]], found: list[Ranking], threshold: float) -> tuple[float, float]:

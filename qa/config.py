@@ -132,8 +132,9 @@ class Settings(BaseSettings):
         0.28,
         ge=0.0,
         le=1.0,
-        description="Below this calibrated relevance a passage is not taken as holding the answer: /search drops it, "
-        "/ask answers null ('not in your documents'). 0.28: chosen on the dev halves (docs/answers.md); 0 turns it off.",
+        description="When the best passage's calibrated relevance is below this, the documents are taken not to hold "
+        "the answer: /search returns no passages and /ask answers null, each saying so in not_found. 0.28 was chosen "
+        "on the dev halves (docs/answers.md); 0 turns it off.",
     )
     sentence_cache_size: int = Field(
         4096, ge=0, description="Embeddings of recently read answer sentences kept; 0 disables the cache."

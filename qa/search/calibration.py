@@ -15,7 +15,6 @@ them and draws reliability diagrams into ``docs/``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -46,13 +45,15 @@ def features(scores: Sequence[float]) -> np.ndarray:
     return np.column_stack([s, s[0] - s if len(s) else s, s - nxt, np.log(rank), np.ones_like(s)])
 
 
-def _sigmoid(z: float) -> float:
-    return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+def along(scores: Sequence[float], weights: Sequence[float]) -> np.ndarray:
+    """The relevance of each passage of one ranking under one curve, never higher than the passage ranked above
+    it (a passage's lead over the next one can otherwise lift it over its better: platforms expect sorted scores)."""
+    if not len(scores):
+        return np.zeros(0)
+    z = np.clip(features(scores) @ np.asarray(weights, np.float64), -700, 700)
+    return np.minimum.accumulate(1.0 / (1.0 + np.exp(-z)))
 
 
 def relevances(scores: Sequence[float], mode: SearchMode, *, latin: bool) -> list[float]:
     """The calibrated relevance of each passage of one ranking (scores best first); ``latin``: an English question."""
-    if not len(scores):
-        return []
-    z = features(scores) @ np.array(CURVES[curve(mode, latin)])
-    return [round(_sigmoid(float(v)), 6) for v in z]
+    return [round(float(p), 6) for p in along(scores, CURVES[curve(mode, latin)])]
