@@ -15,7 +15,13 @@ from typing import Literal
 
 ACCESS = "qa.access"
 # Attributes every LogRecord has: anything else on a record came from ``extra``.
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+# color_message: uvicorn's copy of its message with terminal colour codes.
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 
 def _extra(record: logging.LogRecord) -> dict[str, object]:
