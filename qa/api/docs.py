@@ -8,13 +8,15 @@ from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from qa.errors import NotFound
 
 router = APIRouter(include_in_schema=False)
 PREFIX = "/docs-assets"
 TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".png": "image/png"}
+# ReDoc's "API docs by Redocly" badge is the one thing its bundle still fetches from a CDN.
+_REDOC_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
 
 
 @functools.cache
@@ -24,6 +26,12 @@ def _assets() -> dict[str, Path]:
 
     folder = Path(fastapi_offline.__file__).parent / "static"
     return {p.name: p for p in folder.iterdir() if p.suffix in TYPES}
+
+
+@functools.cache
+def _content(name: str) -> bytes:
+    data = _assets()[name].read_bytes()
+    return data.replace(_REDOC_LOGO, f"{PREFIX}/favicon.png".encode()) if name == "redoc.standalone.js" else data
 
 
 @router.get("/docs")
@@ -51,8 +59,8 @@ def redoc(request: Request) -> HTMLResponse:
 
 
 @router.get(PREFIX + "/{name}")
-def asset(name: str) -> FileResponse:
-    path = _assets().get(name)
-    if path is None:
+def asset(name: str) -> Response:
+    if name not in _assets():
         raise NotFound(f"no file {name!r} among the documentation's assets")
-    return FileResponse(path, media_type=TYPES[path.suffix], headers={"Cache-Control": "public, max-age=86400"})
+    headers = {"Cache-Control": "public, max-age=86400"}
+    return Response(_content(name), media_type=TYPES[_assets()[name].suffix], headers=headers)

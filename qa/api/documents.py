@@ -175,7 +175,10 @@ def _bulk_body() -> dict[str, Any]:
             "metadata": {"type": "string", "description": "A JSON object, given to every file."},
         },
     }
-    content = {"application/json": {"schema": BulkIn.model_json_schema()}, "multipart/form-data": {"schema": multipart}}
+    # DocumentIn inlined: a "#/$defs/..." reference inside an operation's schema breaks ReDoc (/redoc).
+    bulk = BulkIn.model_json_schema()
+    bulk["properties"]["documents"]["items"] = bulk.pop("$defs")["DocumentIn"]
+    content = {"application/json": {"schema": bulk}, "multipart/form-data": {"schema": multipart}}
     return {"requestBody": {"required": True, "content": content}}
 
 
