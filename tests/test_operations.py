@@ -204,3 +204,58 @@ def _eventually(check: Any, timeout: float = 20) -> Any:
             return result
         time.sleep(0.05)
     return None
+
+
+# ------------------------------------------------------------------ jobs across a restart
+
+_KILLED_MID_REBUILD = """
+import sys, threading, time
+sys.path.insert(0, {tests!r})
+from conftest import CountingEmbedder, seed_service
+from pathlib import Path
+
+class Stuck(CountingEmbedder):
+    def encode_passages(self, texts):
+        if threading.current_thread().name.startswith("job-"):
+            time.sleep(3600)  # the rebuild hangs here until the process is killed
+        return super().encode_passages(texts)
+
+service = seed_service(Path({root!r}), Stuck())
+job = service.start_rebuild()
+while service.jobs.get(job.id).state != "running":
+    time.sleep(0.01)
+print(job.id, flush=True)
+time.sleep(3600)
+"""
+
+
+def test_a_job_running_when_the_process_died_is_interrupted_and_can_run_again(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    script = _KILLED_MID_REBUILD.format(tests=str(Path(__file__).parent), root=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        job_id = proc.stdout.readline().strip()
+        assert job_id.startswith("job-")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+
+    service = seed_service(tmp_path, CountingEmbedder())  # the restart: same folders, a new process's view
+    with ThreadedServer(create_app(service.settings, service=service)) as server:
+        job = httpx.get(f"{server.url}/index/jobs/{job_id}", timeout=10).json()
+        assert job["state"] == "interrupted" and job["kind"] == "rebuild" and job["finished_at"]
+        assert "stopped while this job ran" in job["error"] and "start it again" in job["error"]
+        again = httpx.post(server.url + "/index/rebuild", timeout=10).json()  # not blocked by the interrupted one
+        done = wait_for_job(lambda: httpx.get(f"{server.url}/index/jobs/{again['id']}", timeout=10).json())
+        assert done["state"] == "succeeded" and done["result"]["chunks"] > 0
+        m = scrape(server.url)
+        assert value(m, "qa_jobs", collection="default", kind="rebuild", state="interrupted") == 1
+
+    later = seed_service(tmp_path, CountingEmbedder())  # and again: both records, as they ended, with the result
+    states = {j.id: (j.state, j.result) for j in later.jobs.list()}
+    assert states[job_id] == ("interrupted", None)
+    assert states[again["id"]] == ("succeeded", done["result"])

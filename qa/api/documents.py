@@ -177,7 +177,9 @@ def _bulk_body() -> dict[str, Any]:
     }
     # DocumentIn inlined: a "#/$defs/..." reference inside an operation's schema breaks ReDoc (/redoc).
     bulk = BulkIn.model_json_schema()
-    bulk["properties"]["documents"]["items"] = bulk.pop("$defs")["DocumentIn"]
+    item = bulk["properties"]["documents"]["items"] = bulk.pop("$defs")["DocumentIn"]
+    for rule in ("pattern", "minLength"):  # an empty or blank text is refused in its own outcome, not the request
+        item["properties"]["text"].pop(rule, None)
     content = {"application/json": {"schema": bulk}, "multipart/form-data": {"schema": multipart}}
     return {"requestBody": {"required": True, "content": content}}
 

@@ -234,7 +234,7 @@ class Formats(Wire):
     max_bytes: int = Field(..., description="The largest document accepted over HTTP (QA_MAX_DOCUMENT_BYTES).")
 
 
-JobState = Literal["queued", "running", "succeeded", "failed"]
+JobState = Literal["queued", "running", "succeeded", "failed", "interrupted"]
 
 
 class Job(Wire):

@@ -122,7 +122,7 @@ class QAService:
         self.live = LiveIndex()
         self.writer = backend.open_writer(settings, embedder, self.live)
         self.live.follow(self.writer.on_disk)
-        self.jobs = Jobs()
+        self.jobs = Jobs(settings.index_dir / "jobs.json")  # kept across restarts (see qa.service.jobs)
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> QAService:
