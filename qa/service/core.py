@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,6 +30,7 @@ from qa.ingest import folder, names
 from qa.search import answering, lexicon, retrieval
 from qa.search.filters import Predicate
 from qa.search.retrieval import Hit
+from qa.service import listing
 from qa.service.jobs import Job, Jobs
 
 
@@ -67,6 +70,16 @@ class DocumentInfo:
     chunks: int
     metadata: dict[str, Any]
     text: str | None = None
+    bytes: int | None = None  # the file in the docs folder now; None when it has gone
+    modified: str | None = None  # its modification time, ISO 8601 UTC
+
+
+def _on_disk(docs_dir: Path, doc_id: str) -> tuple[int | None, str | None]:
+    try:
+        st = (docs_dir / doc_id).stat()
+    except OSError:
+        return None, None
+    return st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -229,8 +242,15 @@ class QAService:
 
     # ------------------------------------------------------------ documents
     def documents(self) -> list[DocumentInfo]:
-        entries = self.index.manifest.documents
-        return [DocumentInfo(k, v.sha256, v.chunks, v.metadata) for k, v in sorted(entries.items())]
+        entries, docs = self.index.manifest.documents, self.settings.docs_dir
+        return [
+            DocumentInfo(k, v.sha256, v.chunks, v.metadata, None, *_on_disk(docs, k))
+            for k, v in sorted(entries.items())
+        ]
+
+    def list_documents(self, *, limit: int | None, cursor: str | None, sort: str, q: str | None) -> listing.Page:
+        """One page of :meth:`documents` (see :mod:`qa.service.listing`)."""
+        return listing.page(self.documents(), limit=limit, cursor=cursor, sort=sort, q=q)
 
     def document(self, name: str) -> DocumentInfo:
         """One indexed document with its text as indexed (HTML reduced to text), which chunk offsets index."""
