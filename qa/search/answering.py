@@ -32,7 +32,7 @@ from qa.search import cues
 _OWN = (
     "cos", "cos_rel", "overlap", "overlap_rel", "local", "local_rel", "only", "tri", "tri_rel", "chars",
     "first", "last", "position", "log_chars", "novelty", "best_local", "best_cos",
-    "wh_left", "wh_right", "wh_left_rel", "wh_right_rel",
+    "wh_left", "wh_right", "wh_left_rel", "wh_right_rel", "chars_local", "chars_local_rel",
     *(f"has_{k}" for k in cues.KINDS), *(f"asked_{k}" for k in cues.KINDS),
     "latin_cos_rel", "latin_overlap_rel",
 )  # fmt: skip
@@ -40,6 +40,7 @@ _OWN = (
 # sentence that repeats the question's words.
 _NEIGHBOURS = (
     ("cos_rel", -0.2), ("overlap", 0.0), ("local_rel", -1.0), ("tri", 0.0), ("best_local", 0.0), ("wh_left", 0.0),
+    ("chars_local_rel", -1.0),
 )  # fmt: skip
 FEATURES = (*_OWN, *(f"prev_{f}" for f, _ in _NEIGHBOURS), *(f"next_{f}" for f, _ in _NEIGHBOURS))
 _QUESTION_CHARS = set("什么哪谁几多少何时候里儿是的了吗呢在有为被和与及")  # question words and particles, not content
@@ -173,11 +174,19 @@ def features(q: Question, texts: Sequence[str], cosines: np.ndarray) -> np.ndarr
     contexts = _contexts(q.text) if not q.latin else []
     around = np.array([_context_match(contexts, t) for t in texts]).reshape(n, 2)
     cos = np.asarray(cosines, np.float64)
-    rel = {name: v - v.max() for name, v in (("cos", cos), ("ov", ov), ("local", local), ("tri", tri))}
+    sets = [set(_cjk_chars(t)) for t in texts]
+    qchars = sorted(q.chars)
+    char_held = np.array([[c in cs for c in qchars] for cs in sets], float).reshape(n, len(qchars))
+    char_df = char_held.sum(0)
+    chars_local = _share(np.log1p(n / np.maximum(char_df, 1)) * (char_df > 0), char_held)
+    rel = {
+        name: v - v.max()
+        for name, v in (("cos", cos), ("ov", ov), ("local", local), ("tri", tri), ("chars_local", chars_local))
+    }
     latin = float(q.latin)
     rows = []
     for i, text in enumerate(texts):
-        chars = set(_cjk_chars(text))
+        chars = sets[i]
         found = cues.novel(cues.mentions(text), text, q.text)
         has = [math.log1p(sum(m.kind == k for m in found)) for k in cues.KINDS]
         asked = [h if q.asks == k else 0.0 for h, k in zip(has, cues.KINDS)]
@@ -187,6 +196,7 @@ def features(q: Question, texts: Sequence[str], cosines: np.ndarray) -> np.ndarr
             float(i == 0), float(i == n - 1), i / (n - 1) if n > 1 else 0.0, math.log1p(len(text)),
             held_novelty[i][1], float(rel["local"][i] == 0), float(rel["cos"][i] == 0),
             around[i, 0], around[i, 1], around[i, 0] - around[:, 0].max(), around[i, 1] - around[:, 1].max(),
+            chars_local[i], rel["chars_local"][i],
             *has, *asked,
             latin * rel["cos"][i], latin * rel["ov"][i],
         ])  # fmt: skip
@@ -231,14 +241,24 @@ def spans(chunk: Chunk) -> list[tuple[int, int]]:
     return [(chunk.start + a, chunk.start + b) for a, b in local]
 
 
+_NEAR = 8  # characters either side of a candidate span in which the question's own words are counted
+
+
 def answer_span(q: Question, text: str, offset: int) -> Span | None:
-    """The thing of the kind the question asks for in the answer sentence, nearest after what the question names."""
+    """The thing of the kind the question asks for in the answer sentence: of several, the one standing among the
+    question's own words (the rest of the sentence is what the question echoes)."""
     if q.asks is None:
         return None
     found = [m for m in cues.novel(cues.mentions(text), text, q.text) if m.kind == q.asks]
     if not found:
         return None
-    m = found[0]
+    folded = fold(text)
+
+    def near(m: cues.Mention) -> int:
+        around = folded[max(0, m.start - _NEAR) : m.start] + folded[m.end : m.end + _NEAR]
+        return sum(ch in q.chars for ch in around)
+
+    m = max(found, key=near)  # max keeps the first of equals
     return Span(text[m.start : m.end], offset + m.start, offset + m.end, m.kind)
 
 
