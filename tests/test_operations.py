@@ -59,7 +59,9 @@ def test_metrics_count_requests_index_jobs_and_the_encoder(served: ThreadedServe
     url = served.url
     for _ in range(2):  # the second is a cache hit
         assert httpx.post(url + "/search", json={"query": "虚拟现实产业园"}, timeout=10).status_code == 200
-    assert httpx.post(url + "/ask", json={"question": "规划面积有多大?"}, timeout=10).status_code == 200
+    for gate in (0.0, 1.0):  # nothing is below 0: an answer; everything is below 1: an abstention
+        asked = httpx.post(url + "/ask", json={"question": "规划面积有多大?", "min_relevance": gate}, timeout=10)
+        assert asked.status_code == 200 and (asked.json()["answer"] is None) == (gate == 1.0)
     doc = {"doc_id": "ferry.txt", "text": "The ferry to Huangdao leaves at noon. " * 5}
     assert httpx.post(url + "/documents", json=doc, timeout=30).status_code == 201
     assert httpx.delete(url + "/documents/ferry.txt", timeout=30).status_code == 200
@@ -73,6 +75,7 @@ def test_metrics_count_requests_index_jobs_and_the_encoder(served: ThreadedServe
     assert value(m, "qa_http_requests_total", method="DELETE", route="/documents/{doc_id}", status="200") == 1
     assert value(m, "qa_http_requests_total", method="GET", route="unmatched", status="404") == 1
     assert value(m, "qa_answers_total", outcome="answered") == 1
+    assert value(m, "qa_answers_total", outcome="abstained") == 1
     default = {"collection": "default"}
     assert value(m, "qa_index_documents", **default) == 1
     passages = value(m, "qa_index_passages", **default)
