@@ -182,3 +182,15 @@ def test_the_real_model_carries_a_chinese_question_to_an_english_passage(make_se
 
     assert "bookmarks.txt" not in ranked()
     assert "bookmarks.txt" in ranked(translate_questions=True)[:2]
+
+
+@pytest.mark.slow
+def test_a_text_translated_again_comes_from_memory() -> None:
+    lazy = LazyTranslator(Settings())
+    first = lazy.translate_one("基隆市是台湾北部的一个港口城市。")
+    model, calls = lazy.get(), []
+    assert model is not None
+    real = model.translate
+    model.translate = lambda texts: calls.append(list(texts)) or real(texts)  # type: ignore[method-assign]
+    assert lazy.translate_one("基隆市是台湾北部的一个港口城市。") == first and calls == []
+    assert lazy.translate_one("台北") and calls == [["台北"]]

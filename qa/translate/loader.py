@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 
+from cachetools import LRUCache
+
 from qa.config import Settings
 from qa.errors import ModelError
 from qa.translate import provision
@@ -26,6 +28,7 @@ class LazyTranslator:
         self._lock = threading.Lock()
         self._tried = False
         self._translator: Translator | None = None
+        self._recent: LRUCache[str, str] = LRUCache(maxsize=1024)  # a question is often searched, then asked
 
     def get(self) -> Translator | None:
         with self._lock:
@@ -47,4 +50,12 @@ class LazyTranslator:
     def translate_one(self, text: str) -> str | None:
         """``text`` in English, or None without a model."""
         translator = self.get()
-        return translator.translate([text])[0] if translator is not None else None
+        if translator is None:
+            return None
+        with self._lock:
+            known = self._recent.get(text)
+        if known is None:
+            known = translator.translate([text])[0]
+            with self._lock:
+                self._recent[text] = known
+        return known
