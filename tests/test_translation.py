@@ -153,7 +153,7 @@ def test_a_translated_chinese_question_finds_the_english_passage(make_service) -
     question = "即时书签是由什么公司推出的？"
     service = _mixed(make_service, translate_questions=True)
     service.translator = DictTranslator({question: "Which company launched instant bookmarks?"})  # type: ignore[assignment]
-    hits = service.search(question, 3, "lexical").results
+    hits = service.search(question, 3, "lexical", min_relevance=0).results
     assert hits[0].doc_id == "bookmarks.txt"
     assert service.translator.asked == [question]  # type: ignore[attr-defined]
 
@@ -178,7 +178,7 @@ def test_the_real_model_carries_a_chinese_question_to_an_english_passage(make_se
         service = seed_service(tmp_path / str(settings), real_embedder, **settings)
         for name, text in MIXED.items():
             service.writer.put(name, text.encode())
-        return [h.doc_id for h in service.search(question, 5, "hybrid").results]
+        return [h.doc_id for h in service.search(question, 5, "hybrid", min_relevance=0).results]
 
     assert "bookmarks.txt" not in ranked()
     assert "bookmarks.txt" in ranked(translate_questions=True)[:2]
