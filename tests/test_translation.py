@@ -58,14 +58,14 @@ def test_sentences_are_cut_at_their_ends_and_long_ones_at_commas() -> None:
 
 def test_without_a_model_answers_are_untranslated_not_failed(make_service, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     service = make_service(model_cache=tmp_path / "empty-cache")
-    english = service.ask("What was unveiled in Laoshan?")
+    english = service.ask("What was unveiled in Laoshan?", min_relevance=0)
     assert english.answer is not None and english.answer.translation is None
     assert service.translator.get() is None
 
 
 def test_a_chinese_question_never_loads_the_translator(make_service, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     service = make_service(model_cache=tmp_path / "empty-cache")
-    assert service.ask("哪两个平台揭牌？").answer.translation is None  # type: ignore[union-attr]
+    assert service.ask("哪两个平台揭牌？", min_relevance=0).answer.translation is None  # type: ignore[union-attr]
     assert service.translator._tried is False
 
 
@@ -117,10 +117,10 @@ def test_a_paragraph_keeps_every_sentence(translator: Translator) -> None:
 @pytest.mark.slow
 def test_an_english_question_gets_its_answer_in_english(make_service, real_embedder) -> None:  # type: ignore[no-untyped-def]
     service: QAService = make_service(embedder=real_embedder)
-    result = service.ask("Which two platforms were unveiled in Laoshan?")
+    result = service.ask("Which two platforms were unveiled in Laoshan?", min_relevance=0)
     assert result.answer is not None and result.answer.translation
     assert CJK.search(result.answer.text) and not CJK.search(result.answer.translation)
-    assert service.ask("崂山揭牌了哪两个平台？").answer.translation is None  # type: ignore[union-attr]
+    assert service.ask("崂山揭牌了哪两个平台？", min_relevance=0).answer.translation is None  # type: ignore[union-attr]
 
 
 # ------------------------------------------------------------------ Chinese questions, English passages
