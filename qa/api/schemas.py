@@ -182,6 +182,9 @@ class Answer(AnswerSentence):
     doc_id: str
     chunk_id: str
     relevance: Probability = Field(..., description="The relevance of its passage.")
+    translation: str | None = Field(
+        None, description="The sentence in English, when the question is in Latin letters and qa can translate."
+    )
 
 
 class AskResponse(Wire):

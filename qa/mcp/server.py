@@ -198,6 +198,7 @@ def _add_search(server: QAServer, settings: Settings) -> None:
             results=[_passage(hit, collection, settings) for hit in kept],
             collection=collection,
             mode=found.mode,
+            answer_translation=found.answer.translation if found.answer else None,
             not_found=found.not_found,
         )
 
