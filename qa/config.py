@@ -139,6 +139,17 @@ class Settings(BaseSettings):
     max_idle_connections: int = Field(
         200, ge=1, description="Connections waiting for a request head at once; past it, the longest-waiting closes."
     )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="How qa serve logs: 'text' lines for people, or 'json', one object a line (with the access log's "
+        "request_id, route, status, duration_ms, collection) for a log collector.",
+    )
+    url: str | None = Field(
+        None,
+        description="A running qa server the CLI's ask, search, add, delete, list, rebuild and status talk to "
+        "(instead of loading the model and index themselves); --url wins.",
+        pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
+    )
     max_query_chars: int = Field(2000, ge=1)
     max_top_k: int = Field(100, ge=1)
     search_mode: SearchMode = "hybrid"

@@ -368,7 +368,7 @@ def test_upload_find_and_delete_a_document(seed_server, driver, tmp_path: Path) 
     wait_until(lambda: "notes.pdf.exe: qa reads" in _text(driver, "#uploads"), what="a refused type")
 
     driver.find_element(By.ID, "doc-filter").send_keys("robot")
-    assert _listed(driver) == ["robots.md"]
+    wait_until(lambda: _listed(driver) == ["robots.md"], what="the server's search of the list")
 
     driver.find_element(By.ID, "tab-ask").click()
     _ask(driver, "When does the robotics pavilion open?")

@@ -268,6 +268,8 @@ class DocumentSummary(Wire):
     sha256: str
     chunks: int
     metadata: dict[str, Any]
+    bytes: int | None = Field(None, description="Size of its file in the docs folder; null when the file has gone.")
+    modified: str | None = Field(None, description="When its file last changed (ISO 8601, UTC).")
 
 
 class DocumentDetail(DocumentSummary):
@@ -276,6 +278,9 @@ class DocumentDetail(DocumentSummary):
 
 class DocumentList(Wire):
     documents: list[DocumentSummary]
+    total: int | None = Field(None, description="Documents that match q, over all pages.")
+    passages: int | None = Field(None, description="Their passages, over all pages.")
+    next_cursor: str | None = Field(None, description="Pass as cursor for the next page; null on the last one.")
 
 
 class Formats(Wire):
@@ -283,7 +288,7 @@ class Formats(Wire):
     max_bytes: int = Field(..., description="The largest document accepted over HTTP (QA_MAX_DOCUMENT_BYTES).")
 
 
-JobState = Literal["queued", "running", "succeeded", "failed"]
+JobState = Literal["queued", "running", "succeeded", "failed", "interrupted"]
 
 
 class Job(Wire):

@@ -69,6 +69,10 @@ class Catalog:
         """The collection's service if it is already open; never blocks."""
         return self._services.get(name)
 
+    def all_opened(self) -> dict[str, QAService]:
+        """Every collection open now, by name (none is opened for the asking); never blocks."""
+        return dict(self._services)
+
     def get(self, name: str = DEFAULT) -> QAService:
         with self._lock:
             service = self._services.get(name)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,6 +30,7 @@ from qa.ingest import folder, names
 from qa.search import answering, english, lexicon, retrieval
 from qa.search.filters import Predicate
 from qa.search.retrieval import Hit
+from qa.service import listing
 from qa.service.jobs import Job, Jobs
 from qa.translate.loader import LazyTranslator
 
@@ -87,6 +90,16 @@ class DocumentInfo:
     chunks: int
     metadata: dict[str, Any]
     text: str | None = None
+    bytes: int | None = None  # the file in the docs folder now; None when it has gone
+    modified: str | None = None  # its modification time, ISO 8601 UTC
+
+
+def _on_disk(docs_dir: Path, doc_id: str) -> tuple[int | None, str | None]:
+    try:
+        st = (docs_dir / doc_id).stat()
+    except OSError:
+        return None, None
+    return st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -143,7 +156,7 @@ class QAService:
         self.live = LiveIndex()
         self.writer = backend.open_writer(settings, embedder, self.live)
         self.live.follow(self.writer.on_disk)
-        self.jobs = Jobs()
+        self.jobs = Jobs(settings.index_dir / "jobs.json")  # kept across restarts (see qa.service.jobs)
         self.sentences = CachedPassages(embedder, settings.sentence_cache_size)
 
     @classmethod
@@ -251,8 +264,15 @@ class QAService:
 
     # ------------------------------------------------------------ documents
     def documents(self) -> list[DocumentInfo]:
-        entries = self.index.manifest.documents
-        return [DocumentInfo(k, v.sha256, v.chunks, v.metadata) for k, v in sorted(entries.items())]
+        entries, docs = self.index.manifest.documents, self.settings.docs_dir
+        return [
+            DocumentInfo(k, v.sha256, v.chunks, v.metadata, None, *_on_disk(docs, k))
+            for k, v in sorted(entries.items())
+        ]
+
+    def list_documents(self, *, limit: int | None, cursor: str | None, sort: str, q: str | None) -> listing.Page:
+        """One page of :meth:`documents` (see :mod:`qa.service.listing`)."""
+        return listing.page(self.documents(), limit=limit, cursor=cursor, sort=sort, q=q)
 
     def document(self, name: str) -> DocumentInfo:
         """One indexed document with its text as indexed (HTML reduced to text), which chunk offsets index."""
