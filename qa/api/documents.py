@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
-from fastapi import APIRouter, HTTPException, Path, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -175,7 +175,12 @@ def _bulk_body() -> dict[str, Any]:
             "metadata": {"type": "string", "description": "A JSON object, given to every file."},
         },
     }
-    content = {"application/json": {"schema": BulkIn.model_json_schema()}, "multipart/form-data": {"schema": multipart}}
+    # DocumentIn inlined: a "#/$defs/..." reference inside an operation's schema breaks ReDoc (/redoc).
+    bulk = BulkIn.model_json_schema()
+    item = bulk["properties"]["documents"]["items"] = bulk.pop("$defs")["DocumentIn"]
+    for rule in ("pattern", "minLength"):  # an empty or blank text is refused in its own outcome, not the request
+        item["properties"]["text"].pop(rule, None)
+    content = {"application/json": {"schema": bulk}, "multipart/form-data": {"schema": multipart}}
     return {"requestBody": {"required": True, "content": content}}
 
 
@@ -270,9 +275,21 @@ async def delete_document(doc_id: ExistingDocId, service: Service) -> DocumentIn
     return DocumentIndexed.model_validate(await writes.run(service, service.writer.delete, doc_id))
 
 
-@router.get("", response_model=DocumentList, dependencies=[Reader])
-def list_documents(service: Service) -> DocumentList:
-    return DocumentList(documents=service.documents())
+@router.get("", response_model=DocumentList, responses=_WRITE_ERRORS, dependencies=[Reader])
+def list_documents(
+    service: Service,
+    limit: Annotated[int | None, Query(ge=1, le=1000, description="Documents per page (default: all).")] = None,
+    cursor: Annotated[str | None, Query(description="The next_cursor of the previous page.")] = None,
+    sort: Annotated[
+        Literal["name", "-name", "size", "-size", "date", "-date", "passages", "-passages"],
+        Query(description="Order; '-' first for descending."),
+    ] = "name",
+    q: Annotated[str | None, Query(description="Only documents whose name or metadata contain every word.")] = None,
+) -> DocumentList:
+    found = service.list_documents(limit=limit, cursor=cursor, sort=sort, q=q)
+    return DocumentList(
+        documents=found.documents, total=found.total, passages=found.passages, next_cursor=found.next_cursor
+    )
 
 
 @router.get("/{doc_id:path}", response_model=DocumentDetail, responses=_WRITE_ERRORS, dependencies=[Reader])
