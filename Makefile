@@ -1,5 +1,5 @@
-# The two commands of the README's quick start, plus the benchmarks.
-.PHONY: setup serve test bench eval
+# The two commands of the README's quick start, plus the benchmarks and the documentation site.
+.PHONY: setup serve test bench eval docs
 
 export HF_HUB_OFFLINE := 1
 
@@ -27,3 +27,9 @@ eval: setup
 
 bench: setup
 	.venv/bin/python benchmarks/bench_model.py
+
+# The documentation site (docs/, mkdocs.yml) into site/. --strict: a broken link, a missing anchor or a page
+# left out of the nav fails the build; the settings table must match qa/config.py.
+docs: setup
+	.venv/bin/python scripts/settings_table.py --check docs/configuration.md
+	.venv/bin/mkdocs build --strict --site-dir site

@@ -56,14 +56,19 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore")
 
-    docs_dir: Path = Field(Path("seeds"), description="Folder of source documents (.txt, .md, .html).")
-    index_dir: Path = Field(Path("index"), description="Folder where built indexes live.")
+    docs_dir: Path = Field(
+        Path("seeds"),
+        description="Folder of source documents (.txt, .md, .html, .pdf, .docx; recursive, hidden files skipped); "
+        "uploads are stored here.",
+    )
+    index_dir: Path = Field(Path("index"), description="Where the index's segments and commits live.")
     collections_dir: Path = Field(
         Path("collections"), description="Where collections other than 'default' keep their docs and index folders."
     )
     model: str = Field(
         BUNDLED_MODEL,
-        description="Embedding model: the bundled multilingual-e5-small, or a sentence-transformers path or hub id.",
+        description="Embedding model: the bundled multilingual-e5-small, or a sentence-transformers path or hub id "
+        "(its query and passage prompts come from the model's own config).",
     )
     model_cache: Path = Field(default_factory=_default_cache, description="Where the bundled model is materialized.")
     batch_size: int = Field(16, ge=1, le=1024, description="Passages per encoder call when indexing.")
@@ -83,7 +88,7 @@ class Settings(BaseSettings):
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto",
         description="Encoder arithmetic: bf16 matmuls where the CPU has them natively (auto), else fp32. "
-        "bf16 vectors match fp32 to cosine 0.9999 and encode faster (README, Performance).",
+        "bf16 vectors match fp32 to cosine 0.9999 and encode faster (docs/performance.md).",
     )
 
     translate_answers: bool = Field(
@@ -112,8 +117,8 @@ class Settings(BaseSettings):
     window_size: int = Field(100, ge=20, le=2000, description="Characters per embedded window of a passage.")
     window_overlap: int = Field(30, ge=0, description="Characters of sentence overlap between embedded windows.")
 
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=0, le=65535)
+    host: str = Field("127.0.0.1", description="Address `qa serve` listens on.")
+    port: int = Field(8000, ge=0, le=65535, description="Port `qa serve` listens on.")
     allowed_hosts: str = Field(
         "localhost,127.0.0.1,::1",
         description="Comma-separated host names (or IPs) clients may address qa by, checked against the Host "
@@ -150,9 +155,13 @@ class Settings(BaseSettings):
         "(instead of loading the model and index themselves); --url wins.",
         pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
     )
-    max_query_chars: int = Field(2000, ge=1)
-    max_top_k: int = Field(100, ge=1)
-    search_mode: SearchMode = "hybrid"
+    max_query_chars: int = Field(2000, ge=1, description="Longest query or question accepted; longer ones get a 422.")
+    max_top_k: int = Field(
+        100,
+        ge=1,
+        description="Most passages one search may ask for (top_k); Dify and OpenAI requests are capped at it.",
+    )
+    search_mode: SearchMode = Field("hybrid", description="Default ranking when a request names no mode.")
     min_relevance: float = Field(
         0.28,
         ge=0.0,
@@ -167,7 +176,7 @@ class Settings(BaseSettings):
     backend: Backend = Field(
         "local",
         description="Where the index lives: 'local' segments in QA_INDEX_DIR (FAISS + BM25, one machine), or "
-        "'milvus', a Milvus collection at QA_MILVUS_URI that several qa processes share (README, Scaling out).",
+        "'milvus', a Milvus collection at QA_MILVUS_URI that several qa processes share (docs/scaling-out.md).",
     )
     milvus_uri: str = Field(
         "milvus.db",
@@ -185,7 +194,7 @@ class Settings(BaseSettings):
         description="FAISS index of the window vectors: exact up to QA_HNSW_THRESHOLD vectors, HNSW beyond (auto).",
     )
     hnsw_threshold: int = Field(
-        20_000, ge=0, description="Window vectors above which auto builds HNSW (see README, Scale)."
+        20_000, ge=0, description="Window vectors above which auto builds HNSW (docs/performance.md, Scale)."
     )
     hnsw_m: int = Field(32, ge=4, le=128, description="HNSW links per vector.")
     hnsw_ef_construction: int = Field(64, ge=8, description="HNSW build-time search depth.")
@@ -206,15 +215,21 @@ class Settings(BaseSettings):
         "from 10 up, and a longer batch only lengthens the wait of everyone in it.",
     )
     query_cache_size: int = Field(1024, ge=0, description="Recent query vectors kept; 0 disables the cache.")
-    api_key: SecretStr | None = Field(None, description="When set, write endpoints need 'Authorization: Bearer <key>'.")
-    api_key_reads: bool = Field(False, description="Also require the API key for searches and reads.")
+    api_key: SecretStr | None = Field(
+        None,
+        description="When set, write endpoints need 'Authorization: Bearer <key>' (401 without it, 403 with a wrong one).",
+    )
+    api_key_reads: bool = Field(
+        False,
+        description="Also require the API key for searches and reads (/health of the default collection and /formats stay open).",
+    )
     max_document_bytes: int = Field(
         10 * 1024 * 1024, ge=1, description="Largest document accepted over HTTP (413 above)."
     )
     mcp_fetch_max_chars: int = Field(
         100_000, ge=1, description="Longest text MCP fetch returns for a whole document (the rest: search or passages)."
     )
-    max_bulk_documents: int = Field(100, ge=1, description="Most documents in one POST /documents/bulk.")
+    max_bulk_documents: int = Field(100, ge=1, description="Most documents in one POST /documents/bulk (413 above).")
     max_bulk_bytes: int = Field(
         50 * 1024 * 1024,
         ge=1,
@@ -230,7 +245,9 @@ class Settings(BaseSettings):
         30.0, ge=0, description="Seconds a document write waits for another writer (e.g. a rebuild) before a 409."
     )
     watch_debounce_ms: int = Field(
-        1000, ge=50, description="Quiet time after a docs-folder change before `qa watch` re-indexes."
+        1000,
+        ge=50,
+        description="Quiet time after a docs-folder change before `qa watch` (or `qa serve --watch`) re-indexes.",
     )
 
     @property
