@@ -175,6 +175,12 @@ class Settings(BaseSettings):
     max_document_bytes: int = Field(
         10 * 1024 * 1024, ge=1, description="Largest document accepted over HTTP (413 above)."
     )
+    convert_timeout: float = Field(
+        120.0,
+        gt=0,
+        description="Seconds a PDF, Word or large HTML file may take to convert, counting only its own run in a "
+        "converter process (not its wait for one): past it that file alone is refused (400), naming it.",
+    )
     mcp_fetch_max_chars: int = Field(
         100_000, ge=1, description="Longest text MCP fetch returns for a whole document (the rest: search or passages)."
     )

@@ -246,7 +246,7 @@ class Writer:
             raise TooLarge(
                 f"{doc_id} is {len(data)} bytes; the limit is {s.max_document_bytes} (QA_MAX_DOCUMENT_BYTES)"
             )
-        doc = folder.make(doc_id, formats.convert(doc_id, data), meta)
+        doc = folder.make(doc_id, formats.convert(doc_id, data, s.convert_timeout), meta)
         if not doc.text.strip():
             raise BadDocument(f"{doc_id} has no text to index")
         chunks = chunk_document(doc_id, doc.text, self.params, doc.layout)

@@ -1,0 +1,77 @@
+"""Hostile input, second pass: each attack of issue 25 reproduced over loopback with real files, bounded in time.
+
+Every case checks the two halves of the promise: the hostile request gets a
+readable 4xx (or 429/503 with Retry-After), and nobody else notices.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from qa.api import create_app
+
+import hostile_files
+from servers import ThreadedServer
+
+
+def _serve(service):  # type: ignore[no-untyped-def]
+    return ThreadedServer(create_app(service.settings, service=service), service.settings)
+
+
+# ------------------------------------------------------------------ 6. converter errors
+@pytest.mark.parametrize("kind", ["laughs", "deep"])
+def test_a_malformed_docx_is_a_400_alone_and_the_connection_lives_on(make_service, kind: str) -> None:  # type: ignore[no-untyped-def]
+    """The report: 500 MaybeEncodingError (lxml's error cannot cross processes), the whole bulk failed, connection reset."""
+    service = make_service()
+    bad, good = hostile_files.malformed_docx(kind), hostile_files.docx("Cranes lift containers in the harbour.")
+    with _serve(service) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+        r = http.post("/documents", files={"file": ("bad.docx", bad)})
+        assert r.status_code == 400 and "bad.docx" in r.json()["detail"], r.text
+        files = [("file", ("bad.docx", bad)), ("file", ("good.docx", good))]
+        r = http.post("/documents/bulk", files=files)
+        assert r.status_code == 200, r.text
+        assert [d["status"] for d in r.json()["documents"]] == [400, 201]
+        assert http.get("/health").status_code == 200  # on the same keep-alive connection
+    assert "good.docx" in service.index.manifest.documents and "bad.docx" not in service.index.manifest.documents
+
+
+def test_the_folder_indexer_skips_a_malformed_docx_with_one_warning(make_service, caplog) -> None:  # type: ignore[no-untyped-def]
+    service = make_service()
+    (service.settings.docs_dir / "bad.docx").write_bytes(hostile_files.malformed_docx("deep"))
+    (service.settings.docs_dir / "good.docx").write_bytes(hostile_files.docx())
+    with caplog.at_level(logging.WARNING):
+        report = service.writer.sync(rebuild=True)
+    assert "good.docx" in report.added and "bad.docx" not in service.index.manifest.documents
+    skipped = [r.getMessage() for r in caplog.records if "bad.docx" in r.getMessage()]
+    assert len(skipped) == 1 and "\n" not in skipped[0], skipped
+
+
+# ------------------------------------------------------------------ 3. one slow converter
+def test_one_slow_pdf_fails_alone_and_is_the_one_named(make_service) -> None:  # type: ignore[no-untyped-def]
+    """The report: a 1,000-page PDF held the one converter; then 12 innocent uploads failed, each blamed for it."""
+    service = make_service(convert_timeout=3)
+    outcomes: dict[str, httpx.Response] = {}
+
+    def upload(name: str, data: bytes) -> None:
+        outcomes[name] = httpx.post(f"{server.url}/documents", files={"file": (name, data)}, timeout=120)
+
+    with _serve(service) as server:
+        slow = threading.Thread(target=upload, args=("slow.pdf", hostile_files.slow_pdf()))
+        slow.start()
+        innocent = [
+            threading.Thread(target=upload, args=(f"innocent-{i}.pdf", hostile_files.pdf(f"Innocent report {i}.")))
+            for i in range(12)
+        ]
+        for t in innocent:
+            t.start()
+        for t in [slow, *innocent]:
+            t.join(120)
+    assert outcomes["slow.pdf"].status_code == 400, outcomes["slow.pdf"].text
+    assert "slow.pdf took longer than 3 s" in outcomes["slow.pdf"].json()["detail"]
+    failed = {n: r.text for n, r in outcomes.items() if n != "slow.pdf" and r.status_code != 201}
+    assert failed == {} and len(outcomes) == 13
