@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
 
+import hostile_files
 import httpx
 import pytest
 
 from qa.api import create_app
 
-import hostile_files
 from servers import ThreadedServer
 
 
