@@ -111,6 +111,11 @@ class Settings(BaseSettings):
         "MCP search and fetch results then link documents as <url>/documents/<doc_id>, which chat clients cite.",
         pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
     )
+    mcp_allowed_origins: str = Field(
+        "",
+        description="Comma-separated browser origins besides qa's own that may call /mcp, e.g. "
+        "http://localhost:6274 for the MCP Inspector; other pages' requests get 403.",
+    )
     max_header_bytes: int = Field(
         65536, ge=1024, description="Largest request head (request line and headers): 431 above."
     )

@@ -6,7 +6,10 @@ readable 4xx (or 429/503 with Retry-After), and nobody else notices.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+import socket
 import threading
 
 import hostile_files
@@ -16,6 +19,16 @@ import pytest
 from qa.api import create_app
 
 from servers import ThreadedServer
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    out = b""
+    try:
+        while chunk := sock.recv(65536):
+            out += chunk
+    except OSError:
+        pass
+    return out
 
 
 def _serve(service):  # type: ignore[no-untyped-def]
@@ -74,3 +87,29 @@ def test_one_slow_pdf_fails_alone_and_is_the_one_named(make_service) -> None:  #
     assert "slow.pdf took longer than 3 s" in outcomes["slow.pdf"].json()["detail"]
     failed = {n: r.text for n, r in outcomes.items() if n != "slow.pdf" and r.status_code != 201}
     assert failed == {} and len(outcomes) == 13
+
+
+# ------------------------------------------------------------------ also seen: two Host headers
+def test_two_host_headers_are_a_400(make_service) -> None:  # type: ignore[no-untyped-def]
+    """The report: with two Host headers the first counted, so a proxy routing by the other could be bypassed."""
+    with _serve(make_service()) as server, socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: evil.example\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        reply = _read_all(sock)
+    assert reply.startswith(b"HTTP/1.1 400"), reply[:200]
+    assert b"2 Host headers" in reply
+
+
+# ------------------------------------------------------------------ 9. the spec
+def test_the_spec_validates_and_every_ref_resolves(make_service) -> None:  # type: ignore[no-untyped-def]
+    """The report: the bulk body held '#/$defs/DocumentIn', which resolves nowhere; an empty file list was valid."""
+    from openapi_spec_validator import validate
+
+    service = make_service()
+    spec = create_app(service.settings, service=service).openapi()
+    validate(spec)
+    for ref in set(re.findall(r'"\$ref": "([^"]+)"', json.dumps(spec))):
+        node = spec
+        for part in ref.removeprefix("#/").split("/"):
+            node = node[part]
+    bulk = spec["paths"]["/documents/bulk"]["post"]["requestBody"]["content"]
+    assert bulk["multipart/form-data"]["schema"]["properties"]["file"]["minItems"] == 1

@@ -162,6 +162,21 @@ async def add_document(request: Request, service: Service) -> Any:
     return await _write(service, await _upload(request, service, None), create=True)
 
 
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """A model's JSON schema with its ``$defs`` put in place: in the spec, ``#/$defs/...`` would resolve nowhere."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return walk(defs[ref.removeprefix("#/$defs/")])
+            return {k: walk(v) for k, v in node.items()}
+        return [walk(v) for v in node] if isinstance(node, list) else node
+
+    return walk(schema)
+
+
 def _bulk_body() -> dict[str, Any]:
     multipart = {
         "type": "object",
@@ -169,13 +184,17 @@ def _bulk_body() -> dict[str, Any]:
         "properties": {
             "file": {
                 "type": "array",
+                "minItems": 1,
                 "items": {"type": "string", "format": "binary"},
                 "description": f"Several 'file' fields, each one of {', '.join(SUFFIXES)}, stored under its file name.",
             },
             "metadata": {"type": "string", "description": "A JSON object, given to every file."},
         },
     }
-    content = {"application/json": {"schema": BulkIn.model_json_schema()}, "multipart/form-data": {"schema": multipart}}
+    content = {
+        "application/json": {"schema": _inlined(BulkIn.model_json_schema())},
+        "multipart/form-data": {"schema": multipart},
+    }
     return {"requestBody": {"required": True, "content": content}}
 
 
