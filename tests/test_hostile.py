@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import socket
 import threading
+from pathlib import Path
 
 import hostile_files
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from qa.api import create_app
+from qa.errors import IndexCorrupt
+from qa.service.core import QAService
 
 from servers import ThreadedServer
 
@@ -113,3 +118,20 @@ def test_the_spec_validates_and_every_ref_resolves(make_service) -> None:  # typ
             node = node[part]
     bulk = spec["paths"]["/documents/bulk"]["post"]["requestBody"]["content"]
     assert bulk["multipart/form-data"]["schema"]["properties"]["file"]["minItems"] == 1
+
+
+# ------------------------------------------------------------------ 7. memory-mapped term counts
+@pytest.mark.parametrize("file", ["lexical/rows.npy", "lexical/counts.npy", "bridge/indptr.npy", "bridge/lengths.npy"])
+def test_a_term_count_file_cut_short_is_a_503_not_a_sigbus(make_service, fake_embedder, file: str) -> None:  # type: ignore[no-untyped-def]
+    """The report: truncating lexical/rows.npy of a served segment killed the server at the next search (exit 135)."""
+    service = QAService(make_service().settings, fake_embedder)
+    service.start()  # serves the segment on disk, memory-mapped
+    client = TestClient(create_app(service.settings, service=service))
+    assert client.post("/search", json={"query": "虚拟现实", "mode": "lexical"}).status_code == 200
+    path = service.settings.index_dir / service.index.segments[0].name / file
+    os.truncate(path, 130)  # the header stays whole: only the data is gone
+    for mode in ("lexical", "hybrid", "dense"):
+        r = client.post("/search", json={"query": "virtual reality 虚拟现实", "mode": mode})
+        assert r.status_code == 503 and "qa index --rebuild" in r.json()["detail"], (mode, r.text)
+    with pytest.raises(IndexCorrupt, match=f"{Path(file).name} is 130 bytes; its header says"):
+        QAService(service.settings, fake_embedder).writer.load()  # checked before it is mapped at start-up too

@@ -203,6 +203,14 @@ class Index:
         except OSError as exc:
             raise IndexCorrupt(f"{exc}; {REMEDY}") from None
 
+    def check_terms(self) -> None:
+        """A term-count file cut short while served would kill the process with SIGBUS: refuse instead."""
+        try:
+            for segment in self.segments:
+                segment.check_terms()
+        except OSError as exc:
+            raise IndexCorrupt(f"{exc}; {REMEDY}") from None
+
     def window_vectors(self, rows: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """Vectors of the given rows' windows, and the (view) row each belongs to."""
         parts, owners = [], []

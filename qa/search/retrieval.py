@@ -48,6 +48,7 @@ def _known(index: Index, token: str) -> bool:
 
 def prepare(index: Index, text: str) -> Query:
     """A question in Latin letters over this index goes through :mod:`qa.search.english`; others as they are."""
+    index.check_terms()  # the term counts it reads are memory-mapped: a damaged file is a 503, not a SIGBUS
     if english.applies(text):
         translation = english.translate(text, lambda t: _known(index, t))
         return Query(text, translation.dense_text(text), CROSS_LINGUAL_WEIGHT, translation)
@@ -156,6 +157,7 @@ def search(
     ``query`` as text, or as :func:`prepare` made it; ``qvec`` (the embedding
     of its ``dense_text``) saves an encode when the caller has it.
     """
+    index.check_terms()
     query = prepare(index, query) if isinstance(query, str) else query
     only = rows_where(index, where)
     if index.live_size == 0 or (only is not None and len(only) == 0):
