@@ -125,10 +125,18 @@ class Settings(BaseSettings):
     read_timeout: float = Field(
         30.0, gt=0, description="Longest pause inside a request body before the connection closes."
     )
+    request_timeout: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds a client has to send a whole request, head and body, from its first byte: 408 after.",
+    )
     keep_alive_timeout: int = Field(5, ge=1, description="Seconds an idle keep-alive connection stays open.")
     max_connections: int = Field(1000, ge=1, description="Connections served at once; past it, requests get 503.")
     max_idle_connections: int = Field(
-        200, ge=1, description="Connections waiting for a request head at once; past it, the longest-waiting closes."
+        200,
+        ge=1,
+        description="Connections still sending a request head or body at once; past it, the one that started "
+        "longest ago is closed (503).",
     )
     max_query_chars: int = Field(2000, ge=1)
     max_top_k: int = Field(100, ge=1)

@@ -13,6 +13,7 @@ import re
 import socket
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import hostile_files
@@ -173,3 +174,49 @@ def test_a_rebuild_over_a_file_at_the_index_path_says_what_to_remove(make_servic
         with pytest.raises(IndexCorrupt, match="a-file is a file, so no index can be written there; remove it"):
             attempt()
     assert in_the_way.read_text() == "someone's notes"
+
+
+# ------------------------------------------------------------------ 1. slow bodies
+def _slow_body(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port))
+    head = b"POST /search HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+    sock.sendall(head + b"{")
+    return sock
+
+
+def test_a_slow_body_flood_locks_nobody_out_and_every_answer_is_json(make_service) -> None:  # type: ignore[no-untyped-def]
+    """The report: ~1,100 connections sending one body byte every 5 s; everyone else got plain-text 503s."""
+    service = make_service(max_connections=120, max_idle_connections=40, request_timeout=4, read_timeout=30)
+    with _serve(service) as server:
+        flood = [_slow_body(server.port) for _ in range(300)]  # over both limits, as the ~1,100 were over the defaults
+        answers = []
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            for _ in range(20):
+                for sock in flood[-40:]:  # the newest trickle on: each byte well inside QA_READ_TIMEOUT
+                    try:
+                        sock.sendall(b" ")
+                    except OSError:
+                        pass
+                answers.append(http.post("/search", json={"query": "虚拟现实", "mode": "lexical"}))
+                time.sleep(0.1)
+        closed = []
+        for sock in flood:
+            sock.settimeout(8)  # QA_REQUEST_TIMEOUT ends even a steady trickle
+            closed.append(_read_all(sock))
+            sock.close()
+    assert [r.status_code for r in answers] == [200] * 20
+    assert all(c == b"" or c.startswith((b"HTTP/1.1 408", b"HTTP/1.1 503")) for c in closed), {c[:40] for c in closed}
+    assert any(c.startswith(b"HTTP/1.1 503") and b'"detail"' in c for c in closed)  # evicted: told why, in JSON
+    timed_out = [c for c in closed if c.startswith(b"HTTP/1.1 408")]
+    assert timed_out and b"did not arrive whole within 4 seconds" in timed_out[0]
+
+
+def test_past_max_connections_the_answer_is_json_with_retry_after(make_service) -> None:  # type: ignore[no-untyped-def]
+    service = make_service(max_connections=5)
+    with _serve(service) as server:
+        held = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(8)]
+        time.sleep(0.2)
+        r = httpx.get(server.url + "/health", timeout=10)
+        for sock in held:
+            sock.close()
+    assert r.status_code == 503 and r.headers["retry-after"] == "1" and "too many connections" in r.json()["detail"]
