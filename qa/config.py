@@ -185,6 +185,12 @@ class Settings(BaseSettings):
     query_cache_size: int = Field(1024, ge=0, description="Recent query vectors kept; 0 disables the cache.")
     api_key: SecretStr | None = Field(None, description="When set, write endpoints need 'Authorization: Bearer <key>'.")
     api_key_reads: bool = Field(False, description="Also require the API key for searches and reads.")
+    max_request_bytes: int = Field(
+        64 * 1024,
+        ge=1024,
+        description="Largest request body of every endpoint but document uploads (a search, an ask, a filter): "
+        "413 above, before it is read.",
+    )
     max_document_bytes: int = Field(
         10 * 1024 * 1024, ge=1, description="Largest document accepted over HTTP (413 above)."
     )

@@ -220,3 +220,63 @@ def test_past_max_connections_the_answer_is_json_with_retry_after(make_service) 
         for sock in held:
             sock.close()
     assert r.status_code == 503 and r.headers["retry-after"] == "1" and "too many connections" in r.json()["detail"]
+
+
+# ------------------------------------------------------------------ 4, 5. big bodies
+def _reads_during(url: str, attack) -> tuple[list[int], float]:  # type: ignore[no-untyped-def]
+    """Statuses of searches sent while ``attack()`` runs in a thread, and the slowest one in ms."""
+    statuses, slowest = [], 0.0
+    worker = threading.Thread(target=attack)
+    with httpx.Client(base_url=url, timeout=60) as http:
+        assert http.post("/search", json={"query": "虚拟现实", "mode": "lexical"}).status_code == 200  # warm
+        worker.start()
+        while worker.is_alive() or not statuses:
+            started = time.monotonic()
+            statuses.append(http.post("/search", json={"query": "虚拟现实", "mode": "lexical"}).status_code)
+            slowest = max(slowest, (time.monotonic() - started) * 1000)
+    worker.join(60)
+    return statuses, slowest
+
+
+def test_a_60_mb_search_is_refused_before_it_is_read(make_service) -> None:  # type: ignore[no-untyped-def]
+    """The report: a 10-million-item doc_id filter was accepted; readers' p99 18 s, RSS 2.6 GB."""
+    service = make_service()
+    ids = ",".join(f'"doc-{i:07d}.txt"' for i in range(4_000_000))
+    body = ('{"query": "虚拟现实", "filter": {"doc_id": [' + ids + "]}}").encode()
+    assert len(body) > 60_000_000
+    answers: list[httpx.Response] = []
+
+    def attack() -> None:
+        headers = {"content-type": "application/json"}
+        answers.append(httpx.post(server.url + "/search", content=body, headers=headers, timeout=60))
+
+        def chunked():  # type: ignore[no-untyped-def]
+            for k in range(0, len(body), 1 << 20):
+                yield body[k : k + (1 << 20)]
+
+        answers.append(httpx.post(server.url + "/search", content=chunked(), headers=headers, timeout=60))
+
+    with _serve(service) as server:
+        statuses, slowest = _reads_during(server.url, attack)
+    assert [r.status_code for r in answers] == [413, 413], [r.text[:200] for r in answers]
+    assert all("larger than this endpoint takes" in r.json()["detail"] for r in answers)
+    assert set(statuses) == {200} and slowest < 2000, slowest
+
+
+def test_a_bulk_of_two_million_entries_is_counted_before_it_is_validated(make_service) -> None:  # type: ignore[no-untyped-def]
+    """The report: 2 million tiny entries (49.6 MB) were validated on the event loop for 30-79 s before the count check."""
+    service = make_service()
+    body = b'{"documents": [' + b",".join([b'{"text":"x"}'] * 2_000_000) + b"]}"
+    answers: list[httpx.Response] = []
+
+    def attack() -> None:
+        answers.append(
+            httpx.post(
+                server.url + "/documents/bulk", content=body, headers={"content-type": "application/json"}, timeout=60
+            )
+        )
+
+    with _serve(service) as server:
+        statuses, slowest = _reads_during(server.url, attack)
+    assert answers[0].status_code == 413 and "at most 100" in answers[0].json()["detail"], answers[0].text[:300]
+    assert set(statuses) == {200} and slowest < 2000, slowest

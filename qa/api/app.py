@@ -9,7 +9,7 @@ import anyio
 from fastapi import FastAPI
 
 import qa
-from qa.api import collections, dify, documents, errors, guard, index, openai, page, search, spec
+from qa.api import bodies, collections, dify, documents, errors, guard, index, openai, page, search, spec
 from qa.config import Settings, load_settings
 from qa.mcp import http as mcp_http
 from qa.mcp import server as mcp_server
@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
         app.state.catalog = Catalog(service.settings, service.embedder, default=service)
     errors.install(app)
     spec.install(app, settings)
+    app.add_middleware(bodies.BodyLimits, settings=settings)
     app.add_middleware(guard.AllowedHosts, names=settings.host_names)
     for router in (
         search.health_router,

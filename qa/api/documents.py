@@ -12,13 +12,11 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, HTTPException, Path, Request, Response, status
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.types import Message
 
-from qa.api import writes
+from qa.api import bodies, writes
 from qa.api.deps import Reader, Service, SettingsDep, Writer
 from qa.api.schemas import (
     BulkIn,
@@ -38,7 +36,7 @@ from qa.service.core import NewDocument, QAService, bulk_result
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 formats_router = APIRouter(tags=["documents"])  # open like /health: it tells what qa reads, nothing of what it holds
-_ENVELOPE = 64 * 1024  # room for the JSON or multipart framing around a document at the size limit
+_ENVELOPE = bodies.ENVELOPE
 _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 413, 415, 422, 500, 503, 507)
 } | {202: {"model": Job, "description": "A large document: indexed by this background job."}}
@@ -103,10 +101,7 @@ async def _document(request: Request, service: Service, path_id: str | None) -> 
         raise TooLarge(f"the document is larger than the limit of {limit} bytes")
     request = _capped(request, cap)
     if ctype == "application/json":
-        try:
-            doc = DocumentIn.model_validate_json(await request.body())
-        except ValidationError as exc:
-            raise RequestValidationError(exc.errors()) from None
+        doc = await anyio.to_thread.run_sync(bodies.parse, DocumentIn, await request.body())
         if path_id is not None and doc.doc_id not in (None, path_id):
             raise BadDocument(f"doc_id {doc.doc_id!r} in the body differs from {path_id!r} in the URL")
         name = path_id or doc.doc_id
@@ -198,6 +193,12 @@ def _bulk_body() -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": content}}
 
 
+def _parse_bulk(body: bytes, limit: int) -> BulkIn:
+    """Counted first, then validated (in a worker thread: a bulk body may be 50 MB)."""
+    bodies.count_documents(body, limit)
+    return bodies.parse(BulkIn, body)
+
+
 async def _documents(request: Request, service: Service) -> list[NewDocument]:
     """The documents of a bulk request: a JSON list, or a multipart form with several 'file' fields."""
     s = service.settings
@@ -207,10 +208,7 @@ async def _documents(request: Request, service: Service) -> list[NewDocument]:
         raise TooLarge(f"the request is larger than the bulk limit of {s.max_bulk_bytes} bytes (QA_MAX_BULK_BYTES)")
     request = _capped(request, s.max_bulk_bytes)
     if ctype == "application/json":
-        try:
-            bulk = BulkIn.model_validate_json(await request.body())
-        except ValidationError as exc:
-            raise RequestValidationError(exc.errors()) from None
+        bulk = await anyio.to_thread.run_sync(_parse_bulk, await request.body(), s.max_bulk_documents)
         items = [NewDocument(d.doc_id or "", d.text.encode("utf-8"), d.metadata, ".txt") for d in bulk.documents]
     elif ctype == "multipart/form-data":
         form = await request.form(max_files=s.max_bulk_documents + 1, max_fields=8)
