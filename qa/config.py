@@ -215,6 +215,16 @@ class Settings(BaseSettings):
         description="Documents that embed as more windows than this are indexed by a background job (202), "
         "embedded without holding the writer, so a huge upload never blocks other writes for minutes.",
     )
+    write_workers: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Threads that prepare writes (convert, chunk, embed) before their turn at the writer; the "
+        "rest of the thread pool stays free for searches.",
+    )
+    max_queued_writes: int = Field(
+        16, ge=0, description="Writes that may wait for a preparing thread; past it, 429 with Retry-After."
+    )
     write_timeout: float = Field(
         30.0, ge=0, description="Seconds a document write waits for another writer (e.g. a rebuild) before a 409."
     )

@@ -26,7 +26,7 @@ from qa.errors import IndexCorrupt
 from qa.index import store
 from qa.service.core import QAService
 
-from conftest import seed_service
+from conftest import CountingEmbedder, seed_service
 from servers import ThreadedServer, free_port, offline_env, qa_command
 
 
@@ -280,3 +280,44 @@ def test_a_bulk_of_two_million_entries_is_counted_before_it_is_validated(make_se
         statuses, slowest = _reads_during(server.url, attack)
     assert answers[0].status_code == 413 and "at most 100" in answers[0].json()["detail"], answers[0].text[:300]
     assert set(statuses) == {200} and slowest < 2000, slowest
+
+
+# ------------------------------------------------------------------ 2. work before the write gate
+class SlowEmbedder(CountingEmbedder):
+    """Passages that contain SLOW take ``delay`` seconds to embed, as 30 KB does with the real model on a busy box."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    def encode_passages(self, texts):  # type: ignore[no-untyped-def]
+        if any("SLOW" in t for t in texts):
+            time.sleep(self.delay)
+        return super().encode_passages(texts)
+
+
+def test_many_bulk_writes_are_queued_or_told_to_retry_and_reads_stay_fast(make_service) -> None:  # type: ignore[no-untyped-def]
+    """The report: 45 concurrent bulk requests held every pool thread preparing and embedding; a search took 100 s."""
+    service = make_service(SlowEmbedder(delay=0.5), write_workers=2, max_queued_writes=8, write_timeout=120)
+    text = "SLOW harbour crane log. " * 1250  # 30 KB
+    answers: list[httpx.Response] = []
+
+    def bulk(i: int) -> None:
+        body = {"documents": [{"doc_id": f"bulk-{i}.txt", "text": text + str(i)}]}
+        answers.append(httpx.post(server.url + "/documents/bulk", json=body, timeout=120))
+
+    def attack() -> None:
+        threads = [threading.Thread(target=bulk, args=(i,)) for i in range(45)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+
+    with _serve(service) as server:
+        statuses, slowest = _reads_during(server.url, attack)
+    assert set(statuses) == {200} and slowest < 2000, slowest
+    codes = sorted(r.status_code for r in answers)
+    assert set(codes) == {200, 429} and codes.count(200) >= 10, codes
+    assert all(r.headers["retry-after"].isdigit() for r in answers if r.status_code == 429)
+    landed = {r.json()["documents"][0]["doc_id"] for r in answers if r.status_code == 200}
+    assert landed <= set(service.index.manifest.documents)  # nothing accepted was lost

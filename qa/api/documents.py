@@ -6,7 +6,6 @@ indexing itself runs in the thread pool, off the event loop.
 
 from __future__ import annotations
 
-import functools
 import json
 from typing import Annotated, Any
 
@@ -38,7 +37,7 @@ router = APIRouter(prefix="/documents", tags=["documents"])
 formats_router = APIRouter(tags=["documents"])  # open like /health: it tells what qa reads, nothing of what it holds
 _ENVELOPE = bodies.ENVELOPE
 _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 413, 415, 422, 500, 503, 507)
+    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 503, 507)
 } | {202: {"model": Job, "description": "A large document: indexed by this background job."}}
 
 
@@ -136,9 +135,7 @@ async def _write(service: QAService, upload: Upload, *, create: bool) -> Documen
 
 async def _upload(request: Request, service: QAService, path_id: str | None) -> Upload:
     name, data, metadata, suffix = await _document(request, service, path_id)
-    return await anyio.to_thread.run_sync(
-        functools.partial(service.writer.prepare, name, data, metadata, default_suffix=suffix)
-    )
+    return await writes.prepare(service, service.writer.prepare, name, data, metadata, default_suffix=suffix)
 
 
 @router.post(
@@ -247,7 +244,7 @@ async def add_documents(request: Request, service: Service, replace: bool = True
     More than ``QA_MAX_SYNC_WINDOWS`` windows in all: a background job (202).
     """
     items = await _documents(request, service)
-    prepared = await anyio.to_thread.run_sync(service.prepare_many, items)
+    prepared = await writes.prepare(service, service.prepare_many, items)
     uploads = [p for p in prepared if isinstance(p, Upload)]
     create = not replace
     if sum(len(u.windows) for u in uploads) > service.settings.max_sync_windows:
@@ -255,7 +252,7 @@ async def add_documents(request: Request, service: Service, replace: bool = True
         headers = {"Location": f"/index/jobs/{job.id}"}
         return JSONResponse(Job.model_validate(job).model_dump(), status_code=202, headers=headers)
     # Embedded before taking a turn at the writer, so a bulk request holds it only to store and commit.
-    ahead = await anyio.to_thread.run_sync(functools.partial(service.writer.embed_ahead, *uploads))
+    ahead = await writes.prepare(service, service.writer.embed_ahead, *uploads)
     outcomes = await writes.run(service, service.put_many, prepared, create=create, ahead=ahead)
     return BulkIndexed.model_validate(bulk_result([i.name for i in items], outcomes))
 
