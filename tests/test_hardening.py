@@ -177,6 +177,7 @@ def test_queued_writers_do_not_starve_readers(make_service) -> None:  # type: ig
         writers += [
             threading.Thread(target=put, args=(f"doc-{i}.txt", f"Document {i} about cranes.")) for i in range(45)
         ]
+        _search_ms(server.url)  # warm: the first search loads the tokenizer's dictionaries
         writers[0].start()
         time.sleep(0.5)
         for w in writers[1:]:
