@@ -321,3 +321,41 @@ def test_many_bulk_writes_are_queued_or_told_to_retry_and_reads_stay_fast(make_s
     assert all(r.headers["retry-after"].isdigit() for r in answers if r.status_code == 429)
     landed = {r.json()["documents"][0]["doc_id"] for r in answers if r.status_code == 200}
     assert landed <= set(service.index.manifest.documents)  # nothing accepted was lost
+
+
+# ------------------------------------------------------------------ 8. a large document
+def _words(n: int, seed: int = 1) -> str:
+    import random
+
+    rng = random.Random(seed)
+    vocabulary = "harbour crane lifts containers at dawn the ship port of Qingdao steel rope tide pier".split()
+    return " ".join(rng.choice(vocabulary) for _ in range(n))
+
+
+def test_a_large_document_holds_the_writer_only_to_commit(make_service) -> None:  # type: ignore[no-untyped-def]
+    """The report: a 9.5 MB one-line PUT held the writer 85 s (its HNSW graph and term counts were built under the
+    lock), and small writes got 409 after 30 s."""
+    service = make_service(index_type="hnsw", hnsw_ef_construction=200, write_timeout=3, max_sync_windows=64)
+    big = _words(400_000)  # one line, ~2.5 MB, ~35,000 windows: its graph takes seconds to build
+    with _serve(service) as server, httpx.Client(base_url=server.url, timeout=120) as http:
+        r = http.put("/documents/big.txt", json={"text": big})
+        assert r.status_code == 202, r.text
+        job, small = r.json()["id"], []
+        while (state := http.get(f"/index/jobs/{job}").json())["state"] in ("queued", "running"):
+            started = time.monotonic()
+            r = http.put(f"/documents/small-{len(small)}.txt", json={"text": f"Crane log entry {len(small)}."})
+            small.append((r.status_code, time.monotonic() - started))
+            time.sleep(0.2)
+    assert state["state"] == "succeeded", state
+    assert len(small) >= 3 and all(code == 201 for code, _ in small), small
+    assert {"big.txt", *(f"small-{i}.txt" for i in range(len(small)))} <= set(service.index.manifest.documents)
+
+
+def test_repeated_windows_are_stored_once(make_service) -> None:  # type: ignore[no-untyped-def]
+    """The report: 5 MB of one repeated phrase made a 156 MB vectors.faiss, 30 times the upload."""
+    service = make_service()
+    phrase = "The harbour crane lifts containers at dawn. "
+    service.writer.put("repeated.txt", (phrase * 20_000).encode())
+    rows = service.index.doc_rows("repeated.txt")
+    vectors, _ = service.index.window_vectors(rows)
+    assert len(vectors) == len(rows)  # one window a passage, not the ~11 its text repeats
