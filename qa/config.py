@@ -136,7 +136,7 @@ class Settings(BaseSettings):
         200,
         ge=1,
         description="Connections still sending a request head or body at once; past it, the one that started "
-        "longest ago is closed (503).",
+        "longest ago is closed (408).",
     )
     max_query_chars: int = Field(2000, ge=1)
     max_top_k: int = Field(100, ge=1)

@@ -205,10 +205,9 @@ def test_a_slow_body_flood_locks_nobody_out_and_every_answer_is_json(make_servic
             closed.append(_read_all(sock))
             sock.close()
     assert [r.status_code for r in answers] == [200] * 20
-    assert all(c == b"" or c.startswith((b"HTTP/1.1 408", b"HTTP/1.1 503")) for c in closed), {c[:40] for c in closed}
-    assert any(c.startswith(b"HTTP/1.1 503") and b'"detail"' in c for c in closed)  # evicted: told why, in JSON
-    timed_out = [c for c in closed if c.startswith(b"HTTP/1.1 408")]
-    assert timed_out and b"did not arrive whole within 4 seconds" in timed_out[0]
+    assert all(c == b"" or c.startswith(b"HTTP/1.1 408") and b'"detail"' in c for c in closed), {c[:40] for c in closed}
+    assert any(b"this one started longest ago" in c for c in closed)  # evicted: told why, in JSON
+    assert any(b"did not arrive whole within 4 seconds" in c for c in closed)  # the trickle ran out of time
 
 
 def test_past_max_connections_the_answer_is_json_with_retry_after(make_service) -> None:  # type: ignore[no-untyped-def]

@@ -13,7 +13,7 @@ uvicorn's own:
 - a request (head and body) not whole ``QA_REQUEST_TIMEOUT`` seconds after its
   first byte gets 408, however steadily it trickles in;
 - at most ``QA_MAX_IDLE_CONNECTIONS`` connections may be sending a request head
-  or body at once: past that the one that started longest ago is closed (503),
+  or body at once: past that the one that started longest ago is closed (408),
   so a flood of idle, slow or trickling connections cannot lock out clients
   that send their request at once;
 - past ``QA_MAX_CONNECTIONS`` connections, a request gets a JSON 503 with
@@ -82,7 +82,7 @@ def protocol_for(settings: Settings) -> type[HttpToolsProtocol]:
         def _evict(self) -> None:
             why = "too many connections are still sending a request; this one started longest ago"
             if self._in_body:  # a request under way: say why (an idle connection just closes)
-                self._refuse(503, "Service Unavailable", why)
+                self._refuse(408, "Request Timeout", why)
             else:
                 self._close(why)
 
