@@ -103,7 +103,7 @@ def run_set(name: str, embedder: Cached, work: Path, limit: int | None, milvus_b
             ranks, times = [], []
             for q in queries:
                 started = time.perf_counter()
-                chunks = [h.chunk for h in service.search(q.question, 10, mode).results]  # type: ignore[arg-type]
+                chunks = [h.chunk for h in service.search(q.question, 10, mode, min_relevance=0.0).results]  # type: ignore[arg-type]
                 times.append((time.perf_counter() - started) * 1000)
                 ranks.append(first_hit(q, chunks))
             n = len(queries)

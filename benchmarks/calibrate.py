@@ -1,69 +1,188 @@
-"""Fit the score calibration of qa/calibration.py: P(passage holds the answer | score) per mode.
+"""Fit the relevance curves of qa/search/calibration.py and choose the default min_relevance, on the dev halves.
 
-For every question of the eval sets, the top 10 passages of each mode are
-labelled (right document and contains an answer) and one logistic curve per
-mode is fit to (score, label) by Newton's method over both sets. Prints the
-coefficients and, per set, a reliability table (predicted bin vs observed rate).
+For every question of CMRC 2018 and DRCD (Chinese, ../shared/eval) and their
+English versions (benchmarks/xling), the top 10 passages of each mode are
+labelled (right document and holds an answer); the other set's questions,
+asked over the same corpus, are unanswerable (every passage labelled 0). One
+logistic curve per (mode, question language) over calibration.FEATURES is fit
+on the dev half. The test half gives, per set, language and mode: the ECE of
+the top 5 passages of answerable questions, and at the chosen min_relevance
+the share of answerable questions (first passage right) that keep their
+answer and of unanswerable ones that still get one. Reliability diagrams go
+to docs/reliability-<mode>.png.
 
-    python benchmarks/calibrate.py [--set cmrc2018_dev --set drcd_dev]   (both by default)
+    pip install matplotlib   # for the diagrams (the bench extra)
+    python benchmarks/calibrate.py            # search (cached), fit, print the curves to paste, report
+    python benchmarks/calibrate.py --shipped  # report the curves in qa/search/calibration.py
+
+Rankings are cached in benchmarks/results/calibration-*.pkl; delete them after a ranking change.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import pickle
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from qa.config import Settings  # noqa: E402
-from qa.search.evaluation import read_queries  # noqa: E402
-from qa.service.core import QAService  # noqa: E402
+from qa.config import SEARCH_MODES  # noqa: E402
+from qa.search import calibration  # noqa: E402
+from qa.search.evaluation import Query, ece, read_queries  # noqa: E402
 
-EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
-RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
+EVAL = ROOT.parent / "shared" / "eval"
+RESULTS = ROOT / "benchmarks" / "results"
+SETS = ("cmrc2018_dev", "drcd_dev")
+UNANSWERABLE_PER_SET = 800  # of the other set's Chinese questions (all 160 English ones)
+KEEP, FALSE = 0.95, 0.05  # the targets a default must meet: answerable kept, unanswerable answered
 
 
-def fit(x: np.ndarray, y: np.ndarray, steps: int = 50) -> tuple[float, float]:
-    """Logistic regression y ~ sigmoid(a*x + b) by Newton's method."""
-    X = np.column_stack([x, np.ones_like(x)])
-    w = np.zeros(2)
+@dataclass
+class Ranking:
+    corpus: str
+    lang: str
+    split: str
+    answerable: bool
+    mode: str
+    scores: list[float]
+    labels: list[bool]
+
+
+def questions(name: str, lang: str) -> list[Query]:
+    path = EVAL / name / "queries_public.jsonl" if lang == "zh" else ROOT / "benchmarks/xling" / f"{name}.en.jsonl"
+    return read_queries(path)
+
+
+def rankings(name: str) -> list[Ranking]:
+    cache = RESULTS / f"calibration-{name}.pkl"
+    if cache.exists():
+        return pickle.loads(cache.read_bytes())
+    from train_answering import open_service
+
+    service, other = open_service(name), next(s for s in SETS if s != name)
+    out = []
+    for lang in ("zh", "en"):
+        asked = [(q, True) for q in questions(name, lang)]
+        foreign = questions(other, lang)
+        asked += [(q, False) for q in (foreign[:UNANSWERABLE_PER_SET] if lang == "zh" else foreign)]
+        for q, answerable in asked:
+            for mode in SEARCH_MODES:
+                hits = service.search(q.question, 10, mode, min_relevance=0.0).results  # type: ignore[arg-type]
+                labels = [answerable and h.doc_id == q.doc and q.holds_answer(h.text) for h in hits]
+                out.append(Ranking(name, lang, q.split, answerable, mode, [h.score for h in hits], labels))
+    cache.write_bytes(pickle.dumps(out))
+    return out
+
+
+def fit(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 100) -> np.ndarray:
+    """Logistic regression by Newton's method (a light ridge keeps it finite when a feature separates)."""
+    w = np.zeros(x.shape[1])
     for _ in range(steps):
-        p = 1 / (1 + np.exp(-X @ w))
-        grad = X.T @ (y - p)
-        hess = X.T @ (X * (p * (1 - p))[:, None]) + 1e-9 * np.eye(2)
-        w += np.linalg.solve(hess, grad)
-    return float(w[0]), float(w[1])
+        p = 1 / (1 + np.exp(-(x @ w)))
+        grad = x.T @ (y - p) - l2 * w
+        hess = x.T @ (x * (p * (1 - p))[:, None]) + l2 * np.eye(x.shape[1])
+        step = np.linalg.solve(hess, grad)
+        w += step
+        if np.abs(step).max() < 1e-9:
+            break
+    return w
+
+
+def rows(found: list[Ranking]) -> tuple[np.ndarray, np.ndarray]:
+    xs = [calibration.features(r.scores) for r in found if r.scores]
+    ys = [np.array(r.labels, float) for r in found if r.scores]
+    return np.vstack(xs), np.concatenate(ys)
+
+
+def predict(curves: dict[str, tuple[float, ...]], r: Ranking) -> np.ndarray:
+    """The relevance of each passage of a ranking under ``curves`` (what calibration.relevances computes)."""
+    return 1 / (1 + np.exp(-(calibration.features(r.scores) @ np.array(curves[f"{r.mode}/{r.lang}"]))))
+
+
+def abstention(curves: dict[str, tuple[float, ...]], found: list[Ranking], threshold: float) -> tuple[float, float]:
+    """(answerable questions whose right first passage reaches it, unanswerable ones whose first passage does)."""
+    kept = [predict(curves, r)[0] >= threshold for r in found if r.answerable and r.labels and r.labels[0]]
+    false = [bool(r.scores) and predict(curves, r)[0] >= threshold for r in found if not r.answerable]
+    return float(np.mean(kept)) if kept else 1.0, float(np.mean(false)) if false else 0.0
+
+
+def choose(curves: dict[str, tuple[float, ...]], dev: list[Ranking]) -> float:
+    """The threshold that best meets both targets on every dev group at once (the worst group's margin)."""
+    groups = [[r for r in dev if (r.corpus, r.lang, r.mode) == g] for g in {(r.corpus, r.lang, r.mode) for r in dev}]
+    best, best_margin = 0.5, -np.inf
+    for t in np.arange(0.02, 0.9, 0.01):
+        margin = min(min(k - KEEP, FALSE - f) for k, f in (abstention(curves, g, t) for g in groups))
+        if margin > best_margin:
+            best, best_margin = round(float(t), 2), margin
+    return best
+
+
+def diagram(curves: dict[str, tuple[float, ...]], test: list[Ranking], mode: str) -> Path | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], color="#999", lw=1, ls="--", label="perfect")
+    for corpus in SETS:
+        for lang in ("zh", "en"):
+            group = [r for r in test if (r.corpus, r.lang, r.mode, r.answerable) == (corpus, lang, mode, True)]
+            p = np.concatenate([predict(curves, r)[:5] for r in group if r.scores])
+            y = np.concatenate([np.array(r.labels[:5], float) for r in group if r.scores])
+            which = np.minimum((p * 10).astype(int), 9)
+            xs = [p[which == b].mean() for b in range(10) if (which == b).sum() >= 5]
+            ys = [y[which == b].mean() for b in range(10) if (which == b).sum() >= 5]
+            ax.plot(xs, ys, marker="o", lw=1.2, label=f"{corpus.split('_')[0]} {lang} (ECE {ece(p, y):.3f})")
+    ax.set(xlabel="relevance (predicted)", ylabel="holds the answer (observed)", xlim=(0, 1), ylim=(0, 1))
+    ax.set_title(f"{mode}: test halves, top 5 passages")
+    ax.legend(loc="upper left", fontsize=8)
+    path = ROOT / "docs" / f"reliability-{mode}.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--set", dest="sets", action="append", default=[])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shipped", action="store_true", help="report the curves in calibration.py, do not refit")
     args = ap.parse_args()
-    samples: dict[str, list[tuple[float, int, str]]] = {"dense": [], "lexical": [], "hybrid": []}
-    for name in args.sets or ["cmrc2018_dev", "drcd_dev"]:
-        settings = Settings(docs_dir=EVAL / name / "docs", index_dir=RESULTS / f"idx-{name}")
-        service = QAService.open(settings)
-        service.writer.ensure()
-        for q in read_queries(EVAL / name / "queries_public.jsonl"):
-            for mode in samples:
-                for hit in service.search(q.question, 10, mode).results:  # type: ignore[arg-type]
-                    label = hit.chunk.doc_id == q.doc and any(a in hit.chunk.text for a in q.answers)
-                    samples[mode].append((hit.score, int(label), name))
-    for mode, triples in samples.items():
-        x, y = np.array([t[0] for t in triples]), np.array([t[1] for t in triples], float)
-        sets = np.array([t[2] for t in triples])
-        a, b = fit(x, y)
-        print(f"{mode}: a={a:.4f} b={b:.4f}  ({len(x)} passages, {y.mean():.3f} relevant)")
-        pred = 1 / (1 + np.exp(-(a * x + b)))
-        for name in dict.fromkeys(sets):
-            print(f"  {name}: predicted bin -> passages, observed rate")
-            for lo in np.arange(0, 1, 0.2):
-                m = (pred >= lo) & (pred < lo + 0.2) & (sets == name)
-                if m.any():
-                    print(f"    {lo:.1f}-{lo + 0.2:.1f}: {m.sum():6d}, {y[m].mean():.3f}")
+    found = [r for name in SETS for r in rankings(name)]
+    dev, test = [r for r in found if r.split == "dev"], [r for r in found if r.split == "test"]
+    curves: dict[str, tuple[float, ...]] = calibration.CURVES
+    if not args.shipped:
+        curves = {}
+        for mode in SEARCH_MODES:
+            for lang in ("zh", "en"):
+                x, y = rows([r for r in dev if (r.mode, r.lang) == (mode, lang)])
+                curves[f"{mode}/{lang}"] = tuple(round(float(v), 4) for v in fit(x, y))
+        print("CURVES = {")
+        for k, v in curves.items():
+            print(f'    "{k}": {v},')
+        print("}")
+    threshold = choose(curves, dev)
+    print(f"min_relevance chosen on dev: {threshold}")
+    print(f"{'test half':24} {'ECE top5':>9} {'kept':>7} {'false':>7}")
+    for corpus in SETS:
+        for lang in ("zh", "en"):
+            for mode in SEARCH_MODES:
+                group = [r for r in test if (r.corpus, r.lang, r.mode) == (corpus, lang, mode)]
+                answerable = [r for r in group if r.answerable and r.scores]
+                p = np.concatenate([predict(curves, r)[:5] for r in answerable])
+                y = np.concatenate([np.array(r.labels[:5], float) for r in answerable])
+                kept, false = abstention(curves, group, threshold)
+                print(f"{corpus:12} {lang} {mode:8} {ece(p, y):9.4f} {kept:7.3f} {false:7.3f}")
+    for mode in SEARCH_MODES:
+        if (path := diagram(curves, test, mode)) is not None:
+            print(f"wrote {path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

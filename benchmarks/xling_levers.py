@@ -68,7 +68,7 @@ def main() -> None:
         for name in SETS:
             service = services[name]
             scores = evaluation.evaluate(
-                queries[name], lambda q: [h.chunk for h in service.search(q, 10, "hybrid").results]
+                queries[name], lambda q: [h.chunk for h in service.search(q, 10, "hybrid", min_relevance=0.0).results]
             )
             cells += [f"{scores.recall_at_1:.3f}", f"{scores.recall_at_5:.3f}"]
         print(f"| {label} | " + " | ".join(cells) + " |", flush=True)

@@ -11,11 +11,11 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
-from qa.config import SEARCH_MODES, Settings, load_settings
+from qa.config import SEARCH_MODES, SearchMode, Settings, load_settings
 from qa.errors import QAError
 
 if TYPE_CHECKING:  # the core imports torch and FAISS: `qa --help` should not wait for them
@@ -324,6 +324,19 @@ def model_install() -> None:
 )
 @click.option("--mode", "modes", type=click.Choice(SEARCH_MODES), multiple=True, help="Modes to score (default all).")
 @click.option("-k", "--top-k", default=10, show_default=True, help="Depth searched per question.")
+@click.option(
+    "--unanswerable",
+    "unanswerable_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Questions these documents do not answer (another set's): how many still get an answer.",
+)
+@click.option(
+    "--split",
+    type=click.Choice(["all", "dev", "test"]),
+    default="all",
+    show_default=True,
+    help="Only this half of the questions (the learned parts are fit on dev).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 def eval_(
     docs_dir: Path | None,
@@ -332,27 +345,42 @@ def eval_(
     queries_file: Path,
     modes: tuple[str, ...],
     top_k: int,
+    unanswerable_file: Path | None,
+    split: str,
     as_json: bool,
 ) -> None:
-    """Score retrieval on a question set: recall@1, recall@5, MRR@10, median latency.
+    """Score a question set: retrieval (R@1, R@5, MRR@10, median ms) and what is shown (answer@1, answer@1 when
+    the first passage is right, the span's exact match, the relevance's calibration error, and at QA_MIN_RELEVANCE
+    the answerable questions that keep their answer and the unanswerable ones that still get one).
 
     Builds (or reuses) an index over --docs; give --index a folder of its own
     so the served index is left alone.
     """
-    from qa.search.evaluation import evaluate, read_queries
+    from qa.search.evaluation import evaluate, evaluate_answers, read_queries
 
     settings = load_settings(docs_dir=docs_dir, index_dir=index_dir, model=model)
     service = _open_service(settings)
     _sync(service, ensure=True)
-    queries = read_queries(queries_file)
+    queries = [q for q in read_queries(queries_file) if split in ("all", q.split)]
+    others = (
+        [q.question for q in read_queries(unanswerable_file) if split in ("all", q.split)] if unanswerable_file else []
+    )
     rows = {}
     for mode in modes or SEARCH_MODES:
-        scores = evaluate(queries, lambda q: [h.chunk for h in service.search(q, top_k, mode).results], k=top_k)  # type: ignore[arg-type]
-        rows[mode] = scores.row()
+        m = cast(SearchMode, mode)
+        search = lambda q: service.search(q, top_k, m, min_relevance=0.0).results  # noqa: E731
+        scores = evaluate(queries, lambda q: [h.chunk for h in search(q)], k=top_k)
+        answer = lambda q: service.ask(q, 1, m, min_relevance=0.0).answer  # noqa: E731
+        shown = evaluate_answers(queries, search, answer, settings.min_relevance, others)
+        rows[mode] = scores.row() | shown.row()
     if as_json:
         click.echo(json.dumps(rows))
         return
-    click.echo(f"{queries_file} ({len(queries)} questions, {service.index.live_size} chunks)")
-    click.echo(f"{'mode':8} {'R@1':>7} {'R@5':>7} {'MRR@10':>7} {'median ms':>10}")
+    click.echo(
+        f"{queries_file} ({len(queries)} questions, {split}; {service.index.live_size} chunks; "
+        f"min_relevance {settings.min_relevance}{f'; {len(others)} unanswerable' if others else ''})"
+    )
+    heads = [h for h in next(iter(rows.values())) if h != "queries"]
+    click.echo(f"{'mode':8} " + " ".join(f"{h:>{max(7, len(h))}}" for h in heads))
     for mode, r in rows.items():
-        click.echo(f"{mode:8} {r['R@1']:7.4f} {r['R@5']:7.4f} {r['MRR@10']:7.4f} {r['median_ms']:10.2f}")
+        click.echo(f"{mode:8} " + " ".join(f"{'-' if r[h] is None else r[h]:>{max(7, len(h))}}" for h in heads))

@@ -141,6 +141,16 @@ class Settings(BaseSettings):
     max_query_chars: int = Field(2000, ge=1)
     max_top_k: int = Field(100, ge=1)
     search_mode: SearchMode = "hybrid"
+    min_relevance: float = Field(
+        0.2,
+        ge=0.0,
+        le=1.0,
+        description="Below this calibrated relevance a passage is not taken as holding the answer: /search drops it, "
+        "/ask answers null ('not in your documents'). Chosen on the dev halves (docs/answers.md); 0 turns it off.",
+    )
+    sentence_cache_size: int = Field(
+        4096, ge=0, description="Embeddings of recently read answer sentences kept; 0 disables the cache."
+    )
     backend: Backend = Field(
         "local",
         description="Where the index lives: 'local' segments in QA_INDEX_DIR (FAISS + BM25, one machine), or "

@@ -59,3 +59,44 @@ def test_ask_validates_like_search(service: QAService) -> None:
     with TestClient(create_app(service.settings, service=service)) as client:
         r = client.post("/ask", json={"question": " "})
         assert r.status_code == 422 and "empty" in r.json()["detail"]
+
+
+def test_the_answer_is_the_sentence_that_holds_it_not_the_one_that_repeats_the_question(service: QAService) -> None:
+    """The OpenI operation center: the introduction repeats the question's words, the next sentence names the company."""
+    for question in ("Which company runs the OpenI Qingdao operation center?", "启智青岛运营中心由哪家公司牵头运营?"):
+        answer = service.ask(question, 3).answer
+        assert answer is not None and "青岛图灵科技有限公司" in answer.text, (question, answer)
+
+
+def test_a_number_question_gets_the_number_as_its_span(service: QAService) -> None:
+    source = SEED.read_text(encoding="utf-8")
+    with TestClient(create_app(service.settings, service=service)) as client:
+        answer = client.post("/ask", json={"question": "青岛市虚拟现实产业园规划面积有多大?"}).json()["answer"]
+    span = answer["span"]
+    assert span["text"] == "1969亩" and span["kind"] == "number"
+    assert source[span["start"] : span["end"]] == span["text"]
+    assert answer["start"] <= span["start"] < span["end"] <= answer["end"]
+
+
+def test_a_question_the_documents_do_not_hold_is_not_answered(service: QAService) -> None:
+    """Below min_relevance: answer null with the reason, the nearest passages still listed; /search drops them."""
+    question = "巴黎明天天气怎么样?"
+    with TestClient(create_app(service.settings, service=service)) as client:
+        asked = client.post("/ask", json={"question": question}).json()
+        searched = client.post("/search", json={"query": question}).json()
+        anyway = client.post("/ask", json={"question": question, "min_relevance": 0}).json()
+        answered = client.post("/ask", json={"question": "青岛市虚拟现实产业园规划面积有多大?"}).json()
+    threshold = service.settings.min_relevance
+    assert asked["answer"] is None and asked["not_found"].startswith("Not found in your documents")
+    assert asked["min_relevance"] == threshold and asked["results"]
+    assert all(p["relevance"] < threshold for p in asked["results"])
+    assert searched["results"] == [] and searched["not_found"]
+    assert anyway["answer"] is not None and anyway["min_relevance"] == 0
+    assert answered["answer"]["relevance"] >= threshold and answered["not_found"] is None
+
+
+def test_relevance_is_per_language_and_lower_for_wrong_passages(service: QAService) -> None:
+    """An English question's relevance comes from its own curve: the right passage high, the others low."""
+    hits = service.search("How large is the planned area of the Qingdao VR industrial park?", 5, min_relevance=0).results
+    assert "1969亩" in hits[0].text and hits[0].relevance > 0.5
+    assert all(h.relevance < 0.5 for h in hits[1:]), [h.relevance for h in hits]

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from qa.api import create_app
 from qa.errors import InvalidInput
 from qa.search import filters
-from qa.search.calibration import relevance
+from qa.search.calibration import relevances
 
 from conftest import SEED
 
@@ -156,12 +156,40 @@ def test_qa_passages_carry_the_calibrated_score_the_platforms_get(make_client, m
     ):
         results = client.post(path, json={**body, "mode": mode, "top_k": 3}).json()["results"]
         assert results
-        for p in results:
+        # An English question: the English curve of its mode, over the ranking's scores (best first).
+        expected = relevances([p["score"] for p in results], mode, latin=True)  # type: ignore[arg-type]
+        for p, e in zip(results, expected):
             assert 0 <= p["relevance"] <= 1 and p["relevance"] == round(p["relevance"], 4)
-            assert p["relevance"] == pytest.approx(relevance(p["score"], mode), abs=2e-3)
+            assert p["relevance"] == pytest.approx(e, abs=2e-3)
     platform = client.post("/v1/vector_stores/default/search", json={"query": "VR hall opening hours"}).json()["data"]
     ours = client.post("/search", json={"query": "VR hall opening hours", "top_k": 10}).json()["results"]
     by_chunk = {p["chunk_id"]: p["relevance"] for p in ours}
     assert platform and all(
         by_chunk[d["attributes"]["chunk_id"]] == pytest.approx(d["score"], abs=1e-4) for d in platform
     )
+
+
+def test_qa_bodies_refuse_unknown_fields_and_the_platforms_bodies_do_not(make_client) -> None:  # type: ignore[no-untyped-def]
+    """A misspelt option (min_score for min_relevance) must not be silently ignored; Dify and OpenAI clients send
+    fields qa does not use, and keep working."""
+    client = make_client()
+    for path, body in (("/search", {"query": "VR hall"}), ("/ask", {"question": "VR hall"})):
+        r = client.post(path, json=body | {"min_score": 0.5, "topK": 3})
+        assert r.status_code == 422 and "min_score" in r.json()["detail"] and "topK" in r.json()["detail"]
+        assert client.post(path, json=body | {"min_relevance": False}).status_code == 422
+        assert client.post(path, json=body | {"min_relevance": 1.5}).status_code == 422
+    dify = dify_body(retrieval_setting={"top_k": 2, "score_threshold": 0.0, "score_threshold_enabled": False})
+    r = client.post("/retrieval", json=dify | {"user": "x"}, headers={"Authorization": "Bearer anything"})
+    assert r.status_code == 200, r.text
+    r = client.post("/v1/vector_stores/default/search", json={"query": "VR hall", "rewrite_query": False, "x": 1})
+    assert r.status_code == 200, r.text
+
+
+def test_min_relevance_filters_search_and_is_echoed(make_client) -> None:  # type: ignore[no-untyped-def]
+    client = make_client(min_relevance=0.0)
+    everything = client.post("/search", json={"query": "VR hall opening hours", "top_k": 3}).json()
+    assert everything["min_relevance"] == 0 and everything["not_found"] is None and everything["results"]
+    none = client.post("/search", json={"query": "VR hall opening hours", "top_k": 3, "min_relevance": 1}).json()
+    assert none["results"] == [] and none["min_relevance"] == 1 and none["not_found"].startswith("Not found")
+    got = client.get("/search", params={"q": "VR hall opening hours", "min_relevance": 1}).json()
+    assert got["results"] == [] and got["min_relevance"] == 1

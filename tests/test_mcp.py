@@ -139,7 +139,7 @@ def test_tools_have_schemas_and_name_the_collections(serve: Callable[..., Any]) 
         assert set(tools) == {"search", "fetch", "list_collections"}
         search = tools["search"]
         props = search.input_schema["properties"]
-        assert set(props) == {"query", "top_k", "collection", "filter", "mode"}
+        assert set(props) == {"query", "top_k", "collection", "filter", "mode", "min_relevance"}
         assert search.input_schema["required"] == ["query"]
         assert props["top_k"]["default"] == 5 and props["top_k"]["maximum"] == service.settings.max_top_k
         assert props["collection"]["default"] == "default"
@@ -335,7 +335,7 @@ def test_search_finds_the_planned_area_and_fetch_returns_it(tmp_path: Path, real
                 return found, by_passage, by_document
 
     found, by_passage, by_document = asyncio.run(run())
-    assert not found.is_error
+    assert not found.is_error and found.structured_content["not_found"] is None
     first = found.structured_content["results"][0]
     assert "1969亩" in first["text"] and "1969亩" in first["sentence"]["text"]
     assert first["id"] == first["chunk_id"] and first["doc_id"] == SEED.name
@@ -352,6 +352,27 @@ def test_search_finds_the_planned_area_and_fetch_returns_it(tmp_path: Path, real
     document = by_document.structured_content
     assert document["kind"] == "document" and document["id"] == SEED.name and "1969亩" in document["text"]
     assert document["text"][first["start"] : first["end"]] == first["text"]
+
+
+@pytest.mark.slow
+def test_search_says_so_when_the_documents_do_not_hold_the_answer(tmp_path: Path, real_embedder: Any) -> None:
+    """An agent is told in words it can act on, and given no passages to answer from; it may lower the bar."""
+    service = seed_service(tmp_path, real_embedder)
+
+    async def run() -> tuple[Any, Any]:
+        with ThreadedServer(create_app(service.settings, service=service), service.settings) as server:
+            async with mcp_client(server.url) as client:
+                question = {"query": "巴黎明天天气怎么样?", "top_k": 3}
+                return (
+                    await client.call_tool("search", question),
+                    await client.call_tool("search", question | {"min_relevance": 0}),
+                )
+
+    refused, anyway = asyncio.run(run())
+    assert not refused.is_error
+    body = json.loads(refused.content[0].text)
+    assert body["results"] == [] and body["not_found"].startswith("Not found in your documents")
+    assert len(anyway.structured_content["results"]) == 3 and anyway.structured_content["not_found"]
 
 
 @pytest.mark.slow

@@ -18,7 +18,6 @@ from qa.api.deps import CatalogDep, Credentials, key_matches
 from qa.api.schemas import Body
 from qa.errors import NotFound, QAError
 from qa.search import filters
-from qa.search.calibration import calibrated
 
 router = APIRouter(tags=["chatbots"])
 
@@ -97,17 +96,17 @@ def dify_retrieval(body: DifyRequest, catalog: CatalogDep, credentials: Credenti
         setting = body.retrieval_setting
         top_k = min(setting.top_k, service.settings.max_top_k)
         result = service.search(body.query, top_k, None, _where(body.metadata_condition))
-        hits = calibrated(result.results, result.mode, setting.score_threshold)
+        hits = [h for h in result.results if h.relevance >= setting.score_threshold]
     except QAError as exc:
         return _dify_error(exc.status_code, exc.status_code, str(exc))
     return DifyResponse(
         records=[
             DifyRecord(
                 content=hit.text,
-                score=round(p, 6),
+                score=round(hit.relevance, 6),
                 title=hit.doc_id,
                 metadata={**hit.metadata, **hit.source()},
             )
-            for hit, p in hits
+            for hit in hits
         ]
     )

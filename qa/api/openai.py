@@ -16,7 +16,6 @@ from qa.api.deps import CatalogDep, Reader
 from qa.api.schemas import Body
 from qa.errors import InvalidInput
 from qa.search import filters
-from qa.search.calibration import calibrated
 
 router = APIRouter(tags=["chatbots"])
 
@@ -99,17 +98,17 @@ def vector_store_search(vector_store_id: str, body: VectorStoreSearch, catalog: 
     threshold = body.ranking_options.score_threshold if body.ranking_options else 0.0
     where = openai_filter(body.filters) if body.filters else None
     result = service.search(query, min(body.max_num_results, service.settings.max_top_k), None, where)
-    hits = calibrated(result.results, result.mode, threshold)
+    hits = [h for h in result.results if h.relevance >= threshold]
     return VectorStoreSearchPage(
         search_query=body.query,
         data=[
             VectorStoreResult(
                 file_id=hit.doc_id,
                 filename=hit.doc_id.rsplit("/", 1)[-1],
-                score=round(p, 6),
+                score=round(hit.relevance, 6),
                 attributes={**hit.metadata, **{k: v for k, v in hit.source().items() if k != "doc_id"}},
                 content=[TextContent(text=hit.text)],
             )
-            for hit, p in hits
+            for hit in hits
         ],
     )

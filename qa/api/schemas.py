@@ -73,7 +73,19 @@ class Wire(BaseModel):
     model_config = ConfigDict(from_attributes=True, extra="ignore")
 
 
-class SearchRequest(Body):
+class QueryBody(Body):
+    """qa's own query bodies: a field it does not know is refused (422 naming it), not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+MIN_RELEVANCE_DESCRIPTION = (
+    "Passages whose relevance is below this are not taken as holding the answer; the server's QA_MIN_RELEVANCE "
+    "when omitted, 0 to turn it off."
+)
+
+
+class SearchRequest(QueryBody):
     query: str = Field(
         ...,
         json_schema_extra=NOT_BLANK,
@@ -83,6 +95,9 @@ class SearchRequest(Body):
     top_k: int = Field(5, ge=1, le=100, description="How many passages to return.")
     mode: SearchMode | None = Field(None, description="dense, lexical or hybrid; the server default when omitted.")
     filter: Filter | None = Field(None, description=FILTER_DESCRIPTION, examples=[{"doc_id": ["laoshan-vr-ai.txt"]}])
+    min_relevance: float | None = Field(
+        None, strict=True, ge=0, le=1, description=MIN_RELEVANCE_DESCRIPTION + " /search leaves such passages out."
+    )
 
 
 class Passage(Wire):
@@ -109,14 +124,19 @@ class Passage(Wire):
     section: str | None = Field(None, description="The heading the passage stands under (DOCX, Markdown, HTML, PDF).")
 
 
+NOT_FOUND_DESCRIPTION = "Why nothing answers, when nothing does: the documents hold no passage relevant enough."
+
+
 class SearchResponse(Wire):
     query: str
     mode: SearchMode
     results: list[Passage]
+    min_relevance: Probability = Field(..., description="The threshold applied.")
+    not_found: str | None = Field(None, description=NOT_FOUND_DESCRIPTION)
     took_ms: Annotated[float, AfterValidator(lambda v: round(v, 3))]
 
 
-class AskRequest(Body):
+class AskRequest(QueryBody):
     question: str = Field(
         ...,
         json_schema_extra=NOT_BLANK,
@@ -126,13 +146,32 @@ class AskRequest(Body):
     top_k: int = Field(5, ge=1, le=100)
     mode: SearchMode | None = None
     filter: Filter | None = Field(None, description=FILTER_DESCRIPTION)
+    min_relevance: float | None = Field(
+        None,
+        strict=True,
+        ge=0,
+        le=1,
+        description=MIN_RELEVANCE_DESCRIPTION + " Below it the answer is null, with the reason.",
+    )
+
+
+class AnswerSpan(Wire):
+    text: str = Field(..., description="The number, date, name or place inside the sentence that answers.")
+    start: int = Field(..., description="Character offset in the source document.")
+    end: int
+    kind: Literal["number", "date", "person", "place"]
 
 
 class AnswerSentence(Wire):
     text: str
     start: int = Field(..., description="Character offset of the sentence in the source document.")
     end: int
-    score: Score
+    score: Probability = Field(
+        ..., description="The answering model's probability that this is the passage's sentence that answers."
+    )
+    span: AnswerSpan | None = Field(
+        None, description="Where the question asks for a number, date, name or place: that thing in the sentence."
+    )
 
 
 class AskPassage(Passage):
@@ -142,13 +181,20 @@ class AskPassage(Passage):
 class Answer(AnswerSentence):
     doc_id: str
     chunk_id: str
+    relevance: Probability = Field(..., description="The relevance of its passage.")
 
 
 class AskResponse(Wire):
     question: str
     mode: SearchMode
-    answer: Answer | None = Field(..., description="The best passage's answering sentence; null when nothing matched.")
-    results: list[AskPassage]
+    answer: Answer | None = Field(
+        ..., description="The best passage's answering sentence; null when no passage reaches min_relevance."
+    )
+    not_found: str | None = Field(None, description=NOT_FOUND_DESCRIPTION + " Set when answer is null.")
+    min_relevance: Probability = Field(..., description="The threshold applied.")
+    results: list[AskPassage] = Field(
+        ..., description="The nearest passages, each with its relevance, also when none answers."
+    )
     took_ms: Annotated[float, AfterValidator(lambda v: round(v, 3))]
 
 

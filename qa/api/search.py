@@ -7,7 +7,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from qa.api.deps import CatalogDep, Credentials, Reader, Service, SettingsDep, get_service, require_read_key
-from qa.api.schemas import NOT_BLANK, AskRequest, AskResponse, ErrorBody, Health, SearchRequest, SearchResponse
+from qa.api.schemas import (
+    MIN_RELEVANCE_DESCRIPTION,
+    NOT_BLANK,
+    AskRequest,
+    AskResponse,
+    ErrorBody,
+    Health,
+    SearchRequest,
+    SearchResponse,
+)
 from qa.config import SearchMode
 from qa.search import filters
 from qa.service.catalog import DEFAULT
@@ -38,7 +47,7 @@ def health(service: Annotated[QAService, Depends(_health_service)]) -> Health:
 @router.post("/search", response_model=SearchResponse, responses=_ERRORS)
 def search(body: SearchRequest, service: Service) -> SearchResponse:
     where = filters.equals(body.filter) if body.filter is not None else None
-    return SearchResponse.model_validate(service.search(body.query, body.top_k, body.mode, where))
+    return SearchResponse.model_validate(service.search(body.query, body.top_k, body.mode, where, body.min_relevance))
 
 
 @router.get("/search", response_model=SearchResponse, responses=_ERRORS)
@@ -48,12 +57,13 @@ def search_get(
     top_k: Annotated[int, Query(ge=1, le=100)] = 5,
     mode: SearchMode | None = None,
     doc_id: Annotated[list[str], Query(description="Only passages of these documents.")] = [],  # noqa: B006
+    min_relevance: Annotated[float | None, Query(ge=0, le=1, description=MIN_RELEVANCE_DESCRIPTION)] = None,
 ) -> SearchResponse:
     where = filters.equals({"doc_id": doc_id}) if doc_id else None
-    return SearchResponse.model_validate(service.search(q, top_k, mode, where))
+    return SearchResponse.model_validate(service.search(q, top_k, mode, where, min_relevance))
 
 
 @router.post("/ask", response_model=AskResponse, responses=_ERRORS)
 def ask(body: AskRequest, service: Service) -> AskResponse:
     where = filters.equals(body.filter) if body.filter is not None else None
-    return AskResponse.model_validate(service.ask(body.question, body.top_k, body.mode, where))
+    return AskResponse.model_validate(service.ask(body.question, body.top_k, body.mode, where, body.min_relevance))

@@ -98,18 +98,32 @@ class Calls:
         return {"collection": collection or self.collection}
 
     def search(
-        self, query: str, top_k: int, mode: str | None, filter: dict[str, Any] | None, collection: str | None
+        self,
+        query: str,
+        top_k: int,
+        mode: str | None,
+        filter: dict[str, Any] | None,
+        collection: str | None,
+        min_relevance: float | None = None,
     ) -> Call[list[Passage]]:
         body: dict[str, Any] = {"query": query, "top_k": top_k, "mode": mode, "filter": filter}
+        body["min_relevance"] = min_relevance
         body = {k: v for k, v in body.items() if v is not None}
         return Call(
             "POST", "/search", lambda d: SearchResponse.model_validate(d).results, self._params(collection), body
         )
 
     def ask(
-        self, question: str, top_k: int, mode: str | None, filter: dict[str, Any] | None, collection: str | None
+        self,
+        question: str,
+        top_k: int,
+        mode: str | None,
+        filter: dict[str, Any] | None,
+        collection: str | None,
+        min_relevance: float | None = None,
     ) -> Call[AskResponse]:
         body: dict[str, Any] = {"question": question, "top_k": top_k, "mode": mode, "filter": filter}
+        body["min_relevance"] = min_relevance
         body = {k: v for k, v in body.items() if v is not None}
         return Call("POST", "/ask", AskResponse.model_validate, self._params(collection), body)
 

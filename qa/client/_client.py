@@ -57,8 +57,9 @@ class QAClient:
         mode: str | None = None,
         filter: dict[str, Any] | None = None,
         collection: str | None = None,
+        min_relevance: float | None = None,
     ) -> list[Passage]:
-        return self._send(self._calls.search(query, top_k, mode, filter, collection))
+        return self._send(self._calls.search(query, top_k, mode, filter, collection, min_relevance))
 
     def ask(
         self,
@@ -68,8 +69,9 @@ class QAClient:
         mode: str | None = None,
         filter: dict[str, Any] | None = None,
         collection: str | None = None,
+        min_relevance: float | None = None,
     ) -> AskResponse:
-        return self._send(self._calls.ask(question, top_k, mode, filter, collection))
+        return self._send(self._calls.ask(question, top_k, mode, filter, collection, min_relevance))
 
     def add_document(
         self,
@@ -173,8 +175,9 @@ class AsyncQAClient:
         mode: str | None = None,
         filter: dict[str, Any] | None = None,
         collection: str | None = None,
+        min_relevance: float | None = None,
     ) -> list[Passage]:
-        return await self._send(self._calls.search(query, top_k, mode, filter, collection))
+        return await self._send(self._calls.search(query, top_k, mode, filter, collection, min_relevance))
 
     async def ask(
         self,
@@ -184,8 +187,9 @@ class AsyncQAClient:
         mode: str | None = None,
         filter: dict[str, Any] | None = None,
         collection: str | None = None,
+        min_relevance: float | None = None,
     ) -> AskResponse:
-        return await self._send(self._calls.ask(question, top_k, mode, filter, collection))
+        return await self._send(self._calls.ask(question, top_k, mode, filter, collection, min_relevance))
 
     async def add_document(
         self,

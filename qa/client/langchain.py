@@ -42,6 +42,7 @@ class QARetriever(BaseRetriever):
     top_k: int = 4
     mode: str | None = None
     filter: dict[str, Any] | None = None
+    min_relevance: float | None = None  # the server's QA_MIN_RELEVANCE when None; 0 returns every passage
     timeout: float = 30.0
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -55,7 +56,9 @@ class QARetriever(BaseRetriever):
         return self._client
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        passages = self._sync_client().search(query, self.top_k, mode=self.mode, filter=self.filter)
+        passages = self._sync_client().search(
+            query, self.top_k, mode=self.mode, filter=self.filter, min_relevance=self.min_relevance
+        )
         return [_document(p) for p in passages]
 
     async def _aget_relevant_documents(
@@ -65,5 +68,7 @@ class QARetriever(BaseRetriever):
         async with AsyncQAClient(
             self.base_url, api_key=self.api_key, collection=self.collection, timeout=self.timeout
         ) as qa:
-            passages = await qa.search(query, self.top_k, mode=self.mode, filter=self.filter)
+            passages = await qa.search(
+                query, self.top_k, mode=self.mode, filter=self.filter, min_relevance=self.min_relevance
+            )
         return [_document(p) for p in passages]

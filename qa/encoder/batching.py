@@ -166,3 +166,28 @@ class BatchingEmbedder:
         for t, v in out.items():
             self._remember(t, v)
         return out
+
+
+class CachedPassages:
+    """Passage embeddings of short texts read again and again (the sentences of the passages people ask about),
+    kept in an LRU so a popular passage's sentences are encoded once; a call encodes only the texts it lacks."""
+
+    def __init__(self, embedder: Embedder, size: int) -> None:
+        self._embedder = embedder
+        self._cache: LRUCache[str, np.ndarray] | None = LRUCache(size) if size > 0 else None
+        self._lock = threading.Lock()  # cachetools caches are not thread-safe
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        if self._cache is None:
+            return self._embedder.encode_passages(texts)
+        with self._lock:
+            known = {t: v for t in dict.fromkeys(texts) if (v := self._cache.get(t)) is not None}
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        if missing:
+            fresh = self._embedder.encode_passages(missing)
+            with self._lock:
+                for text, vec in zip(missing, fresh):
+                    vec.setflags(write=False)
+                    self._cache[text] = vec
+                    known[text] = vec
+        return np.stack([known[t] for t in texts]) if texts else np.zeros((0, self._embedder.dim), np.float32)

@@ -17,10 +17,18 @@ from pydantic import BaseModel, Field
 from qa.config import SearchMode
 
 
+class Span(BaseModel):
+    text: str = Field(description="The number, date, name or place in the sentence that answers.")
+    start: int
+    end: int
+    kind: Literal["number", "date", "person", "place"]
+
+
 class Sentence(BaseModel):
     text: str
     start: int = Field(description="Character offset of the sentence in its document.")
     end: int
+    span: Span | None = Field(None, description="The answer inside the sentence, when it is a number, date or name.")
 
 
 class Passage(BaseModel):
@@ -40,9 +48,14 @@ class Passage(BaseModel):
 
 
 class SearchResults(BaseModel):
-    results: list[Passage] = Field(description="Best first.")
+    results: list[Passage] = Field(description="Best first; only passages whose score reaches min_relevance.")
     collection: str
     mode: SearchMode
+    not_found: str | None = Field(
+        None,
+        description="Set when the documents do not hold the answer (no passage reaches min_relevance): say so to "
+        "the user rather than answer from these results.",
+    )
 
 
 class Fetched(BaseModel):

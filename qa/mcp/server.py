@@ -28,7 +28,7 @@ from qa.config import SearchMode, Settings
 from qa.errors import NotFound, QAError
 from qa.mcp import ids, results
 from qa.search import filters
-from qa.search.calibration import relevance
+from qa.search.answering import Sentence
 from qa.search.retrieval import Hit
 from qa.service.catalog import DEFAULT, Catalog
 from qa.service.core import QAService
@@ -47,7 +47,8 @@ SEARCH = (
     "(Chinese and English; a question in one language finds passages in the other). Returns the best passages "
     "first, each with its id (for fetch), title, url, text, doc_id, character offsets, page and section when "
     "known, score (estimated probability, 0-1, that it holds the answer) and the sentence that best answers "
-    "the query."
+    "the query. When no passage is likely to hold the answer, results are empty and not_found says so: tell "
+    "the user the documents do not answer it."
 )
 FETCH = (
     "Fetch one passage or one whole document by the id a search returned: a passage id (its 'id', which "
@@ -163,20 +164,37 @@ def _add_search(server: QAServer, settings: Settings) -> None:
         mode: Annotated[
             SearchMode | None, Field(description="dense (meaning), lexical (words) or hybrid (both, the default).")
         ] = None,
+        min_relevance: Annotated[
+            float | None,
+            Field(
+                description="Leave out passages whose score is below this (0-1); the server's setting when omitted.",
+                ge=0,
+                le=1,
+            ),
+        ] = None,
     ) -> results.SearchResults:
         with _tool_errors():
             where = filters.equals(filter) if filter is not None else None
-            found = _open(server.catalog(), collection).ask(query, top_k, mode, where)
+            found = _open(server.catalog(), collection).ask(query, top_k, mode, where, min_relevance)
+        kept = [hit for hit in found.results if hit.relevance >= found.min_relevance]
         return results.SearchResults(
-            results=[_passage(hit, found.mode, collection, settings) for hit in found.results],
+            results=[_passage(hit, collection, settings) for hit in kept],
             collection=collection,
             mode=found.mode,
+            not_found=found.not_found,
         )
 
 
-def _passage(hit: Hit, mode: SearchMode, collection: str, settings: Settings) -> results.Passage:
+def _sentence(sentence: Sentence | None) -> results.Sentence | None:
+    if sentence is None:
+        return None
+    span = sentence.span
+    found = results.Span(text=span.text, start=span.start, end=span.end, kind=span.kind) if span else None
+    return results.Sentence(text=sentence.text, start=sentence.start, end=sentence.end, span=found)
+
+
+def _passage(hit: Hit, collection: str, settings: Settings) -> results.Passage:
     page, section = _located(hit)
-    sentence = hit.sentence
     return results.Passage(
         id=ids.id_of(collection, hit.chunk_id),
         title=_title(hit.doc_id, hit.metadata, section),
@@ -188,8 +206,8 @@ def _passage(hit: Hit, mode: SearchMode, collection: str, settings: Settings) ->
         end=hit.end,
         page=page,
         section=section,
-        score=round(relevance(hit.score, mode), 4),
-        sentence=results.Sentence(text=sentence.text, start=sentence.start, end=sentence.end) if sentence else None,
+        score=round(hit.relevance, 4),
+        sentence=_sentence(hit.sentence),
         metadata=hit.metadata,
     )
 

@@ -9,7 +9,8 @@ of being steered by one accidental shared word.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from qa.encoder.embedder import Embedder
 from qa.index import bridge
 from qa.index.chunking import Chunk
 from qa.index.store import Index
-from qa.search import calibration, english
+from qa.search import answering, calibration, english
 from qa.search.answering import Sentence
 from qa.search.filters import Predicate, rows_where
 
@@ -53,6 +54,20 @@ def prepare(index: Index, text: str) -> Query:
         translation = english.translate(text, lambda t: _known(index, t))
         return Query(text, translation.dense_text(text), CROSS_LINGUAL_WEIGHT, translation)
     return Query(text, text, LEXICAL_WEIGHT, glossed=english.glossed(text, lambda t: _known(index, t)))
+
+
+def idf(index: Index, tokens: Sequence[str]) -> np.ndarray:
+    """Each token's idf in the field that holds its kind (pinyin and character tokens are the bridge index's)."""
+    return np.array(
+        [(index.bridge if t.startswith((bridge.CHAR, bridge.PINYIN)) else index.lexical).idf([t])[0] for t in tokens],
+        np.float64,
+    )
+
+
+def question(index: Index, query: Query) -> answering.Question:
+    """The question as the answering model compares it with sentences: an English one by its translated concepts."""
+    concepts = query.translation.concepts if query.translation is not None else None
+    return answering.question(query.text, lambda tokens: idf(index, tokens), concepts)
 
 
 def _lexical(index: Index, query: Query) -> tuple[np.ndarray, float]:
@@ -98,7 +113,8 @@ class Hit:
 
     The chunk's fields are exposed flat, as the wire shape has them. ``score``
     is the ranking score of ``mode``; ``relevance`` puts it on the scale every
-    mode shares (:mod:`qa.search.calibration`).
+    mode and language shares: the estimated probability that the passage holds
+    the answer (:mod:`qa.search.calibration`).
     """
 
     chunk: Chunk
@@ -108,6 +124,7 @@ class Hit:
     mode: SearchMode
     metadata: dict[str, Any] = field(default_factory=dict)
     sentence: Sentence | None = None
+    relevance: float = 0.0
 
     chunk_id = property(lambda self: self.chunk.chunk_id)
     doc_id = property(lambda self: self.chunk.doc_id)
@@ -122,11 +139,6 @@ class Hit:
         c = self.chunk
         where = {"doc_id": c.doc_id, "chunk_id": c.chunk_id, "start": c.start, "end": c.end}
         return where | {k: v for k, v in (("page", c.page), ("section", c.section)) if v is not None}
-
-    @property
-    def relevance(self) -> float:
-        """The estimated probability that this passage holds the answer (0..1)."""
-        return calibration.relevance(self.score, self.mode)
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
@@ -152,13 +164,28 @@ def search(
     qvec: np.ndarray | None = None,
     where: Predicate | None = None,
 ) -> list[Hit]:
-    """The ``top_k`` best chunks, only of documents ``where`` admits when given (see :mod:`qa.search.filters`).
+    """The ``top_k`` best chunks, only of documents ``where`` admits when given (see :mod:`qa.search.filters`),
+    each with its calibrated relevance.
 
     ``query`` as text, or as :func:`prepare` made it; ``qvec`` (the embedding
     of its ``dense_text``) saves an encode when the caller has it.
     """
     index.check_terms()
     query = prepare(index, query) if isinstance(query, str) else query
+    hits = _search(index, embedder, query, top_k, mode, qvec, where)
+    found = calibration.relevances([h.score for h in hits], mode, latin=query.translation is not None)
+    return [replace(h, relevance=p) for h, p in zip(hits, found)]
+
+
+def _search(
+    index: Index,
+    embedder: Embedder,
+    query: Query,
+    top_k: int,
+    mode: SearchMode,
+    qvec: np.ndarray | None,
+    where: Predicate | None,
+) -> list[Hit]:
     only = rows_where(index, where)
     if index.live_size == 0 or (only is not None and len(only) == 0):
         return []

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from qa.config import SearchMode, Settings
-from qa.encoder.batching import BatchingEmbedder
+from qa.encoder.batching import BatchingEmbedder, CachedPassages
 from qa.encoder.embedder import Embedder, load_embedder
 from qa.errors import BadDocument, InvalidInput, NotFound, QAError
 from qa.index import backend, store
@@ -35,8 +35,10 @@ from qa.service.jobs import Job, Jobs
 class SearchResult:
     query: str
     mode: SearchMode
-    results: list[Hit]
+    results: list[Hit]  # those at or above min_relevance
     took_ms: float
+    min_relevance: float = 0.0
+    not_found: str | None = None  # why nothing answers, when nothing does
 
 
 @dataclass(frozen=True)
@@ -46,18 +48,34 @@ class Answer:
     text: str
     start: int
     end: int
-    score: float
+    score: float  # the answering model's probability for this sentence among its passage's
     doc_id: str
     chunk_id: str
+    relevance: float  # its passage's
+    span: answering.Span | None = None
 
 
 @dataclass(frozen=True)
 class AskResult:
     question: str
     mode: SearchMode
-    answer: Answer | None
-    results: list[Hit]  # each with its answering sentence
+    answer: Answer | None  # None below min_relevance: not_found says why
+    results: list[Hit]  # the nearest passages, each with its answering sentence, whatever their relevance
     took_ms: float
+    min_relevance: float = 0.0
+    not_found: str | None = None
+
+
+def not_found(hits: Sequence[Hit], min_relevance: float) -> str | None:
+    """Why the passages found do not answer, in words a person or an agent can act on; None when the first does."""
+    if not hits:
+        return "Not found in your documents: no passage matches."
+    if hits[0].relevance < min_relevance:
+        return (
+            f"Not found in your documents: the nearest passage's relevance {hits[0].relevance:.2f} is below "
+            f"min_relevance {min_relevance:.2f}."
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -123,6 +141,7 @@ class QAService:
         self.writer = backend.open_writer(settings, embedder, self.live)
         self.live.follow(self.writer.on_disk)
         self.jobs = Jobs()
+        self.sentences = CachedPassages(embedder, settings.sentence_cache_size)
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> QAService:
@@ -272,31 +291,57 @@ class QAService:
             raise InvalidInput(f"top_k must be between 1 and {s.max_top_k}, got {top_k}")
         return _Query(text.strip(), mode or s.search_mode, self.index, time.perf_counter())
 
+    def _min_relevance(self, given: float | None) -> float:
+        if given is None:
+            return self.settings.min_relevance
+        if not 0.0 <= given <= 1.0:
+            raise InvalidInput(f"min_relevance must be between 0 and 1, got {given}")
+        return given
+
     def search(
-        self, query: str, top_k: int = 5, mode: SearchMode | None = None, where: Predicate | None = None
+        self,
+        query: str,
+        top_k: int = 5,
+        mode: SearchMode | None = None,
+        where: Predicate | None = None,
+        min_relevance: float | None = None,
     ) -> SearchResult:
-        """The best passages for ``query``, only from documents ``where`` admits when given (see :mod:`qa.search.filters`)."""
+        """The best passages for ``query`` that reach ``min_relevance`` (the setting when None), only from
+        documents ``where`` admits when given (see :mod:`qa.search.filters`)."""
         q = self._query(query, top_k, mode)
+        threshold = self._min_relevance(min_relevance)
         hits = retrieval.search(q.index, self.embedder, q.text, top_k, q.mode, where=where)
-        return SearchResult(q.text, q.mode, hits, q.took_ms())
+        kept = [h for h in hits if h.relevance >= threshold]
+        return SearchResult(q.text, q.mode, kept, q.took_ms(), threshold, not_found(hits, threshold))
 
     def ask(
-        self, question: str, top_k: int = 5, mode: SearchMode | None = None, where: Predicate | None = None
+        self,
+        question: str,
+        top_k: int = 5,
+        mode: SearchMode | None = None,
+        where: Predicate | None = None,
+        min_relevance: float | None = None,
     ) -> AskResult:
-        """Search, then pick the answering sentence of every passage; the best one is the answer."""
+        """Search, then pick the answering sentence of every passage; the first passage's is the answer, unless
+        its relevance is below ``min_relevance`` (the setting when None): then "not found in your documents"."""
         q = self._query(question, top_k, mode)
+        threshold = self._min_relevance(min_relevance)
         prepared = retrieval.prepare(q.index, q.text)
         qvec = self.embedder.encode_queries([prepared.dense_text])[0]
         hits = retrieval.search(q.index, self.embedder, prepared, top_k, q.mode, qvec=qvec, where=where)
-        sents = answering.best_sentences([h.chunk for h in hits], q.text, qvec, self.embedder, q.index.lexical)
+        asked = retrieval.question(q.index, prepared)
+        sents = answering.best_sentences([h.chunk for h in hits], asked, qvec, self.sentences)
         hits = [replace(h, sentence=s) for h, s in zip(hits, sents)]
         # The passage ranking weighs the whole context, so the answer is the
         # best sentence of the best passage rather than the best sentence anywhere.
+        reason = not_found(hits, threshold)
         answer = None
-        if hits:
+        if reason is None:
             best, sent = hits[0], sents[0]
-            answer = Answer(sent.text, sent.start, sent.end, sent.score, best.doc_id, best.chunk_id)
-        return AskResult(q.text, q.mode, answer, hits, q.took_ms())
+            answer = Answer(
+                sent.text, sent.start, sent.end, sent.score, best.doc_id, best.chunk_id, best.relevance, sent.span
+            )
+        return AskResult(q.text, q.mode, answer, hits, q.took_ms(), threshold, reason)
 
     def stats(self) -> dict[str, object]:
         index = self.index

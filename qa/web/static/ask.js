@@ -1,5 +1,7 @@
-// The Ask view: a question goes to POST /ask; the answering sentence comes first, then every passage with its
-// own answering sentence marked, its document, its calibrated relevance and a link to it in the whole document.
+// The Ask view: a question goes to POST /ask; the answering sentence comes first (its answer span marked), then
+// every passage with its own answering sentence marked, its document, its calibrated relevance and a link to it in
+// the whole document. When no passage is relevant enough the server answers null: the page says "not found in your
+// documents" and folds the nearest passages under a button rather than presenting them as an answer.
 
 import { call, collection } from "./api.js";
 import { byId, fill, h, say } from "./dom.js";
@@ -15,6 +17,10 @@ export function initAsk() {
   byId("ask-form").addEventListener("submit", (event) => {
     event.preventDefault();
     ask();
+  });
+  byId("nearest-toggle").addEventListener("click", () => {
+    const toggle = byId("nearest-toggle");
+    foldNearest(toggle.getAttribute("aria-expanded") === "true", shown?.results.length ?? 0);
   });
   byId("question").addEventListener("input", () => {
     byId("question").removeAttribute("aria-invalid");
@@ -92,14 +98,40 @@ function render(data) {
   byId("ask-hint").hidden = true;
   renderAnswer(data);
   fill(byId("passages"), data.results.map((passage, i) => renderPassage(passage, i + 1, data.collection)));
+  const toggle = byId("nearest-toggle");
+  toggle.hidden = Boolean(data.answer);
+  foldNearest(!data.answer, data.results.length);
   results.hidden = false;
+}
+
+/** Fold (or unfold) the passages under the "not found" state; with an answer they are always shown. */
+function foldNearest(folded, n) {
+  const toggle = byId("nearest-toggle");
+  byId("passages-block").hidden = folded;
+  toggle.setAttribute("aria-expanded", String(!folded));
+  toggle.textContent = folded ? t("nearest.show", { n }) : t("nearest.hide");
+}
+
+/** The sentence's text, its answer span (when the server found one) wrapped in a <mark class="span">. */
+function sentenceNodes(sentence) {
+  const span = sentence.span;
+  if (!span) return [sentence.text];
+  const mark = { start: span.start, end: span.end, class: "span", title: t("answer.span") };
+  return marked(sentence.text, sentence.start, [mark]).nodes;
 }
 
 function renderAnswer(data) {
   const answer = data.answer;
-  const passage = data.results.find((p) => p.chunk_id === answer?.chunk_id) ?? data.results[0];
-  const sentence = answer ?? passage.sentence;
-  fill(byId("answer-text"), sentence.text);
+  const section = byId("answer");
+  section.classList.toggle("not-found", !answer);
+  byId("answer-heading").textContent = t(answer ? "answer" : "answer.none.title");
+  if (!answer) {
+    fill(byId("answer-text"), t("answer.none"));
+    fill(byId("answer-source"));
+    return;
+  }
+  const passage = data.results.find((p) => p.chunk_id === answer.chunk_id) ?? data.results[0];
+  fill(byId("answer-text"), ...sentenceNodes(answer));
   const link = h("a", { class: "doc-link", href: hrefOf(passage, data.collection), text: passage.doc_id });
   fill(
     byId("answer-source"),
@@ -114,6 +146,7 @@ function renderAnswer(data) {
 function renderPassage(passage, rank, name) {
   const sentence = passage.sentence;
   const ranges = sentence ? [{ start: sentence.start, end: sentence.end, class: "hl" }] : [];
+  if (sentence?.span) ranges.push({ start: sentence.span.start, end: sentence.span.end, class: "span" });
   const text = marked(passage.text, passage.start, ranges).nodes;
   const open = h("a", {
     class: "open",
