@@ -32,7 +32,7 @@ from scipy.optimize import minimize  # noqa: E402
 
 from qa.config import Settings  # noqa: E402
 from qa.index.chunking import Chunk  # noqa: E402
-from qa.search import answering, retrieval  # noqa: E402
+from qa.search import answering, retrieval, sentence_features  # noqa: E402
 from qa.search.evaluation import Query, read_queries  # noqa: E402
 from qa.service.core import QAService  # noqa: E402
 
@@ -57,7 +57,7 @@ class Item:
     chunk: Chunk
     spans: list[tuple[int, int]]
     cosines: np.ndarray
-    asked: answering.Question
+    asked: sentence_features.Question
 
 
 def open_service(name: str) -> QAService:
@@ -99,7 +99,7 @@ def matrices(found: list[Item]) -> list[tuple[np.ndarray, np.ndarray]]:
     out = []
     for it in found:
         texts = [it.chunk.text[a - it.chunk.start : b - it.chunk.start] for a, b in it.spans]
-        x = answering.features(it.asked, texts, it.cosines)
+        x = sentence_features.features(it.asked, texts, it.cosines)
         y = np.array([it.query.holds_answer(t) for t in texts])
         out.append((x, y))
     return out
@@ -130,7 +130,7 @@ def fit(data: list[tuple[np.ndarray, np.ndarray]]) -> answering.Model:
 
 def legacy(x: np.ndarray, lang: str) -> np.ndarray:
     """The rule before the model: cosine + 2 x idf overlap (an English question overlapped nothing)."""
-    cos, overlap = answering.FEATURES.index("cos"), answering.FEATURES.index("overlap")
+    cos, overlap = sentence_features.FEATURES.index("cos"), sentence_features.FEATURES.index("overlap")
     return x[:, cos] + (2.0 * x[:, overlap] if lang == "zh" else 0.0)
 
 

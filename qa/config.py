@@ -142,11 +142,12 @@ class Settings(BaseSettings):
     max_top_k: int = Field(100, ge=1)
     search_mode: SearchMode = "hybrid"
     min_relevance: float = Field(
-        0.2,
+        0.28,
         ge=0.0,
         le=1.0,
-        description="Below this calibrated relevance a passage is not taken as holding the answer: /search drops it, "
-        "/ask answers null ('not in your documents'). Chosen on the dev halves (docs/answers.md); 0 turns it off.",
+        description="When the best passage's calibrated relevance is below this, the documents are taken not to hold "
+        "the answer: /search returns no passages and /ask answers null, each saying so in not_found. 0.28 was chosen "
+        "on the dev halves (docs/answers.md); 0 turns it off.",
     )
     sentence_cache_size: int = Field(
         4096, ge=0, description="Embeddings of recently read answer sentences kept; 0 disables the cache."

@@ -185,7 +185,7 @@ def test_qa_bodies_refuse_unknown_fields_and_the_platforms_bodies_do_not(make_cl
     assert r.status_code == 200, r.text
 
 
-def test_min_relevance_filters_search_and_is_echoed(make_client) -> None:  # type: ignore[no-untyped-def]
+def test_min_relevance_gates_search_and_is_echoed(make_client) -> None:  # type: ignore[no-untyped-def]
     client = make_client(min_relevance=0.0)
     everything = client.post("/search", json={"query": "VR hall opening hours", "top_k": 3}).json()
     assert everything["min_relevance"] == 0 and everything["not_found"] is None and everything["results"]

@@ -251,6 +251,31 @@ def test_the_seed_question_shows_the_1969_mu_sentence_as_the_answer_and_highligh
     assert _text(driver, ".passage .score-value") == f"{round(first['relevance'] * 100)}%"
     assert len(_js(driver, "return document.querySelectorAll('#passages > li')")) == 5
     assert re.search(r"5 passages in [\d.]+ ms", _text(driver, "#ask-status"))
+    assert answer["span"]["text"] == "1969亩" == _text(driver, "#answer-text mark.span")  # the answer in the sentence
+    assert _text(driver, ".passage mark.hl mark.span") == "1969亩"
+    assert not console_errors(driver)
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@needs_browser
+def test_a_question_the_documents_do_not_answer_says_so_and_folds_the_nearest(seed_server, driver) -> None:  # type: ignore[no-untyped-def]
+    _open(driver, seed_server.url)
+    _ask(driver, "巴黎明天天气怎么样?")
+    assert "not-found" in _js(driver, "return document.getElementById('answer').className")
+    heading = _text(driver, "#answer-heading")
+    assert heading in ("Not found in your documents", "文档中没有找到答案")
+    assert not _text(driver, "#answer-source .doc-link")
+    toggle = driver.find_element("id", "nearest-toggle")
+    assert toggle.get_attribute("aria-expanded") == "false"
+    assert _js(driver, "return document.getElementById('passages-block').hidden") is True
+    toggle.click()
+    assert _js(driver, "return document.getElementById('passages-block').hidden") is False
+    assert len(_js(driver, "return document.querySelectorAll('#passages > li')")) == 5
+    assert toggle.get_attribute("aria-expanded") == "true"
+    _ask(driver, ZH)  # an answerable question shows its answer and the passages unfolded, no toggle
+    assert "not-found" not in _js(driver, "return document.getElementById('answer').className")
+    assert not toggle.is_displayed() and _js(driver, "return document.getElementById('passages-block').hidden") is False
     assert not console_errors(driver)
 
 

@@ -80,8 +80,8 @@ class QueryBody(Body):
 
 
 MIN_RELEVANCE_DESCRIPTION = (
-    "Passages whose relevance is below this are not taken as holding the answer; the server's QA_MIN_RELEVANCE "
-    "when omitted, 0 to turn it off."
+    "When the best passage's relevance is below this, the documents are taken not to hold the answer; the "
+    "server's QA_MIN_RELEVANCE when omitted, 0 to turn it off."
 )
 
 
@@ -96,7 +96,7 @@ class SearchRequest(QueryBody):
     mode: SearchMode | None = Field(None, description="dense, lexical or hybrid; the server default when omitted.")
     filter: Filter | None = Field(None, description=FILTER_DESCRIPTION, examples=[{"doc_id": ["laoshan-vr-ai.txt"]}])
     min_relevance: float | None = Field(
-        None, strict=True, ge=0, le=1, description=MIN_RELEVANCE_DESCRIPTION + " /search leaves such passages out."
+        None, strict=True, ge=0, le=1, description=MIN_RELEVANCE_DESCRIPTION + " /search then returns no passages."
     )
 
 

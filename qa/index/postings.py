@@ -131,7 +131,11 @@ class Field:
         return np.array([np.log1p((n - self.df(t) + 0.5) / (self.df(t) + 0.5)) for t in tokens], np.float64)
 
     def ceiling(self, tokens: Sequence[str]) -> float:
-        """What a passage matching every one of ``tokens`` would score, about (see qa.index.lexical.LexicalIndex)."""
+        """What a passage matching every one of ``tokens`` would score, about: the sum of their best BM25 terms.
+
+        Tokens the corpus never saw count at the highest idf, so a query that shares one word with the corpus
+        (English over Chinese) gets a small ``score / ceiling`` instead of looking like a perfect match.
+        """
         return float(self.idf(tokens).sum() * (K1 + 1))
 
     def token_scores(self, tokens: Sequence[str]) -> np.ndarray:

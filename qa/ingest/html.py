@@ -76,7 +76,3 @@ def extract(markup: str) -> Extracted:
         if text:
             out.paragraph(text, heading=heading, as_is=True)
     return out.done("the page") if out.text else Extracted("")
-
-
-def to_text(markup: str) -> str:
-    return extract(markup).text

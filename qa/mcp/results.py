@@ -48,7 +48,7 @@ class Passage(BaseModel):
 
 
 class SearchResults(BaseModel):
-    results: list[Passage] = Field(description="Best first; only passages whose score reaches min_relevance.")
+    results: list[Passage] = Field(description="Best first; none when the best is below min_relevance.")
     collection: str
     mode: SearchMode
     not_found: str | None = Field(

@@ -167,7 +167,8 @@ def _add_search(server: QAServer, settings: Settings) -> None:
         min_relevance: Annotated[
             float | None,
             Field(
-                description="Leave out passages whose score is below this (0-1); the server's setting when omitted.",
+                description="When the best passage's score is below this (0-1), the documents are taken not to hold "
+                "the answer; the server's setting when omitted, 0 to always get passages.",
                 ge=0,
                 le=1,
             ),
@@ -176,7 +177,7 @@ def _add_search(server: QAServer, settings: Settings) -> None:
         with _tool_errors():
             where = filters.equals(filter) if filter is not None else None
             found = _open(server.catalog(), collection).ask(query, top_k, mode, where, min_relevance)
-        kept = [hit for hit in found.results if hit.relevance >= found.min_relevance]
+        kept = [] if found.not_found else found.results
         return results.SearchResults(
             results=[_passage(hit, collection, settings) for hit in kept],
             collection=collection,

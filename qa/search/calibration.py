@@ -15,7 +15,6 @@ them and draws reliability diagrams into ``docs/``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,12 +24,12 @@ from qa.config import SearchMode
 # Weights over FEATURES, per "<mode>/<zh|en>": `python benchmarks/calibrate.py` (dev halves).
 FEATURES = ("score", "below_first", "lead_over_next", "log_rank", "bias")
 CURVES: dict[str, tuple[float, ...]] = {
-    "dense/zh": (106.9264, 0.0, 0.0, 0.0, -96.5762),
-    "dense/en": (106.9264, 0.0, 0.0, 0.0, -96.5762),
-    "lexical/zh": (55.2207, 0.0, 0.0, 0.0, -6.9962),
-    "lexical/en": (55.2207, 0.0, 0.0, 0.0, -6.9962),
-    "hybrid/zh": (81.9312, 0.0, 0.0, 0.0, -48.0608),
-    "hybrid/en": (81.9312, 0.0, 0.0, 0.0, -48.0608),
+    "dense/zh": (50.487, -27.2721, 71.8399, -1.0566, -45.9529),
+    "dense/en": (46.417, -31.0655, 124.8984, -0.9346, -42.1233),
+    "lexical/zh": (25.7668, -8.7403, 31.7959, -1.4248, -3.7229),
+    "lexical/en": (10.0415, -17.5859, 40.705, -0.8982, -3.2504),
+    "hybrid/zh": (42.4165, -11.5724, 40.8004, -1.2254, -25.1652),
+    "hybrid/en": (39.4377, -21.0948, 89.7545, -1.3507, -27.8839),
 }
 
 
@@ -46,13 +45,15 @@ def features(scores: Sequence[float]) -> np.ndarray:
     return np.column_stack([s, s[0] - s if len(s) else s, s - nxt, np.log(rank), np.ones_like(s)])
 
 
-def _sigmoid(z: float) -> float:
-    return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+def along(scores: Sequence[float], weights: Sequence[float]) -> np.ndarray:
+    """The relevance of each passage of one ranking under one curve, never higher than the passage ranked above
+    it (a passage's lead over the next one can otherwise lift it over its better: platforms expect sorted scores)."""
+    if not len(scores):
+        return np.zeros(0)
+    z = np.clip(features(scores) @ np.asarray(weights, np.float64), -700, 700)
+    return np.minimum.accumulate(1.0 / (1.0 + np.exp(-z)))
 
 
 def relevances(scores: Sequence[float], mode: SearchMode, *, latin: bool) -> list[float]:
     """The calibrated relevance of each passage of one ranking (scores best first); ``latin``: an English question."""
-    if not len(scores):
-        return []
-    z = features(scores) @ np.array(CURVES[curve(mode, latin)])
-    return [round(_sigmoid(float(v)), 6) for v in z]
+    return [round(float(p), 6) for p in along(scores, CURVES[curve(mode, latin)])]

@@ -72,6 +72,7 @@ _NUMBER = re.compile(
 )
 _DATE = re.compile(
     r"(?:公元前?)?(?:\d{1,4}|[零〇一二三四五六七八九]{2,4})年(?:代)?(?:\d{1,2}月)?(?:\d{1,2}[日号])?"
+    r"(?:\s*[－—–~～至到-]\s*(?:\d{1,4}年(?:\d{1,2}月)?(?:\d{1,2}[日号])?|\d{1,2}月(?:\d{1,2}[日号])?|\d{1,2}[日号]))?"
     r"|\d{1,2}月(?:\d{1,2}[日号])?|\d{1,2}世纪(?:\d{1,2}0年代)?|(?:[一二三四五六七八九十]{1,3})世纪"
 )
 _TAG_KINDS: dict[str, Kind] = {"nr": "person", "nrfg": "person", "nrt": "person", "ns": "place"}
@@ -128,7 +129,8 @@ def mentions(text: str) -> list[Mention]:
         kind = _TAG_KINDS.get(tag)
         if kind is None or len(word) < 2:
             continue
-        if runs and runs[-1].kind == kind and runs[-1].end == start:  # 爱德华·…: consecutive name parts are one name
+        gap = text[runs[-1].end : start] if runs else None
+        if runs and runs[-1].kind == kind and gap in ("", "·", "・"):  # 爱德华·肯尼迪, 浙江省嘉兴市: one name
             runs[-1] = Mention(kind, runs[-1].start, start + len(word))
         else:
             runs.append(Mention(kind, start, start + len(word)))

@@ -20,7 +20,7 @@ from qa.encoder.embedder import Embedder
 from qa.index import bridge
 from qa.index.chunking import Chunk
 from qa.index.store import Index
-from qa.search import answering, calibration, english
+from qa.search import calibration, english, sentence_features
 from qa.search.answering import Sentence
 from qa.search.filters import Predicate, rows_where
 
@@ -64,10 +64,10 @@ def idf(index: Index, tokens: Sequence[str]) -> np.ndarray:
     )
 
 
-def question(index: Index, query: Query) -> answering.Question:
+def question(index: Index, query: Query) -> sentence_features.Question:
     """The question as the answering model compares it with sentences: an English one by its translated concepts."""
     concepts = query.translation.concepts if query.translation is not None else None
-    return answering.question(query.text, lambda tokens: idf(index, tokens), concepts)
+    return sentence_features.question(query.text, lambda tokens: idf(index, tokens), concepts)
 
 
 def _lexical(index: Index, query: Query) -> tuple[np.ndarray, float]:

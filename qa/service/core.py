@@ -35,7 +35,7 @@ from qa.service.jobs import Job, Jobs
 class SearchResult:
     query: str
     mode: SearchMode
-    results: list[Hit]  # those at or above min_relevance
+    results: list[Hit]  # none when the first is below min_relevance
     took_ms: float
     min_relevance: float = 0.0
     not_found: str | None = None  # why nothing answers, when nothing does
@@ -306,13 +306,15 @@ class QAService:
         where: Predicate | None = None,
         min_relevance: float | None = None,
     ) -> SearchResult:
-        """The best passages for ``query`` that reach ``min_relevance`` (the setting when None), only from
-        documents ``where`` admits when given (see :mod:`qa.search.filters`)."""
+        """The best passages for ``query``, only from documents ``where`` admits when given (see
+        :mod:`qa.search.filters`); none, with the reason, when the first is below ``min_relevance`` (the setting
+        when None). The threshold gates the question, not each passage: a right passage ranked second often
+        reads lower than it deserves, and a client that wants a floor per passage filters on ``relevance``."""
         q = self._query(query, top_k, mode)
         threshold = self._min_relevance(min_relevance)
         hits = retrieval.search(q.index, self.embedder, q.text, top_k, q.mode, where=where)
-        kept = [h for h in hits if h.relevance >= threshold]
-        return SearchResult(q.text, q.mode, kept, q.took_ms(), threshold, not_found(hits, threshold))
+        reason = not_found(hits, threshold)
+        return SearchResult(q.text, q.mode, hits if reason is None else [], q.took_ms(), threshold, reason)
 
     def ask(
         self,
