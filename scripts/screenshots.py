@@ -1,4 +1,5 @@
-"""The README's pictures of the page: the seed question asked at desktop and phone width, the documents, the reader.
+"""The README's pictures of the page: the seed question asked at desktop and phone width, a question the documents
+do not answer, the documents, the reader.
 
 Runs the page over a copy of the seed article with the real model (and two small documents with metadata, so
 the list has something to show) in headless Chromium, the same way tests/test_page.py does, and writes PNGs
@@ -31,6 +32,7 @@ from conftest import seed_service  # noqa: E402
 from servers import ThreadedServer  # noqa: E402
 
 QUESTION = "青岛市虚拟现实产业园规划面积有多大?"
+UNANSWERED = "What will the weather be like in Paris tomorrow?"
 EXTRA = {
     "robotics-pavilion.md": (
         "# Qingdao opens a robotics pavilion\n\nThe Laoshan robotics pavilion opens on 18 October with 42 exhibitors.",
@@ -43,13 +45,13 @@ EXTRA = {
 }
 
 
-def ask(driver, url: str) -> None:  # type: ignore[no-untyped-def]
+def ask(driver, url: str, question: str = QUESTION) -> None:  # type: ignore[no-untyped-def]
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
     driver.get(url + "/")
     box = wait_until(lambda: driver.find_element(By.ID, "question"))
-    box.send_keys(QUESTION + Keys.ENTER)
+    box.send_keys(question + Keys.ENTER)
     wait_until(lambda: driver.find_element(By.ID, "answer-text").text, what="the answer")
 
 
@@ -68,6 +70,10 @@ def shoot(url: str, out: Path) -> list[Path]:
         ask(en, url)  # the second time, with the model warm, so the time shown is the usual one
         settle(en)
         made.append(out / "page-desktop.png")
+        en.save_screenshot(str(made[-1]))
+        ask(en, url, UNANSWERED)
+        settle(en)
+        made.append(out / "page-not-found.png")
         en.save_screenshot(str(made[-1]))
         en.get(url + "/#/documents")
         wait_until(lambda: len(en.find_elements(By.CSS_SELECTOR, "#doc-list .doc")) == 1 + len(EXTRA))
