@@ -165,7 +165,7 @@ def test_idle_and_trickling_connections_are_closed_and_cannot_lock_others_out(ma
 # ------------------------------------------------------------------ 3. queued writers and readers
 def test_queued_writers_do_not_starve_readers(make_service) -> None:  # type: ignore[no-untyped-def]
     """The report: 45 PUTs behind a 17 s write held every worker thread, and a search took 14 s."""
-    service = make_service(SlowEmbedder(delay=4.0), write_timeout=120)
+    service = make_service(SlowEmbedder(delay=4.0), write_timeout=120, max_queued_writes=64)  # the gate, not the queue
     with ThreadedServer(create_app(service.settings, service=service), service.settings) as server:
         results: list[int] = []
 

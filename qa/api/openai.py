@@ -37,7 +37,7 @@ class VectorStoreSearch(Body):
         description="A comparison {type: eq|ne|gt|gte|lt|lte|in|nin, key, value} or compound {type: and|or, filters}.",
     )
     ranking_options: RankingOptions | None = None
-    rewrite_query: bool = False
+    rewrite_query: bool = Field(False, strict=True)  # as the spec says: a boolean, not 0 or "yes"
 
 
 class TextContent(BaseModel):
