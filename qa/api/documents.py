@@ -223,6 +223,8 @@ async def _documents(request: Request, service: Service) -> list[NewDocument]:
             metadata = json.loads(str(form["metadata"])) if form.get("metadata") else None
         except (ValueError, RecursionError) as exc:
             raise BadDocument(f"metadata is not a valid, flat JSON object: {exc}") from None
+        if metadata is not None and not isinstance(metadata, dict):  # given to every file: the request is at fault
+            raise BadDocument("metadata must be a JSON object")
         limit = s.max_document_bytes
         items = [NewDocument(f.filename or "", await f.read(limit + 1), metadata) for f in files]
     else:
