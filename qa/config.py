@@ -86,6 +86,20 @@ class Settings(BaseSettings):
         "bf16 vectors match fp32 to cosine 0.9999 and encode faster (README, Performance).",
     )
 
+    translate_answers: bool = Field(
+        True,
+        description="A question in Latin letters gets its Chinese answer sentence in English too (answer.translation), "
+        "by the OPUS-MT zh-en model that `qa model install-translation` provisions; without it, translation is null.",
+    )
+    translate_questions: bool = Field(
+        False,
+        description="A Chinese question over an index that holds English passages is also machine-translated "
+        "(one sentence, at query time) and matched against them in English (docs/crosslingual.md).",
+    )
+    translation_threads: int = Field(
+        0, ge=0, le=64, description="Threads one translation runs on; 0: every core (the lowest latency)."
+    )
+
     chunk_size: int = Field(
         1000, ge=20, le=20000, description="Most characters in a returned passage; longer paragraphs are split."
     )
@@ -137,6 +151,17 @@ class Settings(BaseSettings):
         ge=1,
         description="Connections still sending a request head or body at once; past it, the one that started "
         "longest ago is closed (408).",
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="How qa serve logs: 'text' lines for people, or 'json', one object a line (with the access log's "
+        "request_id, route, status, duration_ms, collection) for a log collector.",
+    )
+    url: str | None = Field(
+        None,
+        description="A running qa server the CLI's ask, search, add, delete, list, rebuild and status talk to "
+        "(instead of loading the model and index themselves); --url wins.",
+        pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
     )
     max_query_chars: int = Field(2000, ge=1)
     max_top_k: int = Field(100, ge=1)

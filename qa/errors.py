@@ -10,12 +10,14 @@ QAError
 ├── NotFound            an unknown document, job or collection (404)
 ├── Conflict            another writer holds the index (409)
 ├── Busy                too many writes are being prepared; retry after a moment (429, Retry-After)
+├── NotReady            the server is still loading its index or warming the model (503)
 ├── IndexError_         the index on disk cannot be used
 │   ├── IndexMissing    nothing built yet (503)
 │   ├── IndexCorrupt    truncated or damaged files (503)
 │   ├── ModelMismatch   built with another model (409)
 │   └── BackendUnavailable  the configured Milvus cannot be reached or refuses qa (503)
-└── ModelError          the embedding model cannot be provisioned or loaded (500)
+├── ModelError          the embedding model cannot be provisioned or loaded (500)
+└── PortInUse           qa serve's address is taken or not this machine's (the CLI's, before anything loads)
 """
 
 from __future__ import annotations
@@ -76,6 +78,10 @@ class Busy(QAError):
         return (type(self), (str(self), self.retry_after))
 
 
+class NotReady(QAError):
+    status_code = 503
+
+
 class IndexError_(QAError):  # noqa: N801 - the builtin IndexError is unrelated
     status_code = 503
 
@@ -106,3 +112,7 @@ class StorageFull(StorageError):
 
 class ModelError(QAError):
     status_code = 500
+
+
+class PortInUse(QAError):
+    pass

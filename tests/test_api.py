@@ -98,7 +98,7 @@ def test_another_model_by_path_loads_and_refuses_this_index(client: TestClient) 
     from qa.encoder.embedder import load_embedder, resolve_model_path
     from qa.errors import ModelMismatch
 
-    service = client.app.state.catalog.get()  # type: ignore[attr-defined]
+    service = client.app.state.startup.catalog().get()  # type: ignore[attr-defined]
     folder = resolve_model_path(service.settings)
     other = service.settings.model_copy(update={"model": folder})
     embedder = load_embedder(other)

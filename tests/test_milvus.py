@@ -326,6 +326,7 @@ def test_two_qa_serve_processes_share_one_milvus(tmp_path: Path, lite_server: st
 @pytest.mark.slow
 def test_qa_serve_refuses_a_bad_milvus_in_one_line(tmp_path: Path) -> None:
     env = {**offline_env(), "QA_BACKEND": "milvus", "QA_MILVUS_URI": "http://127.0.0.1:1"}
+    (tmp_path / "a.txt").write_text("A document, so the docs folder is not refused first.", encoding="utf-8")
     out = subprocess.run(
         qa_command("index", "--docs", str(tmp_path)), env=env, capture_output=True, text=True, timeout=300
     )

@@ -276,6 +276,12 @@ def test_a_question_the_documents_do_not_answer_says_so_and_folds_the_nearest(se
     _ask(driver, ZH)  # an answerable question shows its answer and the passages unfolded, no toggle
     assert "not-found" not in _js(driver, "return document.getElementById('answer').className")
     assert not toggle.is_displayed() and _js(driver, "return document.getElementById('passages-block').hidden") is False
+    assert not _visible(driver, "#answer-translation")  # a Chinese question reads the Chinese sentence
+    english = "How large is the planned area of the Qingdao VR industrial park?"
+    _ask(driver, english)
+    expected = httpx.post(seed_server.url + "/ask", json={"question": english}).json()["answer"]["translation"]
+    if expected:  # with the translation model installed (scripts/setup installs it): the sentence in English
+        assert _visible(driver, "#answer-translation") and _text(driver, "#answer-translation") == expected
     assert not console_errors(driver)
 
 
@@ -362,7 +368,7 @@ def test_upload_find_and_delete_a_document(seed_server, driver, tmp_path: Path) 
     wait_until(lambda: "notes.pdf.exe: qa reads" in _text(driver, "#uploads"), what="a refused type")
 
     driver.find_element(By.ID, "doc-filter").send_keys("robot")
-    assert _listed(driver) == ["robots.md"]
+    wait_until(lambda: _listed(driver) == ["robots.md"], what="the server's search of the list")
 
     driver.find_element(By.ID, "tab-ask").click()
     _ask(driver, "When does the robotics pavilion open?")

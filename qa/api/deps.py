@@ -27,14 +27,14 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 async def get_catalog(request: Request) -> Catalog:
-    return request.app.state.catalog
+    return request.app.state.startup.catalog()  # NotReady (503) while the index loads
 
 
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 
 
-async def get_settings(catalog: CatalogDep) -> Settings:
-    return catalog.settings
+async def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # known before the index loads: probes and /metrics check keys meanwhile
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

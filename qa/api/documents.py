@@ -7,10 +7,10 @@ indexing itself runs in the thread pool, off the event loop.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
-from fastapi import APIRouter, HTTPException, Path, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 from starlette.types import Message
@@ -154,21 +154,6 @@ async def add_document(request: Request, service: Service) -> Any:
     return await _write(service, await _upload(request, service, None), create=True)
 
 
-def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
-    """A model's JSON schema with its ``$defs`` put in place: in the spec, ``#/$defs/...`` would resolve nowhere."""
-    defs = schema.pop("$defs", {})
-
-    def walk(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref", "")
-            if ref.startswith("#/$defs/"):
-                return walk(defs[ref.removeprefix("#/$defs/")])
-            return {k: walk(v) for k, v in node.items()}
-        return [walk(v) for v in node] if isinstance(node, list) else node
-
-    return walk(schema)
-
-
 def _bulk_body() -> dict[str, Any]:
     multipart = {
         "type": "object",
@@ -183,17 +168,12 @@ def _bulk_body() -> dict[str, Any]:
             "metadata": {"type": "string", "description": "A JSON object, given to every file."},
         },
     }
-    json_body = _inlined(BulkIn.model_json_schema())
-    # A blank text does not fail the request: that document is refused alone, its outcome says why (as a file
-    # qa cannot read), so the spec does not call the request invalid.
-    text = json_body["properties"]["documents"]["items"]["properties"]["text"]
-    text.pop("pattern", None)
-    text.pop("minLength", None)
-    text["description"] += " Blank: that document alone is refused (status 400 in its outcome)."
-    content = {
-        "application/json": {"schema": json_body},
-        "multipart/form-data": {"schema": multipart},
-    }
+    # DocumentIn inlined: a "#/$defs/..." reference inside an operation's schema breaks ReDoc (/redoc).
+    bulk = BulkIn.model_json_schema()
+    item = bulk["properties"]["documents"]["items"] = bulk.pop("$defs")["DocumentIn"]
+    for rule in ("pattern", "minLength"):  # an empty or blank text is refused in its own outcome, not the request
+        item["properties"]["text"].pop(rule, None)
+    content = {"application/json": {"schema": bulk}, "multipart/form-data": {"schema": multipart}}
     return {"requestBody": {"required": True, "content": content}}
 
 
@@ -293,9 +273,21 @@ async def delete_document(doc_id: ExistingDocId, service: Service) -> DocumentIn
     return DocumentIndexed.model_validate(await writes.run(service, service.writer.delete, doc_id))
 
 
-@router.get("", response_model=DocumentList, dependencies=[Reader])
-def list_documents(service: Service) -> DocumentList:
-    return DocumentList(documents=service.documents())
+@router.get("", response_model=DocumentList, responses=_WRITE_ERRORS, dependencies=[Reader])
+def list_documents(
+    service: Service,
+    limit: Annotated[int | None, Query(ge=1, le=1000, description="Documents per page (default: all).")] = None,
+    cursor: Annotated[str | None, Query(description="The next_cursor of the previous page.")] = None,
+    sort: Annotated[
+        Literal["name", "-name", "size", "-size", "date", "-date", "passages", "-passages"],
+        Query(description="Order; '-' first for descending."),
+    ] = "name",
+    q: Annotated[str | None, Query(description="Only documents whose name or metadata contain every word.")] = None,
+) -> DocumentList:
+    found = service.list_documents(limit=limit, cursor=cursor, sort=sort, q=q)
+    return DocumentList(
+        documents=found.documents, total=found.total, passages=found.passages, next_cursor=found.next_cursor
+    )
 
 
 @router.get("/{doc_id:path}", response_model=DocumentDetail, responses=_WRITE_ERRORS, dependencies=[Reader])

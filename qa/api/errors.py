@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from qa.errors import Busy, QAError, Unauthorized
+from qa.errors import Busy, NotReady, QAError, Unauthorized
 
 log = logging.getLogger(__name__)
 DIFY_PATH = "/retrieval"
@@ -48,7 +48,7 @@ def _allowed_methods(app: FastAPI, path: str) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(QAError)
     async def _qa_error(request: Request, exc: QAError) -> JSONResponse:
-        if exc.status_code >= 500:
+        if exc.status_code >= 500 and not isinstance(exc, NotReady):  # NotReady: a start-up the log already tells
             log.error("%s %s: %s", request.method, request.url.path, exc)
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
         if isinstance(exc, Busy):

@@ -182,6 +182,9 @@ class Answer(AnswerSentence):
     doc_id: str
     chunk_id: str
     relevance: Probability = Field(..., description="The relevance of its passage.")
+    translation: str | None = Field(
+        None, description="The sentence in English, when the question is in Latin letters and qa can translate."
+    )
 
 
 class AskResponse(Wire):
@@ -265,6 +268,8 @@ class DocumentSummary(Wire):
     sha256: str
     chunks: int
     metadata: dict[str, Any]
+    bytes: int | None = Field(None, description="Size of its file in the docs folder; null when the file has gone.")
+    modified: str | None = Field(None, description="When its file last changed (ISO 8601, UTC).")
 
 
 class DocumentDetail(DocumentSummary):
@@ -273,6 +278,9 @@ class DocumentDetail(DocumentSummary):
 
 class DocumentList(Wire):
     documents: list[DocumentSummary]
+    total: int | None = Field(None, description="Documents that match q, over all pages.")
+    passages: int | None = Field(None, description="Their passages, over all pages.")
+    next_cursor: str | None = Field(None, description="Pass as cursor for the next page; null on the last one.")
 
 
 class Formats(Wire):
@@ -280,7 +288,7 @@ class Formats(Wire):
     max_bytes: int = Field(..., description="The largest document accepted over HTTP (QA_MAX_DOCUMENT_BYTES).")
 
 
-JobState = Literal["queued", "running", "succeeded", "failed"]
+JobState = Literal["queued", "running", "succeeded", "failed", "interrupted"]
 
 
 class Job(Wire):

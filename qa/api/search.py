@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from qa.api.deps import CatalogDep, Credentials, Reader, Service, SettingsDep, get_service, require_read_key
 from qa.api.schemas import (
@@ -64,6 +64,8 @@ def search_get(
 
 
 @router.post("/ask", response_model=AskResponse, responses=_ERRORS)
-def ask(body: AskRequest, service: Service) -> AskResponse:
+def ask(body: AskRequest, service: Service, request: Request) -> AskResponse:
     where = filters.equals(body.filter) if body.filter is not None else None
-    return AskResponse.model_validate(service.ask(body.question, body.top_k, body.mode, where, body.min_relevance))
+    result = service.ask(body.question, body.top_k, body.mode, where, body.min_relevance)
+    request.app.state.metrics.answered(result.answer)  # /metrics: answered or abstained
+    return AskResponse.model_validate(result)

@@ -191,6 +191,8 @@ def config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicorn.Config
         # limit_concurrency is the protocol's own (_busy answers in JSON); uvicorn's would answer in plain text
         "timeout_keep_alive": settings.keep_alive_timeout,
         "log_level": "info",
+        "access_log": False,  # qa.api.observe writes one line per request, with its id
+        "log_config": None,  # qa.logs formats every line, as text or JSON (QA_LOG_FORMAT)
     }
     return uvicorn.Config(app, **(options | overrides))
 

@@ -21,11 +21,13 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from cachetools import LRUCache
+from prometheus_client import Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from qa.encoder.embedder import Embedder
 
@@ -65,6 +67,20 @@ class BatchingEmbedder:
         # would each hold half a batch, and small batches cost the most per query.
         self._gathering = threading.Lock()
         self._started = False
+        # Unregistered: an app's /metrics collects them through :meth:`collect`, however many apps share this embedder.
+        self.batch_sizes = Histogram(
+            "qa_encoder_batch_size",
+            "Distinct queries encoded by one encoder call.",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            registry=None,
+        )
+        self.queries = Counter(
+            "qa_encoder_queries",
+            "Query encodings by path: cached (the LRU, no model), lone (nobody else in flight: every core), "
+            "packed (a micro-batch on one worker).",
+            ["path"],
+            registry=None,
+        )
 
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
         return self.inner.encode_passages(texts)
@@ -86,9 +102,35 @@ class BatchingEmbedder:
             with self._cache_lock:
                 self._cache[text] = vec
 
+    def collect(self) -> Iterator[Metric]:
+        """The encoder's metrics, for a Prometheus collector."""
+        yield from self.batch_sizes.collect()
+        yield from self.queries.collect()
+        with self._lock:
+            in_flight = self._in_flight
+        yield GaugeMetricFamily(
+            "qa_encoder_queries_in_flight", "Queries waiting for or inside an encoder call now.", value=in_flight
+        )
+        yield GaugeMetricFamily(
+            "qa_encoder_queue_depth", "Queries waiting for a gatherer to take them now.", value=self._queue.qsize()
+        )
+
+    def warm(self, text: str = "warm-up") -> None:
+        """Encode once, past the cache and the counters, so the first real query does not pay for lazy set-up."""
+        with self._lock:
+            self._in_flight += 1
+        try:
+            if self._encode_alone is not None:
+                self._encode_alone(text)
+            self.inner.encode_queries([text])
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
     def encode_query(self, text: str) -> np.ndarray:
         cached = self._cached(text)
         if cached is not None:
+            self.queries.labels("cached").inc()
             return cached
         item = _Pending(text)
         with self._lock:
@@ -133,6 +175,7 @@ class BatchingEmbedder:
             with self._gathering:
                 batch = self._gather()
             texts = list(dict.fromkeys(p.text for p in batch))  # identical queries encode once
+            self.batch_sizes.observe(len(texts))
             vectors, errors = self._encode(texts)
             for p in batch:
                 p.vector, p.error = vectors.get(p.text), errors.get(p.text)
@@ -158,7 +201,9 @@ class BatchingEmbedder:
             with self._lock:
                 alone = self._in_flight <= 1
             if alone:
+                self.queries.labels("lone").inc()
                 return self._encode_alone(texts[0])[None, :]
+        self.queries.labels("packed").inc(len(texts))
         return self.inner.encode_queries(texts)
 
     def _vectors(self, texts: list[str], vecs: np.ndarray) -> dict[str, np.ndarray]:

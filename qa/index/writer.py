@@ -90,6 +90,7 @@ class Writer:
         self.params = settings.chunk_params
         self.spec = settings.vector_spec
         self.closed = False  # set when the collection is deleted: later writes must not recreate it
+        self.commits = 0  # index changes this writer committed (for /metrics)
         self._lock = threading.Lock()
         self.merger = merging.Merger(self)
         # After each commit: merging small or much-deleted segments in the background (tests may turn it off).
@@ -135,6 +136,7 @@ class Writer:
             chunking=asdict(self.params),
         )
         self.live.set(view)
+        self.commits += 1
         if self.on_commit is not None:
             self.on_commit(view)
         return view

@@ -51,6 +51,9 @@ class SearchResults(BaseModel):
     results: list[Passage] = Field(description="Best first; none when the best is below min_relevance.")
     collection: str
     mode: SearchMode
+    answer_translation: str | None = Field(
+        None, description="For a question asked in English: the first passage's answering sentence in English."
+    )
     not_found: str | None = Field(
         None,
         description="Set when the documents do not hold the answer (no passage reaches min_relevance): say so to "

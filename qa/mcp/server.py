@@ -19,13 +19,14 @@ from typing import Annotated, Any
 import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.stdio import stdio_server
 from mcp.types import Tool, ToolAnnotations
 from pydantic import Field, ValidationError
 
 import qa
 from qa.api.schemas import FILTER_DESCRIPTION, NOT_BLANK, Filter
 from qa.config import SearchMode, Settings
-from qa.errors import NotFound, QAError
+from qa.errors import NotFound, NotReady, QAError
 from qa.mcp import ids, results
 from qa.search import filters
 from qa.search.answering import Sentence
@@ -94,10 +95,20 @@ def _title(doc_id: str, metadata: dict[str, Any], section: str | None) -> str:
 class QAServer(MCPServer):
     """An MCP server whose tool descriptions end with qa's collections and their sizes as they are now."""
 
-    def __init__(self, catalog: Callable[[], Catalog]) -> None:
+    def __init__(self, catalog: Callable[[], Catalog], on_serving: Callable[[], None] | None = None) -> None:
         # log_level: the SDK calls logging.basicConfig; WARNING is what Python logs anyway when nobody configured it.
         super().__init__("qa", version=qa.__version__, instructions=INSTRUCTIONS, log_level="WARNING")
         self.catalog = catalog
+        self.on_serving = on_serving
+
+    async def run_stdio_async(self) -> None:
+        """The SDK's, calling ``on_serving`` once stdio is claimed: from then on stdout (fd 1) leads to stderr, so
+        whatever the index loading started there prints can never corrupt the protocol's wire."""
+        async with stdio_server() as (read_stream, write_stream):
+            if self.on_serving is not None:
+                self.on_serving()
+            low = self._lowlevel_server
+            await low.run(read_stream, write_stream, low.create_initialization_options())
 
     def collections(self) -> list[results.Collection]:
         catalog, found = self.catalog(), []
@@ -112,7 +123,10 @@ class QAServer(MCPServer):
 
     async def list_tools(self) -> list[Tool]:
         tools = await super().list_tools()
-        found = await anyio.to_thread.run_sync(self.collections)  # may open a collection's index from disk
+        try:
+            found = await anyio.to_thread.run_sync(self.collections)  # may open a collection's index from disk
+        except NotReady as exc:  # still indexing: the tools are listed, and say so
+            return [t.model_copy(update={"description": f"{t.description}\n\n{exc}"}) for t in tools]
         sizes = "; ".join(
             f"{c.name} ({_count(c.documents, 'document')}, {_count(c.passages, 'passage')})" for c in found
         )
@@ -138,15 +152,17 @@ def _readable(exc: ValidationError) -> str:
     return "invalid arguments: " + "; ".join(parts)
 
 
-def build(catalog: Callable[[], Catalog], settings: Settings) -> QAServer:
-    """The server over ``catalog()`` (a callable: an app's catalog exists only once the app has started)."""
-    server = QAServer(catalog)
+def build(catalog: Callable[[], Catalog], settings: Settings, on_serving: Callable[[], None] | None = None) -> QAServer:
+    """The server over ``catalog()``, a callable: the catalog exists only once the index is loaded (until then
+    it raises :class:`NotReady`, which the tools report). ``on_serving``: see :meth:`QAServer.run_stdio_async`."""
+    server = QAServer(catalog, on_serving)
     _add_search(server, settings)
     _add_fetch(server, settings)
 
     @server.tool(name="list_collections", title="List collections", description=LIST, annotations=READ_ONLY)
     def list_collections() -> results.Collections:
-        return results.Collections(collections=server.collections())
+        with _tool_errors():
+            return results.Collections(collections=server.collections())
 
     return server
 
@@ -182,6 +198,7 @@ def _add_search(server: QAServer, settings: Settings) -> None:
             results=[_passage(hit, collection, settings) for hit in kept],
             collection=collection,
             mode=found.mode,
+            answer_translation=found.answer.translation if found.answer else None,
             not_found=found.not_found,
         )
 

@@ -48,6 +48,11 @@ def stopwords() -> frozenset[str]:
     return frozenset(STOPWORDS_EN_PLUS) | _QUESTION_WORDS
 
 
+def words(text: str) -> list[str]:
+    """The Latin words and numbers of ``text``."""
+    return _WORD.findall(text)
+
+
 def applies(query: str) -> bool:
     """Whether ``query`` is written in Latin letters (no CJK) and so goes through here."""
     return not CJK.search(query) and sum(c.isascii() and c.isalpha() for c in query) >= 2

@@ -9,7 +9,7 @@ of being steered by one accidental shared word.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -38,6 +38,7 @@ class Query:
     lexical_weight: float
     translation: english.Translation | None = None  # a question in Latin letters, made Chinese
     glossed: tuple[list[list[english.Terms]], int] | None = None  # a Chinese question's words in English, and how many
+    english: str | None = None  # a Chinese question machine-translated, for the passages in Latin letters
 
 
 _UNSEEN = "\0"  # a token no index has: its ceiling is the top idf, which words that match nothing count at
@@ -47,13 +48,20 @@ def _known(index: Index, token: str) -> bool:
     return token in (index.bridge.vocab if token.startswith((bridge.CHAR, bridge.PINYIN)) else index.lexical.vocab)
 
 
-def prepare(index: Index, text: str) -> Query:
-    """A question in Latin letters over this index goes through :mod:`qa.search.english`; others as they are."""
+def prepare(index: Index, text: str, translate: Callable[[str], str | None] | None = None) -> Query:
+    """A question in Latin letters over this index goes through :mod:`qa.search.english`; others as they are.
+
+    With ``translate`` (a Chinese-to-English translator), a Chinese question
+    over an index that holds passages in Latin letters is also put in English,
+    which those passages are then matched against as well (see :func:`search`).
+    """
     index.check_terms()  # the term counts it reads are memory-mapped: a damaged file is a 503, not a SIGBUS
     if english.applies(text):
         translation = english.translate(text, lambda t: _known(index, t))
         return Query(text, translation.dense_text(text), CROSS_LINGUAL_WEIGHT, translation)
-    return Query(text, text, LEXICAL_WEIGHT, glossed=english.glossed(text, lambda t: _known(index, t)))
+    glossed = english.glossed(text, lambda t: _known(index, t))
+    translated = translate(text) if translate is not None and index.latin_rows[index.live].any() else None
+    return Query(text, text, LEXICAL_WEIGHT, glossed=glossed, english=translated or None)
 
 
 def idf(index: Index, tokens: Sequence[str]) -> np.ndarray:
@@ -88,6 +96,12 @@ def _lexical(index: Index, query: Query) -> tuple[np.ndarray, float]:
         english_ceiling += (words - len(concepts)) * index.lexical.ceiling([_UNSEEN])
         english_scores = np.where(index.latin_rows, english_scores * (ceiling / english_ceiling), 0.0)
         scores = np.maximum(scores, english_scores.astype(np.float32))
+    if query.english:
+        words = " ".join(w for w in english.words(query.english) if w.lower() not in english.stopwords())
+        english_scores, english_ceiling = index.lexical.scores(words)
+        if english_ceiling > 0:
+            english_scores = np.where(index.latin_rows, english_scores * (ceiling / english_ceiling), 0.0)
+            scores = np.maximum(scores, english_scores.astype(np.float32))
     return scores, ceiling
 
 
@@ -139,6 +153,26 @@ class Hit:
         c = self.chunk
         where = {"doc_id": c.doc_id, "chunk_id": c.chunk_id, "start": c.start, "end": c.end}
         return where | {k: v for k, v in (("page", c.page), ("section", c.section)) if v is not None}
+
+
+def _in_english(
+    index: Index, embedder: Embedder, query: Query, depth: int, only: np.ndarray | None, dense: dict[int, float]
+) -> np.ndarray | None:
+    """For a translated question: the passages in Latin letters also by their cosine to the English, the best kept."""
+    if not query.english:
+        return None
+    qvec_en = embedder.encode_queries([query.english])[0]
+    latin = np.flatnonzero(index.latin_rows & index.live)
+    if only is not None:
+        latin = np.intersect1d(latin, only)
+    if len(latin):
+        _keep_best(dense, index.dense(qvec_en, depth, latin))
+    return qvec_en
+
+
+def _keep_best(dense: dict[int, float], other: dict[int, float]) -> None:
+    for r, s in other.items():
+        dense[r] = max(dense.get(r, s), s)
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
@@ -210,11 +244,14 @@ def _search(
         qvec = embedder.encode_queries([query.dense_text])[0]
     index.check_vectors()
     dense = index.dense(qvec, depth, only)
+    qvec_en = _in_english(index, embedder, query, depth, only, dense)
     if mode == "dense":
         return [hit(r, s, s, None) for r, s in _ranked(index, dense, top_k)]
     assert lex_all is not None
     lex_rows = [int(r) for r in _top(lex_all, depth) if lex_all[r] > 0]
     dense |= index.dense_of(qvec, [r for r in lex_rows if r not in dense])
+    if qvec_en is not None:
+        _keep_best(dense, index.dense_of(qvec_en, [r for r in lex_rows if index.latin_rows[r]]))
     weight = query.lexical_weight
     fused = {r: (1 - weight) * d + weight * float(lex_all[r]) * scale for r, d in dense.items()}
     return [hit(r, s, dense[r], float(lex_all[r])) for r, s in _ranked(index, fused, top_k)]

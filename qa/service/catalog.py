@@ -22,6 +22,7 @@ from qa.encoder.embedder import Embedder
 from qa.errors import Conflict, InvalidInput, NotFound
 from qa.index import store
 from qa.service.core import QAService
+from qa.translate.loader import LazyTranslator
 
 DEFAULT = "default"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -49,6 +50,7 @@ class Catalog:
         # Copy-on-write under the lock: readers take the current map without it.
         self._services: dict[str, QAService] = {DEFAULT: default} if default is not None else {}
         self._lock = threading.Lock()
+        self.translator = default.translator if default is not None else LazyTranslator(settings)  # one per process
 
     def _settings_of(self, name: str) -> Settings:
         if name == DEFAULT:
@@ -67,13 +69,17 @@ class Catalog:
         """The collection's service if it is already open; never blocks."""
         return self._services.get(name)
 
+    def all_opened(self) -> dict[str, QAService]:
+        """Every collection open now, by name (none is opened for the asking); never blocks."""
+        return dict(self._services)
+
     def get(self, name: str = DEFAULT) -> QAService:
         with self._lock:
             service = self._services.get(name)
             if service is None:
                 if not _NAME.match(name) or not self._exists(name):
                     raise NotFound(f"no collection {name!r}; create it with POST /collections")
-                service = QAService(self._settings_of(name), self.embedder)
+                service = QAService(self._settings_of(name), self.embedder, self.translator)
                 service.start()
                 self._services = {**self._services, name: service}
             return service
@@ -83,7 +89,7 @@ class Catalog:
         with self._lock:
             if self._exists(name):
                 raise Conflict(f"collection {name!r} already exists")
-            service = QAService(self._settings_of(name), self.embedder)
+            service = QAService(self._settings_of(name), self.embedder, self.translator)
             try:
                 with durable.disk_errors(f"creating collection {name!r}"):
                     service.settings.docs_dir.mkdir(parents=True, exist_ok=True)

@@ -9,8 +9,10 @@ the result types every front end (HTTP, CLI, MCP) renders.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,10 +27,12 @@ from qa.index.chunking import Chunk
 from qa.index.live import LiveIndex
 from qa.index.writer import DocumentChange, Upload
 from qa.ingest import folder, names
-from qa.search import answering, lexicon, retrieval
+from qa.search import answering, english, lexicon, retrieval
 from qa.search.filters import Predicate
 from qa.search.retrieval import Hit
+from qa.service import listing
 from qa.service.jobs import Job, Jobs
+from qa.translate.loader import LazyTranslator
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class Answer:
     chunk_id: str
     relevance: float  # its passage's
     span: answering.Span | None = None
+    translation: str | None = None  # the sentence in English, for a question in Latin letters (translate_answer)
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,16 @@ class DocumentInfo:
     chunks: int
     metadata: dict[str, Any]
     text: str | None = None
+    bytes: int | None = None  # the file in the docs folder now; None when it has gone
+    modified: str | None = None  # its modification time, ISO 8601 UTC
+
+
+def _on_disk(docs_dir: Path, doc_id: str) -> tuple[int | None, str | None]:
+    try:
+        st = (docs_dir / doc_id).stat()
+    except OSError:
+        return None, None
+    return st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -134,13 +149,14 @@ class _Query:
 class QAService:
     """Queries from the live index; writes through one :class:`Writer`; rebuilds as background :class:`Jobs`."""
 
-    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder, translator: LazyTranslator | None = None) -> None:
         self.settings = settings
         self.embedder = embedder
+        self.translator = translator or LazyTranslator(settings)
         self.live = LiveIndex()
         self.writer = backend.open_writer(settings, embedder, self.live)
         self.live.follow(self.writer.on_disk)
-        self.jobs = Jobs()
+        self.jobs = Jobs(settings.index_dir / "jobs.json")  # kept across restarts (see qa.service.jobs)
         self.sentences = CachedPassages(embedder, settings.sentence_cache_size)
 
     @classmethod
@@ -251,8 +267,15 @@ class QAService:
 
     # ------------------------------------------------------------ documents
     def documents(self) -> list[DocumentInfo]:
-        entries = self.index.manifest.documents
-        return [DocumentInfo(k, v.sha256, v.chunks, v.metadata) for k, v in sorted(entries.items())]
+        entries, docs = self.index.manifest.documents, self.settings.docs_dir
+        return [
+            DocumentInfo(k, v.sha256, v.chunks, v.metadata, None, *_on_disk(docs, k))
+            for k, v in sorted(entries.items())
+        ]
+
+    def list_documents(self, *, limit: int | None, cursor: str | None, sort: str, q: str | None) -> listing.Page:
+        """One page of :meth:`documents` (see :mod:`qa.service.listing`)."""
+        return listing.page(self.documents(), limit=limit, cursor=cursor, sort=sort, q=q)
 
     def document(self, name: str) -> DocumentInfo:
         """One indexed document with its text as indexed (HTML reduced to text), which chunk offsets index."""
@@ -312,7 +335,8 @@ class QAService:
         reads lower than it deserves, and a client that wants a floor per passage filters on ``relevance``."""
         q = self._query(query, top_k, mode)
         threshold = self._min_relevance(min_relevance)
-        hits = retrieval.search(q.index, self.embedder, q.text, top_k, q.mode, where=where)
+        prepared = retrieval.prepare(q.index, q.text, self._question_translator())
+        hits = retrieval.search(q.index, self.embedder, prepared, top_k, q.mode, where=where)
         reason = not_found(hits, threshold)
         return SearchResult(q.text, q.mode, hits if reason is None else [], q.took_ms(), threshold, reason)
 
@@ -328,7 +352,7 @@ class QAService:
         its relevance is below ``min_relevance`` (the setting when None): then "not found in your documents"."""
         q = self._query(question, top_k, mode)
         threshold = self._min_relevance(min_relevance)
-        prepared = retrieval.prepare(q.index, q.text)
+        prepared = retrieval.prepare(q.index, q.text, self._question_translator())
         qvec = self.embedder.encode_queries([prepared.dense_text])[0]
         hits = retrieval.search(q.index, self.embedder, prepared, top_k, q.mode, qvec=qvec, where=where)
         asked = retrieval.question(q.index, prepared)
@@ -340,10 +364,29 @@ class QAService:
         answer = None
         if reason is None:
             best, sent = hits[0], sents[0]
+            translation = self.translate_answer(q.text, sent.text)
             answer = Answer(
-                sent.text, sent.start, sent.end, sent.score, best.doc_id, best.chunk_id, best.relevance, sent.span
+                sent.text,
+                sent.start,
+                sent.end,
+                sent.score,
+                best.doc_id,
+                best.chunk_id,
+                best.relevance,
+                sent.span,
+                translation,
             )
         return AskResult(q.text, q.mode, answer, hits, q.took_ms(), threshold, reason)
+
+    def _question_translator(self) -> Callable[[str], str | None] | None:
+        """What puts a Chinese question in English for the passages in Latin letters, when that is turned on."""
+        return self.translator.translate_one if self.settings.translate_questions else None
+
+    def translate_answer(self, question: str, sentence: str) -> str | None:
+        """``sentence`` in English when ``question`` is in Latin letters and a translation model is installed."""
+        if not self.settings.translate_answers or not english.applies(question):
+            return None
+        return self.translator.translate_one(sentence)
 
     def stats(self) -> dict[str, object]:
         index = self.index

@@ -125,6 +125,9 @@ function renderAnswer(data) {
   const section = byId("answer");
   section.classList.toggle("not-found", !answer);
   byId("answer-heading").textContent = t(answer ? "answer" : "answer.none.title");
+  const translation = byId("answer-translation");
+  translation.hidden = !answer?.translation;
+  translation.textContent = answer?.translation ?? "";
   if (!answer) {
     fill(byId("answer-text"), t("answer.none"));
     fill(byId("answer-source"));

@@ -1,16 +1,26 @@
-// The Documents view: the list (GET /documents), uploads by file picker or drag and drop (POST or PUT
-// /documents), delete, and a rebuild whose progress bar follows its job (GET /index/jobs/{id}).
+// The Documents view: the list (GET /documents, a page at a time, sorted and searched by the server), uploads by
+// file picker or drag and drop (POST /documents/bulk, each file's outcome shown), delete, and a rebuild whose
+// progress bar follows its job (GET /index/jobs/{id}).
 
 import { ApiError, call, collection, documentPath } from "./api.js";
 import { byId, fill, h, say } from "./dom.js";
-import { size, t } from "./i18n.js";
+import { language, size, t } from "./i18n.js";
 import { chips } from "./parts.js";
 import { readerHref } from "./reader.js";
 
 const POLL_MS = 300;
+const PAGE = 50; // documents per page: the list stays small however many there are
+const BATCH_FILES = 25; // files per bulk request (the server takes up to QA_MAX_BULK_DOCUMENTS)
+const BATCH_BYTES = 32 * 1024 * 1024; // and bytes (up to QA_MAX_BULK_BYTES)
 let formats = null; // {suffixes, max_bytes} from GET /formats
-let listed = []; // the documents last listed
+let listed = []; // the documents of the page shown
+let total = 0; // documents matching the search, over all pages
+let passages = 0; // their passages
+let cursors = [null]; // cursors[i] is the cursor of page i
+let pageAt = 0;
+let nextCursor = null;
 let listing = 0; // the latest listing wins
+let typing = null; // the search waits for a pause in typing
 let jobShown = null; // id of the job the progress bar follows
 
 export function initDocuments() {
@@ -37,7 +47,15 @@ export function initDocuments() {
     });
   }
   byId("rebuild").addEventListener("click", rebuild);
-  for (const name of ["input", "change"]) byId("doc-filter").addEventListener(name, renderList);
+  for (const name of ["input", "change"]) {
+    byId("doc-filter").addEventListener(name, () => {
+      clearTimeout(typing);
+      typing = setTimeout(firstPage, 200);
+    });
+  }
+  byId("doc-sort").addEventListener("change", firstPage);
+  byId("doc-prev").addEventListener("click", () => turn(-1));
+  byId("doc-next").addEventListener("click", () => turn(+1));
   byId("metadata").addEventListener("input", () => byId("metadata").removeAttribute("aria-invalid"));
 }
 
@@ -73,18 +91,40 @@ function changed() {
   document.dispatchEvent(new CustomEvent("qa:documents-changed"));
 }
 
+function firstPage() {
+  cursors = [null];
+  pageAt = 0;
+  loadList();
+}
+
+function turn(step) {
+  if (step > 0 && nextCursor) cursors[pageAt + 1] = nextCursor;
+  pageAt = Math.max(0, pageAt + step);
+  loadList();
+}
+
 async function loadList() {
   const mine = ++listing;
   const error = byId("docs-error");
   if (!listed.length) byId("docs-count").textContent = t("docs.loading");
+  const params = new URLSearchParams({ limit: String(PAGE), sort: byId("doc-sort").value });
+  const query = byId("doc-filter").value.trim();
+  if (query) params.set("q", query);
+  if (cursors[pageAt]) params.set("cursor", cursors[pageAt]);
   try {
-    const { data } = await call("/documents");
+    const { data } = await call(`/documents?${params}`);
     if (mine !== listing) return;
+    if (!data.documents.length && pageAt > 0) return turn(-1); // the last page emptied (deletes): show the one before
     listed = data.documents;
+    total = data.total ?? listed.length;
+    passages = data.passages ?? listed.reduce((sum, doc) => sum + doc.chunks, 0);
+    nextCursor = data.next_cursor ?? null;
     say(error, "");
   } catch (failure) {
     if (mine !== listing) return;
     listed = [];
+    total = passages = 0;
+    nextCursor = null;
     say(error, readable(failure));
   }
   renderList();
@@ -93,29 +133,37 @@ async function loadList() {
 /** Clear what was listed for another collection or key. */
 export function forgetDocuments() {
   listed = [];
+  total = passages = 0;
+  cursors = [null];
+  pageAt = 0;
+  nextCursor = null;
   renderList();
-}
-
-function matches(doc, query) {
-  if (!query) return true;
-  const haystack = [doc.doc_id, ...Object.entries(doc.metadata || {}).flat()].join(" ").toLowerCase();
-  return haystack.includes(query.toLowerCase());
 }
 
 function renderList() {
   const query = byId("doc-filter").value.trim();
-  const docs = listed.filter((doc) => matches(doc, query));
-  const chunks = listed.reduce((sum, doc) => sum + doc.chunks, 0);
   byId("docs-count").textContent = query
-    ? t("docs.count.filtered", { shown: docs.length, n: listed.length })
-    : t(listed.length === 1 ? "docs.count.one" : "docs.count", { n: listed.length, chunks });
+    ? t("docs.count.match", { n: total })
+    : t(total === 1 ? "docs.count.one" : "docs.count", { n: total, chunks: passages });
+  const pager = byId("doc-pager");
+  pager.hidden = pageAt === 0 && !nextCursor;
+  const from = pageAt * PAGE + 1;
+  byId("doc-page").textContent = t("docs.page", { from, to: from + listed.length - 1, n: total });
+  byId("doc-prev").disabled = pageAt === 0;
+  byId("doc-next").disabled = !nextCursor;
   const list = byId("doc-list");
-  if (!docs.length) {
+  if (!listed.length) {
     const empty = query ? t("docs.nomatch", { q: query }) : byId("docs-error").hidden ? t("docs.empty") : "";
     fill(list, empty ? h("li", { class: "empty", text: empty }) : null);
     return;
   }
-  fill(list, docs.map(renderDocument));
+  fill(list, listed.map(renderDocument));
+}
+
+function fileFacts(doc) {
+  if (doc.bytes == null) return "";
+  const when = doc.modified ? new Date(doc.modified).toLocaleDateString(language() === "zh" ? "zh-CN" : "en") : "";
+  return [size(doc.bytes), when].filter(Boolean).join(" · ");
 }
 
 function renderDocument(doc) {
@@ -128,6 +176,7 @@ function renderDocument(doc) {
       { class: "doc-main" },
       h("a", { class: "doc-name", href: readerHref(doc.doc_id, name), text: doc.doc_id }),
       h("span", { class: "doc-chunks", text: doc.chunks === 1 ? t("docs.chunks.one") : t("docs.chunks", { n: doc.chunks }) }),
+      h("span", { class: "doc-file", text: fileFacts(doc) }),
       chips(doc.metadata),
     ),
     h("button", {
@@ -189,11 +238,42 @@ async function upload(files) {
   const replace = byId("replace").checked;
   const lines = files.map((file) => h("li", { class: "sending", text: t("upload.sending", { name: file.name }) }));
   fill(list, lines);
+  const sendable = [];
   for (const [i, file] of files.entries()) {
-    await uploadOne(file, metadata.value, replace, lines[i]);
+    const refused = refusal(file);
+    if (refused) mark(lines[i], "failed", refused);
+    else sendable.push({ file, line: lines[i] });
   }
+  for (const batch of batches(sendable)) await uploadBatch(batch, metadata.value, replace);
   changed();
   await loadList();
+}
+
+/** Why the server would refuse ``file`` (its type or size), said before sending it; null when it may go. */
+function refusal(file) {
+  const name = file.name;
+  if (formats && !formats.suffixes.includes(suffixOf(name))) {
+    return t("upload.badType", { name, suffixes: formats.suffixes.join(" ") });
+  }
+  if (formats && file.size > formats.max_bytes) return t("upload.tooLarge", { name, size: size(formats.max_bytes) });
+  return null;
+}
+
+function batches(items) {
+  const out = [];
+  let current = [];
+  let bytes = 0;
+  for (const item of items) {
+    if (current.length && (current.length >= BATCH_FILES || bytes + item.file.size > BATCH_BYTES)) {
+      out.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(item);
+    bytes += item.file.size;
+  }
+  if (current.length) out.push(current);
+  return out;
 }
 
 function mark(line, state, text) {
@@ -201,33 +281,37 @@ function mark(line, state, text) {
   line.textContent = text;
 }
 
-async function uploadOne(file, metadata, replace, line) {
-  const name = file.name;
-  if (formats && !formats.suffixes.includes(suffixOf(name))) {
-    return mark(line, "failed", t("upload.badType", { name, suffixes: formats.suffixes.join(" ") }));
-  }
-  if (formats && file.size > formats.max_bytes) {
-    return mark(line, "failed", t("upload.tooLarge", { name, size: size(formats.max_bytes) }));
-  }
+/** One POST /documents/bulk: one index change for the batch, each file's outcome on its own line. */
+async function uploadBatch(batch, metadata, replace) {
   const form = new FormData();
-  form.append("file", file, name);
+  for (const { file } of batch) form.append("file", file, file.name);
   if (metadata) form.append("metadata", metadata);
   try {
-    const { status, data } = replace
-      ? await call(documentPath(name), { method: "PUT", form })
-      : await call("/documents", { method: "POST", form });
+    let { status, data } = await call(`/documents/bulk?replace=${replace}`, { method: "POST", form });
     if (status === 202) {
-      mark(line, "sending", t("upload.job", { name }));
-      const progress = line.appendChild(h("progress", { max: "1", "aria-label": t("job.label") }));
+      for (const { file, line } of batch) mark(line, "sending", t("upload.job", { name: file.name }));
+      const last = batch[batch.length - 1].line;
+      const progress = last.appendChild(h("progress", { max: "1", "aria-label": t("job.label") }));
       const job = await pollJob(data.id, collection(), (update) => setProgress(progress, update));
-      if (job.state !== "succeeded") return mark(line, "failed", t("job.failed", { error: job.error }));
-      return mark(line, "done", t(job.result.created ? "upload.added" : "upload.replaced", { name, n: job.result.chunks }));
+      if (job.state !== "succeeded") {
+        for (const { line } of batch) mark(line, "failed", t("job.failed", { error: job.error }));
+        return;
+      }
+      data = job.result;
     }
-    mark(line, "done", t(data.created ? "upload.added" : "upload.replaced", { name, n: data.chunks }));
+    batch.forEach(({ file, line }, i) => outcome(line, file.name, data.documents[i]));
   } catch (failure) {
-    const exists = failure instanceof ApiError && failure.status === 409 && listed.some((d) => d.doc_id === name);
-    mark(line, "failed", exists ? t("upload.exists", { name }) : `${name}: ${readable(failure)}`);
+    for (const { file, line } of batch) mark(line, "failed", `${file.name}: ${readable(failure)}`);
   }
+}
+
+function outcome(line, name, result) {
+  if (!result) return mark(line, "failed", `${name}: ${t("err.unexpected", { detail: "no outcome" })}`);
+  if (result.status === 201 || result.status === 200) {
+    const key = `${result.status === 201 ? "upload.added" : "upload.replaced"}${result.chunks === 1 ? ".one" : ""}`;
+    return mark(line, "done", t(key, { name, n: result.chunks }));
+  }
+  mark(line, "failed", result.status === 409 ? t("upload.exists", { name }) : `${name}: ${result.error}`);
 }
 
 async function pollJob(id, name, onUpdate) {

@@ -1,0 +1,238 @@
+"""The English translation channel, measured: passages translated to English, searched by English questions.
+
+    python benchmarks/xling_translated.py translate   # translate every chunk of the eval indexes (resumable)
+    python benchmarks/xling_translated.py embed       # the e5 vectors of the translations (measure does it too)
+    python benchmarks/xling_translated.py measure     # tune the channel's weights on dev, report test
+
+``translate`` fills benchmarks/results/translations/ (sha256 of a chunk's
+text -> its English) from the indexes `make eval` builds
+(benchmarks/results/idx-*), with the OPUS-MT model on both cores
+(inter_threads=2), and reports its throughput. ``measure`` adds to today's
+hybrid ranking (every lever of qa.search.english) two scores over the
+translations: BM25 (English stemmer and stopwords) as a share of the query's
+best, and the e5 cosine of the question to the translated passage. The two
+weights are chosen on the dev halves of benchmarks/xling and reported on both
+halves. ``embed`` computes the e5 vectors of the translations ahead (``measure``
+does it when they are missing). Chinese questions over English passages are
+measured with ``qa eval`` instead (docs/crosslingual.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from qa.config import Settings  # noqa: E402
+from qa.search import evaluation, retrieval  # noqa: E402
+from qa.service.core import QAService  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+EVAL = ROOT.parent / "shared" / "eval"
+RESULTS = ROOT / "benchmarks" / "results"
+CACHE = RESULTS / "translations"  # <set>.jsonl: what translating that set added
+SETS = {
+    "cmrc2018_dev": EVAL / "cmrc2018_dev" / "docs",
+    "drcd_dev": EVAL / "drcd_dev" / "docs",
+    "xling-mixed": RESULTS / "xling-mixed" / "docs",
+}
+DEPTH = 100  # today's ranking is taken this deep; the channel adds its own top 50
+
+
+def key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+
+
+def open_service(name: str) -> QAService:
+    settings = Settings(docs_dir=SETS[name], index_dir=RESULTS / f"idx-{name}")
+    service = QAService.open(settings)
+    service.writer.load()
+    return service
+
+
+def read_cache() -> dict[str, str]:
+    lines = [x for f in sorted(CACHE.glob("*.jsonl")) for x in f.read_text(encoding="utf-8").splitlines()]
+    return {d["key"]: d["en"] for d in map(json.loads, filter(None, lines))}
+
+
+def translate(names: list[str], batch: int) -> None:
+    from qa.translate import provision
+    from qa.translate.model import Threads, Translator
+
+    translator = Translator(provision.materialize(Settings().model_cache), Threads(inter=2, intra=1))
+    done = read_cache()
+    for name in names:
+        index = open_service(name).index
+        todo = list({key(c.text): c.text for c in (index.chunks[r] for r in range(index.size))}.items())
+        todo = [(k, t) for k, t in todo if k not in done]
+        chars, start = sum(len(t) for _, t in todo), time.perf_counter()
+        print(f"{name}: {len(todo)} chunks ({chars} characters) to translate", flush=True)
+        CACHE.mkdir(parents=True, exist_ok=True)
+        with (CACHE / f"{name}.jsonl").open("a", encoding="utf-8") as out:
+            for i in range(0, len(todo), batch):
+                part = todo[i : i + batch]
+                for (k, _), english in zip(part, translator.translate([t for _, t in part])):
+                    out.write(json.dumps({"key": k, "en": english}, ensure_ascii=False) + "\n")
+                    done[k] = english
+                out.flush()
+                took = time.perf_counter() - start
+                print(f"  {i + len(part)}/{len(todo)}  {(i + len(part)) / took:.2f} chunks/s", flush=True)
+        if todo:
+            took = time.perf_counter() - start
+            print(
+                json.dumps(
+                    {
+                        "set": name,
+                        "chunks": len(todo),
+                        "chunks_per_s": round(len(todo) / took, 2),
+                        "chars_per_s": round(chars / took),
+                    }
+                ),
+                flush=True,
+            )
+
+
+# ------------------------------------------------------------------ measure
+class Channel:
+    """The English side of one index: BM25 over each chunk's translation, and its e5 vector."""
+
+    def __init__(self, name: str, service: QAService, english: list[str]) -> None:
+        import bm25s
+        import Stemmer
+
+        self._stem = Stemmer.Stemmer("english")
+        self.bm25 = bm25s.BM25()
+        self.bm25.index([self.tokens(t) or ["\0"] for t in english], show_progress=False)
+        path = RESULTS / f"translated-vectors-{name}.npy"
+        if path.exists() and np.load(path).shape[0] == len(english):
+            self.vectors = np.load(path)
+        else:
+            self.vectors = service.embedder.encode_passages(english)
+            np.save(path, self.vectors)
+
+    def tokens(self, text: str) -> list[str]:
+        import re
+
+        from qa.search.english import stopwords
+
+        words = [w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in stopwords()]
+        return self._stem.stemWords(words)
+
+    def scores(self, english: str, qvec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 as a share of the best passage's, and cosine, for every row."""
+        vocab = self.bm25.vocab_dict
+        tokens = [t for t in self.tokens(english) if t in vocab]
+        bm = self.bm25.get_scores(tokens) if tokens else np.zeros(len(self.vectors))
+        bm = bm / bm.max() if bm.max() > 0 else bm
+        return bm.astype(np.float32), (self.vectors @ qvec).astype(np.float32)
+
+
+def _fuse(
+    base: dict[int, float], bm: np.ndarray, cos: np.ndarray, a: float, b: float, rows: np.ndarray | None
+) -> list[int]:
+    floor = min(base.values()) if base else 0.0
+    channel = a * bm + b * cos
+    if rows is not None:
+        channel = np.where(rows, channel, 0.0)
+    cand = set(base) | set(np.argsort(-bm)[:50].tolist()) | set(np.argsort(-cos)[:50].tolist())
+    fused = {r: base.get(r, floor) + float(channel[r]) for r in cand}
+    return sorted(fused, key=lambda r: -fused[r])[:10]
+
+
+def _prepared(name: str, queries: list[evaluation.Query]) -> tuple[list[dict], Any]:
+    """Per question: today's hybrid ranking (row -> score), the channel's scores, and the question in English."""
+    service = open_service(name)
+    index = service.index
+    cache = read_cache()
+    english = [cache[key(index.chunks[r].text)] for r in range(index.size)]
+    channel = Channel(name, service, english)
+    row_of = {index.chunks[r].chunk_id: r for r in range(index.size)}
+    out = []
+    for q in queries:
+        hits = retrieval.search(index, service.embedder, q.question, DEPTH, "hybrid")
+        qvec = service.embedder.encode_queries([q.question])[0]  # the question as asked: English meets English
+        bm, cos = channel.scores(q.question, qvec)
+        out.append({"q": q, "base": {row_of[h.chunk_id]: h.score for h in hits}, "bm": bm, "cos": cos})
+    return out, index
+
+
+def _recall(prepared: list[dict], index, a: float, b: float, rows: np.ndarray | None = None) -> tuple[float, float]:
+    ranks = []
+    for p in prepared:
+        chunks = [index.chunks[r] for r in _fuse(p["base"], p["bm"], p["cos"], a, b, rows)]
+        ranks.append(evaluation.first_hit(p["q"], chunks))
+    n = len(ranks)
+    return sum(r == 1 for r in ranks) / n, sum(r is not None and r <= 5 for r in ranks) / n
+
+
+GRID_A = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
+GRID_B = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
+
+
+def measure() -> None:
+    data, indexes, split = {}, {}, {}
+    for name in ("cmrc2018_dev", "drcd_dev"):
+        queries = evaluation.read_queries(ROOT / "benchmarks" / "xling" / f"{name}.en.jsonl")
+        lines = (ROOT / "benchmarks" / "xling" / f"{name}.en.jsonl").read_text(encoding="utf-8").splitlines()
+        split[name] = {json.loads(x)["id"]: json.loads(x)["split"] for x in lines if x.strip()}
+        data[name], indexes[name] = _prepared(name, queries)
+    halves = {(n, h): [p for p in data[n] if split[n][p["q"].id] == h] for n in data for h in ("dev", "test")}
+
+    def dev_score(a: float, b: float) -> tuple[float, float]:
+        r = [_recall(halves[(n, "dev")], indexes[n], a, b) for n in data]
+        return sum(x[0] for x in r), sum(x[1] for x in r)
+
+    a, b = max(itertools.product(GRID_A, GRID_B), key=lambda ab: dev_score(*ab))
+    print(f"weights chosen on dev: bm25 share {a}, cosine {b}")
+    print("| set | half | today R@1 | R@5 | + channel R@1 | R@5 | channel alone R@1 | R@5 |")
+    print("|---|---|---|---|---|---|---|---|")
+    for n in data:
+        for h in ("dev", "test"):
+            today = _recall(halves[(n, h)], indexes[n], 0.0, 0.0)
+            fused = _recall(halves[(n, h)], indexes[n], a, b)
+            alone = _channel_alone(halves[(n, h)], indexes[n], a, b)
+            cells = [f"{x:.3f}" for x in (*today, *fused, *alone)]
+            print(f"| {n} | {h} ({len(halves[(n, h)])}) | " + " | ".join(cells) + " |", flush=True)
+
+
+def _channel_alone(prepared: list[dict], index, a: float, b: float) -> tuple[float, float]:
+    alone = [{**p, "base": {}} for p in prepared]
+    return _recall(alone, index, a, b)
+
+
+def embed(names: list[str]) -> None:
+    """The e5 vector of every translated chunk (benchmarks/results/translated-vectors-<set>.npy)."""
+    for name in names:
+        service = open_service(name)
+        cache = read_cache()
+        english = [cache[key(service.index.chunks[r].text)] for r in range(service.index.size)]
+        start = time.perf_counter()
+        Channel(name, service, english)
+        print(json.dumps({"set": name, "chunks": len(english), "seconds": round(time.perf_counter() - start)}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("step", choices=["translate", "embed", "measure"])
+    ap.add_argument("--sets", nargs="*", default=list(SETS))
+    ap.add_argument("--batch", type=int, default=32, help="chunks per translator call")
+    args = ap.parse_args()
+    if args.step == "translate":
+        translate(args.sets, args.batch)
+    elif args.step == "embed":
+        embed(args.sets)
+    else:
+        measure()
+
+
+if __name__ == "__main__":
+    main()
