@@ -10,7 +10,15 @@ it against the median of the same readers measured alone first. Targets: 0, 0,
 Hostile clients, all at once: one connection streaming an endless header,
 80 idle connections, lone-surrogate queries, an oversized chunked upload,
 cross-site writes, deeply nested HTML, a document under a file name and
-bad filters. Everything runs on 127.0.0.1 and stops by itself.
+bad filters; and since issue 25 a flood of 1,100 connections that send a
+request head and then one body byte every 5 s, 60 MB searches (a 4-million
+item doc_id filter) and bulk requests of 2 million tiny entries. Everything
+runs on 127.0.0.1 and stops by itself.
+
+Readers ask distinct questions (reader k the k-th of every n, from the
+start, in both phases) with the query cache off, so no read is a cache hit;
+the soak's p99 is compared with the p99 of the same readers asking the same
+questions alone (target: at most 5x).
 
     python benchmarks/soak.py [--seconds 60] [--readers 6] [--writers 2]
 """
@@ -21,6 +29,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import signal
 import socket
@@ -40,6 +49,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_serving import free_port, pct, questions  # noqa: E402
 
+WARM = 40  # questions asked before measuring, and not measured
+
 
 class Tally:
     def __init__(self) -> None:
@@ -49,6 +60,7 @@ class Tally:
         self.statuses: Counter[int] = Counter()
         self.server_errors: list[str] = []
         self.expected: dict[str, str | None] = {}  # doc_id -> text its last acknowledged write left (None: deleted)
+        self.hostile_answers: Counter[str] = Counter()  # what the issue-25 attacks were answered
 
     def status(self, who: str, r: httpx.Response) -> None:
         with self.lock:
@@ -59,7 +71,7 @@ class Tally:
 
 def reader(url: str, qs: list[str], stop: threading.Event, tally: Tally) -> None:
     with httpx.Client(base_url=url, timeout=60) as http:
-        i = random.randrange(len(qs))
+        i = 0
         while not stop.is_set():
             q = qs[i % len(qs)]
             i += 1
@@ -160,10 +172,79 @@ def _bad_requests(url: str, stop: threading.Event, tally: Tally) -> None:
             time.sleep(0.5)
 
 
+def _slow_bodies(port: int, stop: threading.Event, tally: Tally, n: int = 1100) -> None:
+    """``n`` connections that each send a request head, then one body byte every 5 s (issue 25, row 1)."""
+    # A document upload takes 100 KB (a search would be refused at once for its size): the body is awaited.
+    head = b"POST /documents HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    head += b"Content-Length: 100000\r\n\r\n"
+    socks: list[socket.socket | None] = [None] * n
+    while not stop.is_set():
+        for k in range(n):
+            sock = socks[k]
+            try:
+                if sock is None:
+                    sock = socks[k] = socket.create_connection(("127.0.0.1", port), timeout=1)
+                    sock.sendall(head)
+                sock.sendall(b" ")
+            except OSError:
+                _tally_closed(sock, tally)
+                socks[k] = None
+        stop.wait(5)
+    for sock in socks:
+        if sock is not None:
+            sock.close()
+
+
+def _tally_closed(sock: socket.socket | None, tally: Tally) -> None:
+    """What the server said before it closed a slow connection (a JSON 408), counted as a hostile answer."""
+    if sock is None:
+        return
+    try:
+        sock.settimeout(0.05)
+        reply = sock.recv(4096)
+    except OSError:
+        reply = b""
+    sock.close()
+    if reply.startswith(b"HTTP/1.1 "):
+        status = int(reply[9:12])
+        with tally.lock:
+            tally.statuses[status] += 1
+            tally.hostile_answers[f"slow body: {status}"] += 1
+            if status >= 500 or b'"detail"' not in reply:
+                tally.server_errors.append(f"slow body: {reply[:120]!r}")
+
+
+def _big_bodies(url: str, stop: threading.Event, tally: Tally) -> None:
+    """60 MB searches and 2-million-entry bulk requests, one after the other (issue 25, rows 4 and 5)."""
+    ids = ",".join(f'"doc-{i:07d}.txt"' for i in range(4_000_000))
+    search = ('{"query": "虚拟现实", "filter": {"doc_id": [' + ids + "]}}").encode()
+    bulk = b'{"documents": [' + b",".join([b'{"text":"x"}'] * 2_000_000) + b"]}"
+    headers = {"content-type": "application/json"}
+    with httpx.Client(base_url=url, timeout=120) as http:
+        while not stop.is_set():
+            for path, body in (("/search", search), ("/documents/bulk", bulk)):
+                try:
+                    r = http.post(path, content=body, headers=headers)
+                except httpx.HTTPError:
+                    continue  # closed while still sending: refused before it was read
+                tally.status("big body", r)
+                with tally.lock:
+                    tally.hostile_answers[f"{path}, {len(body) >> 20} MB: {r.status_code}"] += 1
+            stop.wait(2)
+
+
+def warm(url: str, qs: list[str]) -> None:
+    """Questions outside the measured ones, first: the first English question builds the glosses dictionary, the
+    first of all loads the tokenizers, and neither belongs in the idle p99."""
+    with httpx.Client(base_url=url, timeout=120) as http:
+        for q in qs:
+            http.post("/search", json={"query": q, "top_k": 5})
+
+
 def readers_alone(url: str, qs: list[str], n: int, seconds: float) -> list[float]:
     """The same readers with nothing else going on: the latency the soak's reads are compared with."""
     tally, stop = Tally(), threading.Event()
-    threads = [threading.Thread(target=reader, args=(url, qs, stop, tally), daemon=True) for _ in range(n)]
+    threads = [threading.Thread(target=reader, args=(url, qs[k::n], stop, tally), daemon=True) for k in range(n)]
     for t in threads:
         t.start()
     time.sleep(seconds)
@@ -196,10 +277,14 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--readers", type=int, default=6)
     ap.add_argument("--writers", type=int, default=2)
-    ap.add_argument("--without", default="", help="comma-separated parts to leave out: endless,idle,bad,rebuild")
+    ap.add_argument(
+        "--without", default="", help="comma-separated parts to leave out: endless,idle,bad,slow,big,rebuild"
+    )
     args = ap.parse_args()
     without = set(args.without.split(",")) - {""}
-    qs = questions()
+    qs = questions(limit=100_000)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))  # the slow-body flood's sockets
     work = Path(tempfile.mkdtemp(prefix="qa-soak-"))
     docs, index = work / "docs", work / "index"
     docs.mkdir()
@@ -225,13 +310,18 @@ def main() -> None:
             if time.monotonic() > deadline or server.poll() is not None:
                 raise SystemExit("qa serve did not start")
             time.sleep(0.5)
+        warm(url, qs[-WARM:])
+        qs = qs[:-WARM]
         alone = readers_alone(url, qs, args.readers, min(20.0, args.seconds / 2))
         idle = statistics.median(alone)
         tally, stop = Tally(), threading.Event()
-        threads = [threading.Thread(target=reader, args=(url, qs, stop, tally)) for _ in range(args.readers)]
+        n = args.readers
+        threads = [threading.Thread(target=reader, args=(url, qs[k::n], stop, tally)) for k in range(n)]
         threads += [threading.Thread(target=writer, args=(url, k, stop, tally)) for k in range(args.writers)]
         hostile = {"endless": (_endless_header, (port, stop)), "idle": (_idle, (port, stop))}
         hostile["bad"] = (_bad_requests, (url, stop, tally))
+        hostile["slow"] = (_slow_bodies, (port, stop, tally))
+        hostile["big"] = (_big_bodies, (url, stop, tally))
         threads += [threading.Thread(target=fn, args=a) for name, (fn, a) in hostile.items() if name not in without]
         for t in threads:
             t.daemon = True
@@ -272,7 +362,11 @@ def main() -> None:
                 "read_p50_ms": round(p50, 1),
                 "read_p99_ms": round(p99, 1),
                 "p99_over_alone_median": round(p99 / idle, 2),
+                "p99_over_alone_p99": round(p99 / pct(alone, 99), 2),
+                "distinct_questions": len(qs),
+                "reads_alone": len(alone),
                 "statuses": dict(sorted(tally.statuses.items())),
+                "issue_25_attacks_answered": dict(sorted(tally.hostile_answers.items())),
             },
             indent=1,
         )

@@ -130,6 +130,11 @@ class Settings(BaseSettings):
         "MCP search and fetch results then link documents as <url>/documents/<doc_id>, which chat clients cite.",
         pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
     )
+    mcp_allowed_origins: str = Field(
+        "",
+        description="Comma-separated browser origins besides qa's own that may call /mcp, e.g. "
+        "http://localhost:6274 for the MCP Inspector; other pages' requests get 403.",
+    )
     max_header_bytes: int = Field(
         65536, ge=1024, description="Largest request head (request line and headers): 431 above."
     )
@@ -139,10 +144,18 @@ class Settings(BaseSettings):
     read_timeout: float = Field(
         30.0, gt=0, description="Longest pause inside a request body before the connection closes."
     )
+    request_timeout: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds a client has to send a whole request, head and body, from its first byte: 408 after.",
+    )
     keep_alive_timeout: int = Field(5, ge=1, description="Seconds an idle keep-alive connection stays open.")
     max_connections: int = Field(1000, ge=1, description="Connections served at once; past it, requests get 503.")
     max_idle_connections: int = Field(
-        200, ge=1, description="Connections waiting for a request head at once; past it, the longest-waiting closes."
+        200,
+        ge=1,
+        description="Connections still sending a request head or body at once; past it, the one that started "
+        "longest ago is closed (408).",
     )
     log_format: Literal["text", "json"] = Field(
         "text",
@@ -223,8 +236,20 @@ class Settings(BaseSettings):
         False,
         description="Also require the API key for searches and reads (/health of the default collection and /formats stay open).",
     )
+    max_request_bytes: int = Field(
+        64 * 1024,
+        ge=1024,
+        description="Largest request body of every endpoint but document uploads (a search, an ask, a filter): "
+        "413 above, before it is read.",
+    )
     max_document_bytes: int = Field(
         10 * 1024 * 1024, ge=1, description="Largest document accepted over HTTP (413 above)."
+    )
+    convert_timeout: float = Field(
+        120.0,
+        gt=0,
+        description="Seconds a PDF, Word or large HTML file may take to convert, counting only its own run in a "
+        "converter process (not its wait for one): past it that file alone is refused (400), naming it.",
     )
     mcp_fetch_max_chars: int = Field(
         100_000, ge=1, description="Longest text MCP fetch returns for a whole document (the rest: search or passages)."
@@ -240,6 +265,16 @@ class Settings(BaseSettings):
         ge=1,
         description="Documents that embed as more windows than this are indexed by a background job (202), "
         "embedded without holding the writer, so a huge upload never blocks other writes for minutes.",
+    )
+    write_workers: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Threads that prepare writes (convert, chunk, embed) before their turn at the writer; the "
+        "rest of the thread pool stays free for searches.",
+    )
+    max_queued_writes: int = Field(
+        16, ge=0, description="Writes that may wait for a preparing thread; past it, 429 with Retry-After."
     )
     write_timeout: float = Field(
         30.0, ge=0, description="Seconds a document write waits for another writer (e.g. a rebuild) before a 409."

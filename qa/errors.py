@@ -9,6 +9,7 @@ QAError
 ├── Forbidden           a wrong API key (403)
 ├── NotFound            an unknown document, job or collection (404)
 ├── Conflict            another writer holds the index (409)
+├── Busy                too many writes are being prepared; retry after a moment (429, Retry-After)
 ├── NotReady            the server is still loading its index or warming the model (503)
 ├── IndexError_         the index on disk cannot be used
 │   ├── IndexMissing    nothing built yet (503)
@@ -62,6 +63,19 @@ class NotFound(QAError):
 
 class Conflict(QAError):
     status_code = 409
+
+
+class Busy(QAError):
+    """The server has as much write work queued as it takes; ``retry_after`` seconds is a fair wait."""
+
+    status_code = 429
+
+    def __init__(self, message: str, retry_after: int = 2) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (str(self), self.retry_after))
 
 
 class NotReady(QAError):

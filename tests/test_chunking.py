@@ -108,8 +108,16 @@ def test_chunk_ids_are_stable_and_unique() -> None:
 
 
 def test_embedding_windows_cover_the_chunk() -> None:
-    text = "青岛市虚拟现实产业园规划总面积1969亩,发展硬件和软件。" * 12
+    text = "".join(f"青岛市虚拟现实产业园规划总面积{1969 + i}亩,发展硬件和软件。" for i in range(12))
     (chunk,) = chunk_document("d.txt", text, ChunkParams(size=1000, overlap=150, window=100, window_overlap=30))
     wins = embedding_windows(chunk, ChunkParams(size=1000, overlap=150, window=100, window_overlap=30))
     assert len(wins) > 1 and all(len(w) <= 100 and w in chunk.text for w in wins)
-    assert "".join(wins).count("1969亩") >= 12
+    assert all(f"{1969 + i}亩" in "".join(wins) for i in range(12))
+
+
+def test_a_repeated_window_is_embedded_once() -> None:
+    """Issue 25: 5 MB of one phrase made vectors 30 times the upload; a chunk scores as its best window anyway."""
+    params = ChunkParams(size=1000, overlap=150, window=100, window_overlap=30)
+    (chunk,) = chunk_document("d.txt", "青岛市虚拟现实产业园规划总面积1969亩,发展硬件和软件。" * 12, params)
+    wins = embedding_windows(chunk, params)
+    assert len(wins) == len(set(wins)) and "1969亩" in wins[0]

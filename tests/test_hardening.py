@@ -165,7 +165,7 @@ def test_idle_and_trickling_connections_are_closed_and_cannot_lock_others_out(ma
 # ------------------------------------------------------------------ 3. queued writers and readers
 def test_queued_writers_do_not_starve_readers(make_service) -> None:  # type: ignore[no-untyped-def]
     """The report: 45 PUTs behind a 17 s write held every worker thread, and a search took 14 s."""
-    service = make_service(SlowEmbedder(delay=4.0), write_timeout=120)
+    service = make_service(SlowEmbedder(delay=4.0), write_timeout=120, max_queued_writes=64)  # the gate, not the queue
     with ThreadedServer(create_app(service.settings, service=service), service.settings) as server:
         results: list[int] = []
 
@@ -177,6 +177,7 @@ def test_queued_writers_do_not_starve_readers(make_service) -> None:  # type: ig
         writers += [
             threading.Thread(target=put, args=(f"doc-{i}.txt", f"Document {i} about cranes.")) for i in range(45)
         ]
+        _search_ms(server.url)  # warm: the first search loads the tokenizer's dictionaries
         writers[0].start()
         time.sleep(0.5)
         for w in writers[1:]:

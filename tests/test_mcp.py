@@ -299,13 +299,20 @@ def test_foreign_hosts_and_origins_are_refused(serve: Callable[..., Any]) -> Non
                 assert r.status_code == 400 and "QA_ALLOWED_HOSTS" in r.json()["detail"]
                 r = await http.post(url + "/mcp", json=INIT, headers=RPC_HEADERS | {"Origin": "http://evil.example"})
                 assert r.status_code == 403
+                # Another local web app (any port of an allowed host) is another origin too (issue 25).
                 for origin in ("http://localhost:6274", "http://127.0.0.1"):
                     r = await http.post(url + "/mcp", json=INIT, headers=RPC_HEADERS | {"Origin": origin})
-                    assert r.status_code == 200, (origin, r.text)
+                    assert r.status_code == 403, (origin, r.text)
+                r = await http.post(url + "/mcp", json=INIT, headers=RPC_HEADERS | {"Origin": url})
+                assert r.status_code == 200, r.text
                 r = await http.post(
                     url + "/mcp", json=INIT, headers=RPC_HEADERS | {"Host": f"localhost:{url.rsplit(':', 1)[1]}"}
                 )
                 assert r.status_code == 200
+        async with serve(mcp_allowed_origins="http://localhost:6274") as (url, _):
+            async with httpx.AsyncClient() as http:
+                headers = RPC_HEADERS | {"Origin": "http://localhost:6274"}
+                assert (await http.post(url + "/mcp", json=INIT, headers=headers)).status_code == 200
 
     asyncio.run(run())
 

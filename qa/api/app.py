@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 import qa
 from qa.api import (
+    bodies,
     collections,
     dify,
     docs,
@@ -78,6 +79,7 @@ def create_app(
     mcp = mcp_server.build(startup.catalog, settings)
     errors.install(app)
     spec.install(app, settings)
+    app.add_middleware(bodies.BodyLimits, settings=settings)
     app.add_middleware(guard.AllowedHosts, names=settings.host_names)
     # Outermost: even a request the host guard refuses gets an id, an access line and its count.
     app.add_middleware(observe.Observe, metrics=metrics.install(app.state, startup.peek))

@@ -6,19 +6,16 @@ indexing itself runs in the thread pool, off the event loop.
 
 from __future__ import annotations
 
-import functools
 import json
 from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.types import Message
 
-from qa.api import writes
+from qa.api import bodies, writes
 from qa.api.deps import Reader, Service, SettingsDep, Writer
 from qa.api.schemas import (
     BulkIn,
@@ -38,9 +35,9 @@ from qa.service.core import NewDocument, QAService, bulk_result
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 formats_router = APIRouter(tags=["documents"])  # open like /health: it tells what qa reads, nothing of what it holds
-_ENVELOPE = 64 * 1024  # room for the JSON or multipart framing around a document at the size limit
+_ENVELOPE = bodies.ENVELOPE
 _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 413, 415, 422, 500, 503, 507)
+    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 503, 507)
 } | {202: {"model": Job, "description": "A large document: indexed by this background job."}}
 
 
@@ -103,10 +100,7 @@ async def _document(request: Request, service: Service, path_id: str | None) -> 
         raise TooLarge(f"the document is larger than the limit of {limit} bytes")
     request = _capped(request, cap)
     if ctype == "application/json":
-        try:
-            doc = DocumentIn.model_validate_json(await request.body())
-        except ValidationError as exc:
-            raise RequestValidationError(exc.errors()) from None
+        doc = await anyio.to_thread.run_sync(bodies.parse, DocumentIn, await request.body())
         if path_id is not None and doc.doc_id not in (None, path_id):
             raise BadDocument(f"doc_id {doc.doc_id!r} in the body differs from {path_id!r} in the URL")
         name = path_id or doc.doc_id
@@ -141,9 +135,7 @@ async def _write(service: QAService, upload: Upload, *, create: bool) -> Documen
 
 async def _upload(request: Request, service: QAService, path_id: str | None) -> Upload:
     name, data, metadata, suffix = await _document(request, service, path_id)
-    return await anyio.to_thread.run_sync(
-        functools.partial(service.writer.prepare, name, data, metadata, default_suffix=suffix)
-    )
+    return await writes.prepare(service, service.writer.prepare, name, data, metadata, default_suffix=suffix)
 
 
 @router.post(
@@ -169,6 +161,7 @@ def _bulk_body() -> dict[str, Any]:
         "properties": {
             "file": {
                 "type": "array",
+                "minItems": 1,
                 "items": {"type": "string", "format": "binary"},
                 "description": f"Several 'file' fields, each one of {', '.join(SUFFIXES)}, stored under its file name.",
             },
@@ -184,6 +177,12 @@ def _bulk_body() -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": content}}
 
 
+def _parse_bulk(body: bytes, limit: int) -> BulkIn:
+    """Counted first, then validated (in a worker thread: a bulk body may be 50 MB)."""
+    bodies.count_documents(body, limit)
+    return bodies.parse(BulkIn, body)
+
+
 async def _documents(request: Request, service: Service) -> list[NewDocument]:
     """The documents of a bulk request: a JSON list, or a multipart form with several 'file' fields."""
     s = service.settings
@@ -193,10 +192,7 @@ async def _documents(request: Request, service: Service) -> list[NewDocument]:
         raise TooLarge(f"the request is larger than the bulk limit of {s.max_bulk_bytes} bytes (QA_MAX_BULK_BYTES)")
     request = _capped(request, s.max_bulk_bytes)
     if ctype == "application/json":
-        try:
-            bulk = BulkIn.model_validate_json(await request.body())
-        except ValidationError as exc:
-            raise RequestValidationError(exc.errors()) from None
+        bulk = await anyio.to_thread.run_sync(_parse_bulk, await request.body(), s.max_bulk_documents)
         items = [NewDocument(d.doc_id or "", d.text.encode("utf-8"), d.metadata, ".txt") for d in bulk.documents]
     elif ctype == "multipart/form-data":
         form = await request.form(max_files=s.max_bulk_documents + 1, max_fields=8)
@@ -207,6 +203,8 @@ async def _documents(request: Request, service: Service) -> list[NewDocument]:
             metadata = json.loads(str(form["metadata"])) if form.get("metadata") else None
         except (ValueError, RecursionError) as exc:
             raise BadDocument(f"metadata is not a valid, flat JSON object: {exc}") from None
+        if metadata is not None and not isinstance(metadata, dict):  # given to every file: the request is at fault
+            raise BadDocument("metadata must be a JSON object")
         limit = s.max_document_bytes
         items = [NewDocument(f.filename or "", await f.read(limit + 1), metadata) for f in files]
     else:
@@ -235,7 +233,7 @@ async def add_documents(request: Request, service: Service, replace: bool = True
     More than ``QA_MAX_SYNC_WINDOWS`` windows in all: a background job (202).
     """
     items = await _documents(request, service)
-    prepared = await anyio.to_thread.run_sync(service.prepare_many, items)
+    prepared = await writes.prepare(service, service.prepare_many, items)
     uploads = [p for p in prepared if isinstance(p, Upload)]
     create = not replace
     if sum(len(u.windows) for u in uploads) > service.settings.max_sync_windows:
@@ -243,7 +241,7 @@ async def add_documents(request: Request, service: Service, replace: bool = True
         headers = {"Location": f"/index/jobs/{job.id}"}
         return JSONResponse(Job.model_validate(job).model_dump(), status_code=202, headers=headers)
     # Embedded before taking a turn at the writer, so a bulk request holds it only to store and commit.
-    ahead = await anyio.to_thread.run_sync(functools.partial(service.writer.embed_ahead, *uploads))
+    ahead = await writes.prepare(service, service.writer.embed_ahead, *uploads)
     outcomes = await writes.run(service, service.put_many, prepared, create=create, ahead=ahead)
     return BulkIndexed.model_validate(bulk_result([i.name for i in items], outcomes))
 

@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from qa.errors import NotReady, QAError, Unauthorized
+from qa.errors import Busy, NotReady, QAError, Unauthorized
 
 log = logging.getLogger(__name__)
 DIFY_PATH = "/retrieval"
@@ -51,6 +51,8 @@ def install(app: FastAPI) -> None:
         if exc.status_code >= 500 and not isinstance(exc, NotReady):  # NotReady: a start-up the log already tells
             log.error("%s %s: %s", request.method, request.url.path, exc)
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+        if isinstance(exc, Busy):
+            headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse({"detail": str(exc)}, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)

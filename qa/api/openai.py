@@ -7,7 +7,7 @@ Dify, and OpenAI's comparison and compound filters map onto
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
@@ -25,15 +25,19 @@ class RankingOptions(BaseModel):
     ranker: str | None = None
 
 
+# Not blank, as the spec says and the server checks (a blank query is refused: 422), one string or several.
+_Query = Annotated[str, Field(min_length=1, pattern=r"\S")]
+
+
 class VectorStoreSearch(Body):
-    query: str | list[str]
+    query: _Query | Annotated[list[_Query], Field(min_length=1)]
     max_num_results: int = Field(10, ge=1, le=50)
     filters: dict[str, Any] | None = Field(
         None,
         description="A comparison {type: eq|ne|gt|gte|lt|lte|in|nin, key, value} or compound {type: and|or, filters}.",
     )
     ranking_options: RankingOptions | None = None
-    rewrite_query: bool = False
+    rewrite_query: bool = Field(False, strict=True)  # as the spec says: a boolean, not 0 or "yes"
 
 
 class TextContent(BaseModel):

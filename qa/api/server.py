@@ -10,12 +10,16 @@ uvicorn's own:
 - a head not complete ``QA_HEADER_TIMEOUT`` seconds after it began (or after
   the connection opened) gets 408 and the connection closes;
 - a request body that pauses longer than ``QA_READ_TIMEOUT`` seconds closes the connection;
-- at most ``QA_MAX_IDLE_CONNECTIONS`` connections may wait for a request head at
-  once: past that the longest-waiting one is closed, so a flood of idle or slow
-  connections cannot lock out clients that send their request at once.
+- a request (head and body) not whole ``QA_REQUEST_TIMEOUT`` seconds after its
+  first byte gets 408, however steadily it trickles in;
+- at most ``QA_MAX_IDLE_CONNECTIONS`` connections may be sending a request head
+  or body at once: past that the one that started longest ago is closed (408),
+  so a flood of idle, slow or trickling connections cannot lock out clients
+  that send their request at once;
+- past ``QA_MAX_CONNECTIONS`` connections, a request gets a JSON 503 with
+  Retry-After (uvicorn's own ``limit_concurrency`` answers in plain text).
 
-uvicorn's ``limit_concurrency`` answers 503 past ``QA_MAX_CONNECTIONS``, and its
-keep-alive timeout closes idle keep-alive connections. A reverse proxy in front
+uvicorn's keep-alive timeout closes idle keep-alive connections. A reverse proxy in front
 (see the README) is still the place for TLS and per-client rate limits.
 """
 
@@ -44,30 +48,43 @@ def _raw_response(status: int, reason: str, detail: str) -> bytes:
     return head.encode("ascii") + body
 
 
+async def _busy(scope: Any, receive: Any, send: Any) -> None:
+    """The answer past ``QA_MAX_CONNECTIONS``: JSON with Retry-After (uvicorn's own is plain text)."""
+    body = json.dumps({"detail": "the server has too many connections open; try again shortly"}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 503, "headers": [*headers, (b"retry-after", b"1")]})
+    await send({"type": "http.response.body", "body": body})
+
+
 def protocol_for(settings: Settings) -> type[HttpToolsProtocol]:
-    """A uvicorn HTTP protocol class with ``settings``' limits; each server gets its own (the idle set is per server)."""
+    """A uvicorn HTTP protocol class with ``settings``' limits; each server gets its own (the sending set is per server)."""
 
     class GuardedHttpTools(HttpToolsProtocol):
-        max_head = settings.max_header_bytes
-        head_timeout = settings.header_timeout
-        read_timeout = settings.read_timeout
-        max_idle = settings.max_idle_connections
-        waiting: OrderedDict[GuardedHttpTools, float] = OrderedDict()  # connections waiting for a head, oldest first
+        limits = settings
+        # connections still sending a request (head or body), the one that started longest ago first
+        sending: OrderedDict[GuardedHttpTools, float] = OrderedDict()
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
-            self._head_bytes = 0
-            self._timer: asyncio.TimerHandle | None = None
+            self._head_bytes, self._in_body = 0, False
+            self._timer: asyncio.TimerHandle | None = None  # the head's timeout, or the body's pause
+            self._deadline: asyncio.TimerHandle | None = None  # the whole request's
             self._wait_for_head()
-            while len(self.waiting) > self.max_idle:
-                oldest = next(iter(self.waiting))
-                oldest._close("too many connections are waiting; this one waited longest")
 
         def _wait_for_head(self) -> None:
-            self.waiting[self] = time.monotonic()
-            self.waiting.move_to_end(self)
-            self._head_bytes = 0
-            self._arm(self.head_timeout, self._head_too_slow)
+            self.sending[self] = time.monotonic()
+            self.sending.move_to_end(self)
+            self._head_bytes, self._in_body = 0, False
+            self._arm(self.limits.header_timeout, self._head_too_slow)
+            while len(self.sending) > self.limits.max_idle_connections:
+                next(iter(self.sending))._evict()
+
+        def _evict(self) -> None:
+            why = "too many connections are still sending a request; this one started longest ago"
+            if self._in_body:  # a request under way: say why (an idle connection just closes)
+                self._refuse(408, "Request Timeout", why)
+            else:
+                self._close(why)
 
         def _arm(self, seconds: float, then: Any) -> None:
             if self._timer is not None:
@@ -75,12 +92,13 @@ def protocol_for(settings: Settings) -> type[HttpToolsProtocol]:
             self._timer = self.loop.call_later(seconds, then)
 
         def _disarm(self) -> None:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            for timer in (self._timer, self._deadline):
+                if timer is not None:
+                    timer.cancel()
+            self._timer = self._deadline = None
 
         def _close(self, why: str, response: bytes = b"") -> None:
-            self.waiting.pop(self, None)
+            self.sending.pop(self, None)
             self._disarm()
             if not self.transport.is_closing():
                 self.logger.info("closing a connection from %s: %s", self.client, why)
@@ -88,36 +106,51 @@ def protocol_for(settings: Settings) -> type[HttpToolsProtocol]:
                     self.transport.write(response)
                 self.transport.close()
 
+        def _refuse(self, status: int, reason: str, detail: str) -> None:
+            """Close with a JSON answer, unless the app already began its own."""
+            answered = self._in_body and self.cycle is not None and self.cycle.response_started
+            self._close(detail, b"" if answered else _raw_response(status, reason, detail))
+
         def _head_too_slow(self) -> None:
-            detail = f"the request head did not arrive within {self.head_timeout:g} seconds"
-            self._close(detail, _raw_response(408, "Request Timeout", detail))
+            self._refuse(
+                408, "Request Timeout", f"the request head did not arrive within {self.limits.header_timeout:g} seconds"
+            )
 
         def _body_too_slow(self) -> None:
-            self._close(f"no part of the request body arrived for {self.read_timeout:g} seconds")
+            self._close(f"no part of the request body arrived for {self.limits.read_timeout:g} seconds")
+
+        def _request_too_slow(self) -> None:
+            detail = f"the request did not arrive whole within {self.limits.request_timeout:g} seconds"
+            self._refuse(408, "Request Timeout", detail)
 
         def data_received(self, data: bytes) -> None:
-            waiting = self in self.waiting
-            if not waiting and self.cycle is not None and self.cycle.more_body:
-                self._arm(self.read_timeout, self._body_too_slow)
+            heading = self in self.sending and not self._in_body
+            if self._in_body:
+                self._arm(self.limits.read_timeout, self._body_too_slow)
             super().data_received(data)
-            if waiting and self in self.waiting:  # still no whole head (the parser completes it as it reads)
+            if heading and self in self.sending and not self._in_body:  # still no whole head
                 self._head_bytes += len(data)
-                if self._head_bytes > self.max_head:
-                    detail = f"the request head is larger than {self.max_head} bytes"
+                if self._head_bytes > self.limits.max_header_bytes:
+                    detail = f"the request head is larger than {self.limits.max_header_bytes} bytes"
                     self._close(detail, _raw_response(431, "Request Header Fields Too Large", detail))
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
-            if self not in self.waiting:  # a pipelined request: its head is timed from now
+            if self not in self.sending:  # a pipelined request: its head is timed from now
                 self._wait_for_head()
+            if self._deadline is not None:
+                self._deadline.cancel()
+            self._deadline = self.loop.call_later(self.limits.request_timeout, self._request_too_slow)
 
         def on_headers_complete(self) -> None:
-            self.waiting.pop(self, None)
-            self._arm(self.read_timeout, self._body_too_slow)
+            self._in_body = True  # still counted among those sending until the body is whole
+            self._arm(self.limits.read_timeout, self._body_too_slow)
             super().on_headers_complete()
 
         def on_message_complete(self) -> None:
+            self.sending.pop(self, None)
             self._disarm()
+            self._in_body = False
             super().on_message_complete()
 
         def on_response_complete(self) -> None:
@@ -126,9 +159,15 @@ def protocol_for(settings: Settings) -> type[HttpToolsProtocol]:
                 self._wait_for_head()
 
         def connection_lost(self, exc: Exception | None) -> None:
-            self.waiting.pop(self, None)
+            self.sending.pop(self, None)
             self._disarm()
             super().connection_lost(exc)
+
+        def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+            limit = self.limits.max_connections
+            if len(self.connections) > limit or len(self.tasks) >= limit:
+                app = _busy
+            super()._start_asgi_task(cycle, app)
 
     return GuardedHttpTools
 
@@ -149,7 +188,7 @@ def config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicorn.Config
         "host": settings.host,
         "port": settings.port,
         "http": protocol_for(settings),
-        "limit_concurrency": settings.max_connections,
+        # limit_concurrency is the protocol's own (_busy answers in JSON); uvicorn's would answer in plain text
         "timeout_keep_alive": settings.keep_alive_timeout,
         "log_level": "info",
         "access_log": False,  # qa.api.observe writes one line per request, with its id

@@ -22,6 +22,7 @@ _ERROR_BODY = {"$ref": "#/components/schemas/ErrorBody"}
 _EVERYWHERE = {
     "400": "Bad request, or a Host that is not served (QA_ALLOWED_HOSTS)",
     "404": "Unknown collection or resource",
+    "413": "The request body is larger than this endpoint takes",
     "422": "Invalid request: the detail names the field",
     "500": "Unexpected server error (logged)",
     "503": "No usable index yet, or it is damaged: the detail says how to rebuild it",

@@ -5,6 +5,12 @@ wait on the writer lock, a burst of writes behind one slow write would leave
 no thread for searches. So each collection's writes pass one at a time
 through an async gate: those waiting hold no thread, and one whose wait
 exceeds ``QA_WRITE_TIMEOUT`` gets a 409.
+
+The work before the gate (converting, chunking, embedding) is bounded too
+(:func:`prepare`): at most ``QA_WRITE_WORKERS`` threads of the pool do it, and
+past ``QA_MAX_QUEUED_WRITES`` requests waiting for one a write gets 429 with
+Retry-After. 45 bulk requests once held every pool thread with it, and a
+lone search waited over 100 s.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import Any, TypeVar
 
 import anyio
 
-from qa.errors import Conflict
+from qa.errors import Busy, Conflict
 from qa.service.core import QAService
 
 T = TypeVar("T")
@@ -42,3 +48,29 @@ async def run(service: QAService, write: Callable[..., T], *args: Any, **kwargs:
         return await anyio.to_thread.run_sync(functools.partial(write, *args, timeout=left, **kwargs))
     finally:
         gate.release()
+
+
+class _Preparing:
+    """The threads that prepare writes, and how many requests hold or wait for one."""
+
+    def __init__(self, workers: int) -> None:
+        self.limiter = anyio.CapacityLimiter(workers)
+        self.pending = 0
+
+
+# One per event loop, as the gates: the limiter belongs to the loop it waits in.
+_preparing: weakref.WeakKeyDictionary[object, _Preparing] = weakref.WeakKeyDictionary()
+
+
+async def prepare(service: QAService, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``work(*args, **kwargs)`` in one of ``QA_WRITE_WORKERS`` threads; 429 when too many requests wait for one."""
+    s = service.settings
+    loop = asyncio.get_running_loop()
+    preparing = _preparing.get(loop) or _preparing.setdefault(loop, _Preparing(s.write_workers))
+    if preparing.pending >= s.write_workers + s.max_queued_writes:
+        raise Busy(f"{preparing.pending} writes are being prepared or wait for it; try again in a moment")
+    preparing.pending += 1
+    try:
+        return await anyio.to_thread.run_sync(functools.partial(work, *args, **kwargs), limiter=preparing.limiter)
+    finally:
+        preparing.pending -= 1

@@ -186,6 +186,20 @@ def sync(
     return Change(segment, delete, report)
 
 
+def assemble(
+    docs: Sequence[Document], embedder: Embedder, params: ChunkParams, spec: VectorSpec = VectorSpec()
+) -> Segment | None:
+    """A segment of ``docs`` alone, all embedded: it depends on no index, so it can be built before the writer's turn.
+
+    Building it (term counts, an HNSW graph) is most of a large document's
+    write; done here, the writer is held only to store it and commit.
+    """
+    parts = _Assembly()
+    for doc in docs:
+        parts.embed(doc, params)
+    return parts.segment(embedder, spec, None)
+
+
 def update(
     previous: Index,
     embedder: Embedder,
@@ -195,11 +209,13 @@ def update(
     removes: Sequence[str] = (),
     progress: Progress | None = None,
     spec: VectorSpec = VectorSpec(),
+    built: Segment | None = None,
 ) -> Change:
     """``previous`` with some documents added or replaced and some removed, without reading the docs folder.
 
-    Only the upserted documents are embedded. ``previous`` must have been
-    built with this model and chunking (:func:`can_update`).
+    Only the upserted documents are embedded, unless ``built`` (their
+    :func:`assemble`) is given. ``previous`` must have been built with this
+    model and chunking (:func:`can_update`).
     """
     if not can_update(previous, embedder, params):
         raise ValueError("the previous index was built with another model or chunking; build from the folder instead")
@@ -209,14 +225,16 @@ def update(
     for doc in upserts:
         entry = old.get(doc.doc_id)
         (report.added if entry is None else report.changed).append(doc.doc_id)
+        if built is not None:
+            continue
         if entry is not None and entry.sha256 == doc.sha256:
             parts.copy(previous, doc)
         else:
             parts.embed(doc, params)
     report.removed = [d for d in removes if d in old]
     report.untouched = len(old) - len(report.changed) - len(report.removed)
-    report.embedded = len(parts.texts)
-    segment = parts.segment(embedder, spec, progress)
+    report.embedded = int(built.offsets[-1]) if built is not None else len(parts.texts)
+    segment = built if built is not None else parts.segment(embedder, spec, progress)
     delete = _deletions(previous, report.changed + report.removed)
     report.chunks = previous.live_size - sum(len(r) for r, _ in delete.values()) + (segment.size if segment else 0)
     return Change(segment, delete, report)

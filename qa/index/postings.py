@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.index import mapped
+
 K1, B = 1.2, 0.75
 _FILES = ("indptr", "rows", "counts", "lengths")
 
@@ -85,7 +87,8 @@ class Postings:
 
     @classmethod
     def load(cls, folder: Path) -> Postings:
-        arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in _FILES}
+        """Memory-maps the arrays, each checked against its header first (:func:`qa.index.mapped.load_npy`)."""
+        arrays = {name: mapped.load_npy(folder / f"{name}.npy") for name in _FILES}
         terms = {t: j for j, t in enumerate(json.loads((folder / "terms.json").read_text(encoding="utf-8")))}
         return cls(terms, **arrays)
 

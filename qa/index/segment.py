@@ -35,6 +35,7 @@ from qa.config import VectorSpec
 from qa.index import bridge, vectors
 from qa.index.chunking import Chunk
 from qa.index.lexical import CJK_CHAR, tokenize
+from qa.index.mapped import Watched
 from qa.index.postings import Postings
 
 SEGMENT, CHUNKS, VECTORS, WINDOWS = "segment.json", "chunks.jsonl", "vectors.faiss", "windows.npy"
@@ -67,7 +68,8 @@ class Segment:
     vectors: faiss.Index
     lexical: Postings
     bridge: Postings
-    mapped: tuple[Path, int, int] | None = None  # (file, inode, size) of memory-mapped vectors
+    mapped: Watched = field(default_factory=Watched)  # its memory-mapped vector file, as it was when mapped
+    terms: Watched = field(default_factory=Watched)  # its memory-mapped term counts, likewise
 
     @classmethod
     def build(
@@ -112,16 +114,12 @@ class Segment:
         return np.array([len(CJK_CHAR.findall(c.text)) < 0.1 * len(c.text) for c in self.chunks], bool)
 
     def check_vectors(self) -> None:
-        """Raise OSError if the memory-mapped vector file was cut short since it was loaded (SIGBUS otherwise)."""
-        if self.mapped is None:
-            return
-        path, inode, size = self.mapped
-        try:
-            st = os.stat(path)
-        except OSError:
-            return  # removed by a merge or a prune: the mapping still holds the old inode whole
-        if st.st_ino == inode and st.st_size != size:
-            raise OSError(f"{path} changed size while it was being served ({size} -> {st.st_size} bytes)")
+        """Raise OSError if the memory-mapped vector file changed size since it was loaded (SIGBUS otherwise)."""
+        self.mapped.check()
+
+    def check_terms(self) -> None:
+        """Raise OSError if a memory-mapped term-count file changed size since it was loaded (SIGBUS otherwise)."""
+        self.terms.check()
 
     def window_vectors(self, rows: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """Vectors of the given rows' windows, and the row each belongs to."""
@@ -175,17 +173,14 @@ class Segment:
             chunks = [_CHUNK.validate_json(line) for line in fh if line.strip()]
         index = faiss.read_index(str(folder / VECTORS), faiss.IO_FLAG_MMAP_IFC)
         offsets = np.load(folder / WINDOWS, allow_pickle=False)
-        st = os.stat(folder / VECTORS)
-        segment = cls(
-            folder.name,
-            _DOCS.validate_python(info["documents"]),
-            chunks,
-            offsets,
-            index,
-            Postings.load(folder / LEXICAL),
-            Postings.load(folder / BRIDGE),
-            (folder / VECTORS, st.st_ino, st.st_size),
-        )
+        vectors_, terms = Watched(), Watched()
+        vectors_.add(folder / VECTORS)
+        lexical, bridge_ = Postings.load(folder / LEXICAL), Postings.load(folder / BRIDGE)
+        for file in [*lexical.files(folder / LEXICAL), *bridge_.files(folder / BRIDGE)]:
+            if file.suffix == ".npy":
+                terms.add(file)
+        documents = _DOCS.validate_python(info["documents"])
+        segment = cls(folder.name, documents, chunks, offsets, index, lexical, bridge_, vectors_, terms)
         problem = segment.inconsistency()
         if problem:
             raise ValueError(problem)

@@ -203,6 +203,14 @@ class Index:
         except OSError as exc:
             raise IndexCorrupt(f"{exc}; {REMEDY}") from None
 
+    def check_terms(self) -> None:
+        """A term-count file cut short while served would kill the process with SIGBUS: refuse instead."""
+        try:
+            for segment in self.segments:
+                segment.check_terms()
+        except OSError as exc:
+            raise IndexCorrupt(f"{exc}; {REMEDY}") from None
+
     def window_vectors(self, rows: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """Vectors of the given rows' windows, and the (view) row each belongs to."""
         parts, owners = [], []
@@ -296,6 +304,17 @@ def empty(model: str, dim: int, chunking: dict[str, int]) -> Index:
 
 
 # ------------------------------------------------------------------ writing
+def make_folder(path: Path) -> None:
+    """``path`` as a folder, created if missing; something else in its place is an error saying what to remove."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        what = "a file" if path.is_file() else "not a folder"
+        raise IndexCorrupt(
+            f"{path} is {what}, so no index can be written there; remove it, or choose another --index (QA_INDEX_DIR)"
+        ) from None
+
+
 @contextmanager
 def writer_lock(index_dir: Path, *, timeout: float | None = None) -> Iterator[None]:
     """One writer per index folder, across processes (CLI and server alike).
@@ -304,7 +323,7 @@ def writer_lock(index_dir: Path, *, timeout: float | None = None) -> Iterator[No
     then raises :class:`Conflict`. The lock is a flock, which the kernel drops
     when its holder dies, so a killed writer never leaves the index locked.
     """
-    index_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(index_dir)
     # The file stays: unlinking it while another process waits on its inode would let two writers in.
     lock = filelock.UnixFileLock(
         index_dir / ".lock", timeout=-1 if timeout is None else timeout, thread_local=False, preserve_lock_file=True
@@ -339,8 +358,8 @@ def commit(
     and the previous commit stays live; after it, nothing raises.
     """
     delete = delete or {}
-    index_dir.mkdir(parents=True, exist_ok=True)
-    (index_dir / DELETES).mkdir(exist_ok=True)
+    make_folder(index_dir)
+    make_folder(index_dir / DELETES)
     written: list[Path] = []
     name = f"commit-{secrets.token_hex(6)}.json"
     try:
@@ -446,6 +465,9 @@ def current_path(index_dir: Path) -> Path:
         name = (index_dir / CURRENT).read_text().strip()
     except FileNotFoundError:
         raise IndexMissing(f"no index in {index_dir}; build one with `qa index`") from None
+    except NotADirectoryError:
+        make_folder(index_dir)  # says what is in the way
+        raise
     except (OSError, ValueError) as exc:
         raise IndexCorrupt(f"cannot read {index_dir / CURRENT}: {exc}; {REMEDY}") from None
     path = index_dir / name

@@ -31,6 +31,7 @@ from qa.index.building import BuildReport, Progress
 from qa.index.chunking import chunk_document, embedding_windows
 from qa.index.lexical import TOKENS_VERSION
 from qa.index.live import LiveIndex
+from qa.index.segment import Segment
 from qa.ingest import folder, formats, names
 
 log = logging.getLogger(__name__)
@@ -228,14 +229,23 @@ class Writer:
         return change.report
 
     # ------------------------------------------------------------ one document
-    def _apply(self, upserts: list[folder.Document], removes: list[str], embedder: Embedder) -> BuildReport:
+    def _apply(
+        self,
+        upserts: list[folder.Document],
+        removes: list[str],
+        embedder: Embedder,
+        built: Segment | None = None,
+    ) -> BuildReport:
+        """Commit the change; ``built``: the upserts' segment, made before the lock (:meth:`_build_ahead`)."""
         previous = self.on_disk()
         if previous is None or not building.can_update(previous, embedder, self.params):
             # No usable index to patch: build from the folder, which already holds the change.
             docs = folder.read_folder(self.settings.docs_dir)
             change = building.sync(docs, embedder, self.params, previous, spec=self.spec)
         else:
-            change = building.update(previous, embedder, self.params, upserts=upserts, removes=removes, spec=self.spec)
+            change = building.update(
+                previous, embedder, self.params, upserts=upserts, removes=removes, spec=self.spec, built=built
+            )
         self._commit(previous, change)
         return change.report
 
@@ -248,7 +258,7 @@ class Writer:
             raise TooLarge(
                 f"{doc_id} is {len(data)} bytes; the limit is {s.max_document_bytes} (QA_MAX_DOCUMENT_BYTES)"
             )
-        doc = folder.make(doc_id, formats.convert(doc_id, data), meta)
+        doc = folder.make(doc_id, formats.convert(doc_id, data, s.convert_timeout), meta)
         if not doc.text.strip():
             raise BadDocument(f"{doc_id} has no text to index")
         chunks = chunk_document(doc_id, doc.text, self.params, doc.layout)
@@ -294,6 +304,24 @@ class Writer:
             raise outcome
         return outcome
 
+    def _exists(self, doc_id: str) -> bool:
+        current = self.live.peek()
+        return names.path_of(self.settings.docs_dir, doc_id).exists() or (
+            current is not None and doc_id in current.manifest.documents
+        )
+
+    def _build_ahead(self, uploads: Sequence[Upload], create: bool, embedder: Embedder) -> Segment | None:
+        """The segment of the uploads that will likely land, built before taking the lock (None if there are none).
+
+        Likely: if another write changes which land meanwhile, it is not used and the segment is built under the lock.
+        """
+        current = self.live.peek()
+        indexed = current.manifest.documents if current is not None else {}
+        if any(u.doc_id in indexed and indexed[u.doc_id].sha256 == u.doc.sha256 for u in uploads):
+            return None  # same text: its stored vectors are copied under the lock, nothing is embedded
+        landing = [u.doc for u in uploads if not (create and self._exists(u.doc_id))]
+        return building.assemble(landing, embedder, self.params, self.spec) if landing else None
+
     def put_uploads(
         self,
         uploads: Sequence[Upload],
@@ -315,6 +343,7 @@ class Writer:
         outcomes: list[DocumentChange | QAError | None] = [None] * len(uploads)
         landing: list[tuple[int, bool, folder.FolderChange]] = []  # (position, existed, its change to the folder)
         what = uploads[0].doc_id if len(uploads) == 1 else f"{len(uploads)} documents"
+        built = self._build_ahead(uploads, create, embedder)
         with self.exclusive(s.write_timeout if timeout is None else timeout), durable.disk_errors(f"storing {what}"):
             current = self.on_disk()
             try:
@@ -337,7 +366,12 @@ class Writer:
                         change.undo()
                         raise
                     landing.append((i, exists, change))
-                report = self._apply([uploads[i].doc for i, _, _ in landing], [], embedder) if landing else None
+                docs = [uploads[i].doc for i, _, _ in landing]
+                if built is None or list(built.documents) != [d.doc_id for d in docs]:
+                    built = None  # another write changed what lands: build under the lock after all
+                report = None
+                if landing:
+                    report = self._apply(docs, [], embedder, built) if built else self._apply(docs, [], embedder)
             except BaseException:
                 for _, _, change in reversed(landing):
                     change.undo()

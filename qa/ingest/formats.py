@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from pathlib import PurePosixPath
 
-from qa.errors import BadDocument
+from qa.errors import BadDocument, QAError
 from qa.ingest import html, isolation, pdf, word
 from qa.ingest.layout import Extracted
 
@@ -86,6 +86,11 @@ def extract(doc_id: str, data: bytes) -> Extracted:
         return CONVERTERS[suffix_of(doc_id)](doc_id, data)
     except RecursionError:
         raise BadDocument(f"{doc_id} is nested too deeply to read") from None
+    except (QAError, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a parser's own error on a hostile file is the file's fault: a 400
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise BadDocument(f"{doc_id} could not be read ({type(exc).__name__}: {first})") from None
 
 
 def convert(doc_id: str, data: bytes, timeout: float = CONVERT_TIMEOUT) -> Extracted:

@@ -12,12 +12,16 @@ one, as a Bearer token, 401 without it or with a wrong one (as MCP's
 authorization rules say; the REST API answers a wrong key with 403); and the
 SDK's DNS-rebinding protection with qa's allowed hosts: qa's app already
 refuses other Hosts with 400, this keeps the route safe on its own and also
-checks a browser's Origin.
+checks a browser's Origin. The SDK admits any port of an allowed host
+(``http://localhost:*``), so any other local web app could drive the tools
+from its pages; the gate admits only qa's own origin (the Host the request
+was sent to, ``QA_PUBLIC_URL``, ``QA_MCP_ALLOWED_ORIGINS``): 403 otherwise, as MCP asks.
 """
 
 from __future__ import annotations
 
 import hmac
+from urllib.parse import urlsplit
 
 from mcp.server import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
@@ -42,7 +46,13 @@ def route(server: MCPServer, settings: Settings) -> Route:
     )
     (sdk_route,) = [r for r in app.routes if isinstance(r, Route) and r.path == PATH]
     key = settings.api_key if settings.api_key_reads else None
-    return Route(PATH, endpoint=Gate(sdk_route.app, key))
+    return Route(PATH, endpoint=Gate(sdk_route.app, key, _origins(settings)))
+
+
+def _origins(settings: Settings) -> set[str]:
+    """The host:port of every origin besides the request's own Host that may call /mcp from a browser."""
+    listed = [o.strip() for o in settings.mcp_allowed_origins.split(",") if o.strip()]
+    return {urlsplit(o).netloc.lower() for o in [*listed, settings.public_url or ""] if o}
 
 
 def _literal(name: str) -> str:
@@ -68,9 +78,18 @@ class Gate:
     are none of, and the rest).
     """
 
-    def __init__(self, app: ASGIApp, key: SecretStr | None) -> None:
+    def __init__(self, app: ASGIApp, key: SecretStr | None, origins: set[str] = frozenset()) -> None:  # type: ignore[assignment]
         self.app = app
         self.key = key.get_secret_value().encode("utf-8") if key is not None else None
+        self.origins = origins
+
+    def _foreign_origin(self, headers: Headers) -> str | None:
+        """The request's Origin when a browser sent it from a page that is not qa's own (same host and port)."""
+        origin = headers.get("origin")
+        if origin is None:
+            return None
+        netloc = urlsplit(origin).netloc.lower() if origin != "null" else ""
+        return None if netloc and (netloc == headers.get("host", "").lower() or netloc in self.origins) else origin
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -84,9 +103,14 @@ class Gate:
         if scope["method"] != "POST":
             detail = f"{scope['method']} is not served: MCP clients POST their messages to {PATH}"
             return JSONResponse({"detail": detail}, status_code=405, headers={"Allow": "POST"})
+        headers = Headers(scope=scope)
+        origin = self._foreign_origin(headers)
+        if origin is not None:
+            detail = f"an MCP request from another origin ({origin}) is refused; call /mcp from qa's own origin"
+            return JSONResponse({"detail": detail}, status_code=403)
         if self.key is None:
             return None
-        scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
+        scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             detail = "this endpoint needs an API key: send 'Authorization: Bearer <key>'"
             return JSONResponse({"detail": detail}, status_code=401, headers={"WWW-Authenticate": "Bearer"})

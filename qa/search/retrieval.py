@@ -55,6 +55,7 @@ def prepare(index: Index, text: str, translate: Callable[[str], str | None] | No
     over an index that holds passages in Latin letters is also put in English,
     which those passages are then matched against as well (see :func:`search`).
     """
+    index.check_terms()  # the term counts it reads are memory-mapped: a damaged file is a 503, not a SIGBUS
     if english.applies(text):
         translation = english.translate(text, lambda t: _known(index, t))
         return Query(text, translation.dense_text(text), CROSS_LINGUAL_WEIGHT, translation)
@@ -203,6 +204,7 @@ def search(
     ``query`` as text, or as :func:`prepare` made it; ``qvec`` (the embedding
     of its ``dense_text``) saves an encode when the caller has it.
     """
+    index.check_terms()
     query = prepare(index, query) if isinstance(query, str) else query
     hits = _search(index, embedder, query, top_k, mode, qvec, where)
     found = calibration.relevances([h.score for h in hits], mode, latin=query.translation is not None)

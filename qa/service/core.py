@@ -182,8 +182,11 @@ class QAService:
         write cut short by a crash), a background job brings the index up to
         date while searches are answered from the index as it was.
         """
-        lexicon.warm()  # the first question in English should not wait for the dictionary
-        if self.writer.open(progress):
+        stale = self.writer.open(progress)
+        # The first question in English should not wait for the dictionary. Only once the index opened: a
+        # damaged one ends the process, and a thread still building the table in C++ then aborts it (exit 134).
+        lexicon.warm()
+        if stale:
             return self.jobs.start("sync", lambda progress: self.writer.sync(progress=progress).counts())
         return None
 

@@ -179,6 +179,9 @@ class MilvusView:
     def check_vectors(self) -> None:
         """Nothing is memory-mapped here: Milvus holds the vectors."""
 
+    def check_terms(self) -> None:
+        """Nothing is memory-mapped here: the term counts are built in memory."""
+
     def dense(self, qvec: np.ndarray, depth: int, only: np.ndarray | None = None) -> dict[int, float]:
         """The best window score of the ``depth`` nearest live chunks (among rows ``only``), best first."""
         allowed = None if only is None else set(only.tolist())

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 
@@ -40,7 +40,7 @@ from qa.index.milvus.collection import Collection
 from qa.index.milvus.layout import State
 from qa.index.milvus.view import MilvusView, Part, check
 from qa.index.segment import DocEntry
-from qa.index.writer import Writer
+from qa.index.writer import Upload, Writer
 from qa.ingest import folder
 from qa.ingest.folder import Document
 
@@ -174,6 +174,10 @@ class MilvusWriter(Writer):
                 self.live.set(previous)
                 report.chunks = previous.live_size
         return report
+
+    def _build_ahead(self, uploads: Sequence[Upload], create: bool, embedder: Embedder) -> None:
+        """Milvus indexes what it is sent: there is no local segment to build ahead."""
+        return None
 
     def _apply(self, upserts: list[Document], removes: list[str], embedder: Embedder) -> BuildReport:
         previous = self.on_disk()
