@@ -1,7 +1,7 @@
 """What the CLI's verbs run against: the core in this process (:class:`Local`), or a running server through
 :mod:`qa.client` (:class:`Remote`, ``--url`` / ``QA_URL``).
 
-Both answer in the API's wire types (:mod:`qa.api.schemas`), so the CLI has
+Both answer in the API's wire types (:mod:`qa.wire`), so the CLI has
 one renderer and the same output either way. A remote question skips what
 makes a local one slow: loading the model and opening the index.
 """
@@ -14,7 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from qa.api.schemas import (
+from qa.config import Settings
+from qa.wire import (
     AskResponse,
     BuildCounts,
     BulkIndexed,
@@ -24,7 +25,6 @@ from qa.api.schemas import (
     Job,
     SearchResponse,
 )
-from qa.config import Settings
 
 if TYPE_CHECKING:
     from qa.client import QAClient

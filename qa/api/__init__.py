@@ -1,9 +1,9 @@
 """The HTTP layer: FastAPI routes that translate between JSON and the core (:mod:`qa.service`).
 
 Routes are grouped by area, one module each; errors become responses in
-:mod:`qa.api.errors` only; :mod:`qa.api.schemas` is plain data that the
-client shares. ``create_app`` is imported lazily, so importing the schemas
-does not import FastAPI's app or the core.
+:mod:`qa.api.errors` only; the wire types are :mod:`qa.wire`, below every
+front end. ``create_app`` is imported lazily, so importing this package does
+not import FastAPI's app or the core.
 """
 
 from __future__ import annotations

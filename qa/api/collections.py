@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from qa.api.deps import CatalogDep, Reader, Writer
-from qa.api.schemas import Collection, CollectionIn, CollectionList, ErrorBody
+from qa.wire import Collection, CollectionIn, CollectionList, ErrorBody
 
 router = APIRouter(prefix="/collections", tags=["collections"])
 _ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422)}

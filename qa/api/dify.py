@@ -15,9 +15,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from qa.api.deps import CatalogDep, Credentials, key_matches
-from qa.api.schemas import Body
 from qa.errors import NotFound, QAError
 from qa.search import filters
+from qa.wire import Body
 
 router = APIRouter(tags=["chatbots"])
 

@@ -17,7 +17,11 @@ from starlette.types import Message
 
 from qa.api import bodies, writes
 from qa.api.deps import Reader, Service, SettingsDep, Writer
-from qa.api.schemas import (
+from qa.errors import BadDocument, TooLarge, UnsupportedType
+from qa.index.writer import Upload
+from qa.ingest.formats import SUFFIXES
+from qa.service.core import NewDocument, QAService, bulk_result
+from qa.wire import (
     BulkIn,
     BulkIndexed,
     DocumentDetail,
@@ -28,10 +32,6 @@ from qa.api.schemas import (
     Formats,
     Job,
 )
-from qa.errors import BadDocument, TooLarge, UnsupportedType
-from qa.index.writer import Upload
-from qa.ingest.formats import SUFFIXES
-from qa.service.core import NewDocument, QAService, bulk_result
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 formats_router = APIRouter(tags=["documents"])  # open like /health: it tells what qa reads, nothing of what it holds

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from qa.api.deps import Reader, Service, Writer
-from qa.api.schemas import ErrorBody, Job, JobList
+from qa.wire import ErrorBody, Job, JobList
 
 router = APIRouter(prefix="/index", tags=["index"])
 _ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404, 409)}

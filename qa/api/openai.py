@@ -13,9 +13,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from qa.api.deps import CatalogDep, Reader
-from qa.api.schemas import Body
 from qa.errors import InvalidInput
 from qa.search import filters
+from qa.wire import Body
 
 router = APIRouter(tags=["chatbots"])
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from qa.api.schemas import ErrorBody
 from qa.errors import NotReady
+from qa.wire import ErrorBody
 
 router = APIRouter(prefix="/health", tags=["health"])
 

@@ -7,7 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 
 from qa.api.deps import CatalogDep, Credentials, Reader, Service, SettingsDep, get_service, require_read_key
-from qa.api.schemas import (
+from qa.config import SearchMode
+from qa.search import filters
+from qa.service.catalog import DEFAULT
+from qa.service.core import QAService
+from qa.wire import (
     MIN_RELEVANCE_DESCRIPTION,
     NOT_BLANK,
     AskRequest,
@@ -17,10 +21,6 @@ from qa.api.schemas import (
     SearchRequest,
     SearchResponse,
 )
-from qa.config import SearchMode
-from qa.search import filters
-from qa.service.catalog import DEFAULT
-from qa.service.core import QAService
 
 router = APIRouter(dependencies=[Reader])
 health_router = APIRouter()  # open even when reads need a key: load balancers probe it

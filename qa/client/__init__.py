@@ -2,7 +2,7 @@
 and framework adapters (:mod:`qa.client.langchain`).
 
 It imports nothing of qa's core (only httpx and the wire types of
-:mod:`qa.api.schemas`), so it does not load torch or FAISS. Connection
+:mod:`qa.wire`), so it does not load torch or FAISS. Connection
 errors are retried by the transport; HTTP errors raise
 :class:`QAClientError` carrying the status and the server's message.
 
@@ -11,7 +11,9 @@ errors are retried by the transport; HTTP errors raise
             print(p.score, p.doc_id, p.text[:40])
 """
 
-from qa.api.schemas import (
+from qa.client._base import QAClientError
+from qa.client._client import AsyncQAClient, QAClient
+from qa.wire import (
     AskResponse,
     BulkIndexed,
     Collection,
@@ -22,8 +24,6 @@ from qa.api.schemas import (
     Job,
     Passage,
 )
-from qa.client._base import QAClientError
-from qa.client._client import AsyncQAClient, QAClient
 
 __all__ = [
     "AskResponse",

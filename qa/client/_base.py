@@ -2,7 +2,7 @@
 
 As in httpx, requests are built in one place and the two clients only do
 I/O, so they cannot drift apart. Bodies are parsed into the server's own wire
-types (:mod:`qa.api.schemas`), so a shape is declared once for both sides.
+types (:mod:`qa.wire`), so a shape is declared once for both sides.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import httpx
 
-from qa.api.schemas import (
+from qa.wire import (
     AskResponse,
     BulkIndexed,
     Collection,

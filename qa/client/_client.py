@@ -8,7 +8,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from qa.api.schemas import (
+from qa.client._base import DEFAULT_TIMEOUT, Call, Calls, check, options
+from qa.wire import (
     AskResponse,
     BulkIndexed,
     Collection,
@@ -19,7 +20,6 @@ from qa.api.schemas import (
     Job,
     Passage,
 )
-from qa.client._base import DEFAULT_TIMEOUT, Call, Calls, check, options
 
 T = TypeVar("T")
 

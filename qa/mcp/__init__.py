@@ -5,5 +5,5 @@
 :mod:`qa.mcp.ids` are what the tools return and the ids they take;
 :mod:`qa.mcp.http` is the ``/mcp`` route qa's app serves; ``qa mcp`` serves
 it over stdio. It may import :mod:`qa.service`, :mod:`qa.search` and the plain
-types of :mod:`qa.api.schemas`, never qa's routes; the core never imports it.
+types of :mod:`qa.wire`, never qa's routes; the core never imports it.
 """

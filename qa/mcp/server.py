@@ -24,7 +24,6 @@ from mcp.types import Tool, ToolAnnotations
 from pydantic import Field, ValidationError
 
 import qa
-from qa.api.schemas import FILTER_DESCRIPTION, NOT_BLANK, Filter
 from qa.config import SearchMode, Settings
 from qa.errors import NotFound, NotReady, QAError
 from qa.mcp import ids, results
@@ -33,6 +32,7 @@ from qa.search.answering import Sentence
 from qa.search.retrieval import Hit
 from qa.service.catalog import DEFAULT, Catalog
 from qa.service.core import QAService
+from qa.wire import FILTER_DESCRIPTION, NOT_BLANK, Filter
 
 log = logging.getLogger(__name__)
 

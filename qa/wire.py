@@ -1,6 +1,8 @@
-"""The JSON bodies of qa's own HTTP API: plain data, shared by the server, :mod:`qa.client` and ``--json`` output.
+"""The JSON bodies of qa's own HTTP API: plain data, shared by the server, the MCP server, :mod:`qa.client` and
+``--json`` output.
 
-Nothing of qa's core is imported here. Responses are built from the core's
+It sits below every front end (``api/``, ``mcp/``, ``client/``, the CLI) so none of them imports another's
+package for a shape. Nothing of qa's core is imported here. Responses are built from the core's
 result objects by attribute (``model_validate(result, from_attributes=True)``):
 the core's results carry the same field names, so a shape is declared once,
 here, and the client parses responses into these same classes.
