@@ -11,7 +11,7 @@ QAError
 ├── Conflict            another writer holds the index (409)
 ├── Busy                too many writes are being prepared; retry after a moment (429, Retry-After)
 ├── NotReady            the server is still loading its index or warming the model (503)
-├── IndexError_         the index on disk cannot be used
+├── IndexUnusable       the index on disk cannot be used
 │   ├── IndexMissing    nothing built yet (503)
 │   ├── IndexCorrupt    truncated or damaged files (503)
 │   ├── ModelMismatch   built with another model (409)
@@ -82,23 +82,23 @@ class NotReady(QAError):
     status_code = 503
 
 
-class IndexError_(QAError):  # noqa: N801 - the builtin IndexError is unrelated
+class IndexUnusable(QAError):
     status_code = 503
 
 
-class IndexMissing(IndexError_):
+class IndexMissing(IndexUnusable):
     pass
 
 
-class IndexCorrupt(IndexError_):
+class IndexCorrupt(IndexUnusable):
     pass
 
 
-class ModelMismatch(IndexError_):
+class ModelMismatch(IndexUnusable):
     status_code = 409
 
 
-class BackendUnavailable(IndexError_):
+class BackendUnavailable(IndexUnusable):
     """The index's storage service (QA_BACKEND=milvus) is unreachable, refuses the credentials, or is busy."""
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from qa import durable
 from qa.config import Settings
 from qa.encoder.embedder import Embedder
-from qa.errors import BadDocument, Conflict, IndexError_, IndexMissing, NotFound, QAError, TooLarge
+from qa.errors import BadDocument, Conflict, IndexMissing, IndexUnusable, NotFound, QAError, TooLarge
 from qa.index import building, merging, store
 from qa.index.building import BuildReport, Progress
 from qa.index.chunking import chunk_document, embedding_windows
@@ -208,7 +208,7 @@ class Writer:
         with self.exclusive(timeout), durable.disk_errors("updating the index"):
             try:
                 previous = self.on_disk()
-            except IndexError_:
+            except IndexUnusable:
                 if not rebuild:
                     raise
                 previous = None  # a rebuild is the remedy for a damaged index, so it must not need it

@@ -28,7 +28,7 @@ import numpy as np
 from qa import durable
 from qa.config import Settings
 from qa.encoder.embedder import Embedder
-from qa.errors import Conflict, IndexCorrupt, IndexError_, IndexMissing, NotFound
+from qa.errors import Conflict, IndexCorrupt, IndexMissing, IndexUnusable, NotFound
 from qa.index import building
 from qa.index.building import BuildReport, Progress
 from qa.index.chunking import Chunk, chunk_document, embedding_windows
@@ -147,7 +147,7 @@ class MilvusWriter(Writer):
         with self.exclusive(timeout):
             try:
                 previous = self.on_disk()
-            except IndexError_:
+            except IndexUnusable:
                 if not rebuild:
                     raise
                 previous = None
