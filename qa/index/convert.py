@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import TypeAdapter
 
 from qa.errors import IndexCorrupt
-from qa.index import bridge
+from qa.index import bridge, store
 from qa.index.chunking import Chunk
 from qa.index.lexical import tokenize
 from qa.index.postings import Postings
@@ -27,22 +27,34 @@ _CHUNK = TypeAdapter(Chunk)
 _DOCS = TypeAdapter(dict[str, DocEntry])
 
 
-def read_manifest_v1(path: Path):  # type: ignore[no-untyped-def]
-    from qa.index.store import REMEDY, Commit
+def upgrade(index_dir: Path, *, model: str, dim: int) -> None:
+    """Convert a format-1 index to segments in place, once, under the writer lock; a current index is left alone.
 
+    It runs before :func:`qa.index.store.load`, which knows only the current format: the conversion sits above
+    the store it writes into rather than inside it.
+    """
+    path = store.current_path(index_dir)
+    if not path.is_dir():
+        return
+    commit_ = read_manifest_v1(path)
+    store.check_model(commit_, model, dim)
+    with store.writer_lock(index_dir):
+        if store.current_path(index_dir) == path:  # another process may have converted it meanwhile
+            from_v1(index_dir, path, commit_)
+
+
+def read_manifest_v1(path: Path) -> store.Commit:
     try:
         data = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-        return Commit(
+        return store.Commit(
             data["model"], int(data["dim"]), dict(data["chunking"]), [], data.get("created_at", ""), format_version=1
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise IndexCorrupt(f"cannot read {path / 'manifest.json'}: {exc}; {REMEDY}") from None
+        raise IndexCorrupt(f"cannot read {path / 'manifest.json'}: {exc}; {store.REMEDY}") from None
 
 
-def from_v1(index_dir: Path, path: Path, commit_):  # type: ignore[no-untyped-def]
+def from_v1(index_dir: Path, path: Path, commit_: store.Commit) -> store.Index:
     """Convert generation ``path`` into a segment and commit it; the caller holds the writer lock."""
-    from qa.index import store
-
     log.warning(
         "converting the index in %s to format %d (once; nothing is embedded again)", index_dir, store.FORMAT_VERSION
     )

@@ -478,10 +478,8 @@ def current_path(index_dir: Path) -> Path:
 
 def read_manifest(index_dir: Path) -> Commit:
     path = current_path(index_dir)
-    if path.is_dir():  # format 1: a generation folder
-        from qa.index import convert
-
-        return convert.read_manifest_v1(path)
+    if path.is_dir():  # format 1: a generation folder, which qa.index.convert.upgrade turns into segments first
+        raise IndexCorrupt(f"{path} is a format-1 index, which this version reads only to convert it; {REMEDY}")
     try:
         return _COMMIT.validate_json(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -511,11 +509,6 @@ def load(index_dir: Path, *, model: str, dim: int, known: Index | None = None) -
     path = current_path(index_dir)
     commit_ = read_manifest(index_dir)
     check_model(commit_, model, dim)
-    if path.is_dir():
-        from qa.index import convert
-
-        with writer_lock(index_dir):
-            return convert.from_v1(index_dir, path, commit_)
     have = {s.name: s for s in known.segments} if known is not None else {}
     segments, deleted = [], []
     try:

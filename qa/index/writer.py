@@ -26,7 +26,7 @@ from qa import durable
 from qa.config import Settings
 from qa.encoder.embedder import Embedder
 from qa.errors import BadDocument, Conflict, IndexMissing, IndexUnusable, NotFound, QAError, TooLarge
-from qa.index import building, merging, store
+from qa.index import building, convert, merging, store
 from qa.index.building import BuildReport, Progress
 from qa.index.chunking import chunk_document, embedding_windows
 from qa.index.lexical import TOKENS_VERSION
@@ -121,7 +121,13 @@ class Writer:
             return None
         if current is not None and current.path == path:
             return current
-        return store.load(self.settings.index_dir, model=self.embedder.name, dim=self.embedder.dim, known=current)
+        return self._load(known=current)
+
+    def _load(self, known: store.Index | None = None) -> store.Index:
+        """The live commit, a format-1 index converted first (once)."""
+        where, model, dim = self.settings.index_dir, self.embedder.name, self.embedder.dim
+        convert.upgrade(where, model=model, dim=dim)
+        return store.load(where, model=model, dim=dim, known=known)
 
     def _commit(self, previous: store.Index | None, change: building.Change) -> store.Index:
         base = previous or store.empty(self.embedder.name, self.embedder.dim, asdict(self.params))
@@ -144,7 +150,7 @@ class Writer:
     # ------------------------------------------------------------ opening
     def load(self) -> store.Index:
         """Serve the live commit on disk as it is."""
-        index = store.load(self.settings.index_dir, model=self.embedder.name, dim=self.embedder.dim)
+        index = self._load()
         self.live.set(index)
         return index
 
