@@ -392,6 +392,8 @@ def ask(
     if as_json:
         click.echo(result.model_dump_json(indent=2))
         return
+    if result.not_found:  # said first, so the nearest passages below are not taken for an answer
+        click.echo(f"{result.not_found} The nearest passages:\n")
     for rank, hit in enumerate(result.results, 1):
         _passage(rank, hit, (hit.sentence.start - hit.start, hit.sentence.end - hit.start))
 
@@ -416,6 +418,8 @@ def search(
     if as_json:
         click.echo(result.model_dump_json(indent=2))
         return
+    if result.not_found:
+        click.echo(result.not_found)
     for rank, hit in enumerate(result.results, 1):
         _passage(rank, hit, None)
 
