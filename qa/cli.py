@@ -616,6 +616,8 @@ def eval_(
     so the served index is left alone.
     """
     from qa.search.evaluation import evaluate, evaluate_answers, read_queries
+    from qa.search.retrieval import Hit
+    from qa.service.core import Answer
 
     settings = load_settings(docs_dir=docs_dir, index_dir=index_dir, model=model)
     check_docs(settings, allow_empty=False)
@@ -628,9 +630,14 @@ def eval_(
     rows = {}
     for mode in modes or SEARCH_MODES:
         m = cast(SearchMode, mode)
-        search = lambda q: service.search(q, top_k, m, min_relevance=0.0).results  # noqa: E731
+
+        def search(q: str, m: SearchMode = m) -> list[Hit]:  # every passage, whatever its relevance
+            return service.search(q, top_k, m, min_relevance=0.0).results
+
+        def answer(q: str, m: SearchMode = m) -> Answer | None:  # the sentence shown, even below the threshold
+            return service.ask(q, 1, m, min_relevance=0.0).answer
+
         scores = evaluate(queries, lambda q: [h.chunk for h in search(q)], k=top_k)
-        answer = lambda q: service.ask(q, 1, m, min_relevance=0.0).answer  # noqa: E731
         shown = evaluate_answers(queries, search, answer, settings.min_relevance, others)
         rows[mode] = scores.row() | shown.row()
     if as_json:
