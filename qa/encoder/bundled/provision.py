@@ -10,11 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
+from qa import durable
 from qa.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -60,21 +58,12 @@ def materialize(cache: Path, *, source: Path | None = None) -> Path:
         return target
     cache.mkdir(parents=True, exist_ok=True)
     log.info("materializing bundled model into %s", target)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=cache))
     try:
-        convert.write_folder(e5bin.read(source), tmp)
-        (tmp / _MARKER).write_text(json.dumps({"sha256": digest, "source": str(source)}) + "\n")
-        if target.exists():  # an incomplete leftover from a killed run
-            shutil.rmtree(target, ignore_errors=True)
-        try:
-            os.replace(tmp, target)
-        except OSError:
-            pass  # another process won the race; checked below
+        with durable.staged_folder(target) as tmp:
+            convert.write_folder(e5bin.read(source), tmp)
+            (tmp / _MARKER).write_text(json.dumps({"sha256": digest, "source": str(source)}) + "\n")
     except e5bin.ModelFormatError as exc:
         raise ModelError(f"cannot read the bundled model {source}: {exc}") from exc
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     if not _is_complete(target, digest):
         raise ModelError(f"materializing the bundled model into {target} failed")
     return target
