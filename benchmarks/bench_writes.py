@@ -112,8 +112,8 @@ def measure(windows: int, ops: int, texts: list[str]) -> dict[str, float]:
         load_s = time.perf_counter() - t
         service.writer.on_commit = None  # merges wait until the writes are timed
         w = service.writer
-        add = timed(lambda k: w.put(f"new/{k}.txt", f"新文档{k}：港口起重机的检修记录。".encode()), ops)
-        replace = timed(lambda k: w.put(f"d/{k}.txt", f"替换后的第{k}份文档：渡轮航线调整。".encode()), ops)
+        add = timed(lambda k: service.put(f"new/{k}.txt", f"新文档{k}：港口起重机的检修记录。".encode()), ops)
+        replace = timed(lambda k: service.put(f"d/{k}.txt", f"替换后的第{k}份文档：渡轮航线调整。".encode()), ops)
         delete = timed(lambda k: w.delete(f"d/{ops + k}.txt"), ops)
         queries = ["港口起重机检修", "渡轮航线", "虚拟现实产业园规划面积", "人工智能计算中心上线"]
         idle = timed(lambda k: service.search(queries[k % 4], 10, "hybrid"), 40)

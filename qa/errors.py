@@ -1,4 +1,5 @@
-"""qa's exception tree. The API maps these to HTTP codes in one place; the CLI prints them in one line.
+"""qa's exception tree. The API maps these to HTTP codes in one place (:mod:`qa.api.errors`); the CLI prints them
+in one line. Below the API nothing speaks HTTP: the codes in this tree are what the API answers.
 
 QAError
 ├── InvalidInput        bad request data (422)
@@ -26,49 +27,45 @@ from __future__ import annotations
 class QAError(Exception):
     """Base of every error qa raises on purpose; ``str(err)`` is meant for users."""
 
-    status_code = 500
-
 
 class InvalidInput(QAError):
-    status_code = 422
+    pass
 
 
 class BadDocument(QAError):
-    status_code = 400
+    pass
 
 
 class NoText(QAError):
-    status_code = 422
+    pass
 
 
 class TooLarge(QAError):
-    status_code = 413
+    pass
 
 
 class UnsupportedType(QAError):
-    status_code = 415
+    pass
 
 
 class Unauthorized(QAError):
-    status_code = 401
+    pass
 
 
 class Forbidden(QAError):
-    status_code = 403
+    pass
 
 
 class NotFound(QAError):
-    status_code = 404
+    pass
 
 
 class Conflict(QAError):
-    status_code = 409
+    pass
 
 
 class Busy(QAError):
     """The server has as much write work queued as it takes; ``retry_after`` seconds is a fair wait."""
-
-    status_code = 429
 
     def __init__(self, message: str, retry_after: int = 2) -> None:
         super().__init__(message)
@@ -79,11 +76,11 @@ class Busy(QAError):
 
 
 class NotReady(QAError):
-    status_code = 503
+    pass
 
 
 class IndexUnusable(QAError):
-    status_code = 503
+    pass
 
 
 class IndexMissing(IndexUnusable):
@@ -95,7 +92,7 @@ class IndexCorrupt(IndexUnusable):
 
 
 class ModelMismatch(IndexUnusable):
-    status_code = 409
+    pass
 
 
 class BackendUnavailable(IndexUnusable):
@@ -103,15 +100,15 @@ class BackendUnavailable(IndexUnusable):
 
 
 class StorageError(QAError):
-    status_code = 500
+    pass
 
 
 class StorageFull(StorageError):
-    status_code = 507
+    pass
 
 
 class ModelError(QAError):
-    status_code = 500
+    pass
 
 
 class PortInUse(QAError):

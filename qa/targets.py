@@ -56,22 +56,23 @@ class Local:
         return SearchResponse.model_validate(self.service.search(query, top_k, mode))  # type: ignore[arg-type]
 
     def add(self, files: Sequence[Path], metadata: dict[str, Any] | None, replace: bool) -> BulkIndexed:
-        from qa.service.core import NewDocument
+        from qa.api.errors import bulk_indexed  # the statuses a server would answer, so output is the same
+        from qa.service.changes import NewDocument
 
-        items = [NewDocument(f.name, f.read_bytes(), metadata) for f in files]
+        batch = self.service.prepare([NewDocument(f.name, f.read_bytes(), metadata) for f in files], create=not replace)
         with self.progress() as bar:
-            result = self.service.add_many(items, self.service.prepare_many(items), create=not replace, progress=bar)
-        return BulkIndexed.model_validate(result)
+            written = self.service.write(batch, progress=bar)
+        return BulkIndexed.model_validate(bulk_indexed(written.to_data()))
 
     def delete(self, doc_id: str) -> DocumentIndexed:
-        return DocumentIndexed.model_validate(self.service.writer.delete(doc_id))
+        return DocumentIndexed.model_validate(self.service.delete(doc_id))
 
     def documents(self) -> list[DocumentSummary]:
         return [DocumentSummary.model_validate(d) for d in self.service.documents()]
 
     def rebuild(self) -> BuildCounts:
         with self.progress() as bar:
-            return BuildCounts.model_validate(self.service.writer.sync(rebuild=True, progress=bar).counts())
+            return BuildCounts.model_validate(self.service.sync(rebuild=True, progress=bar).counts())
 
     def status(self) -> Health:
         return Health.model_validate(self.service.stats())

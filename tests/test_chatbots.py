@@ -30,7 +30,7 @@ def make_client(make_service):  # type: ignore[no-untyped-def]
     def make(**kw: object) -> TestClient:
         service = make_service(**kw)
         for name, (text, meta) in DOCS.items():
-            service.writer.put(name, text.encode(), meta)
+            service.put(name, text.encode(), meta)
         return TestClient(create_app(service.settings, service=service))
 
     return make

@@ -29,7 +29,7 @@ PASSAGES = {
 def service(make_service, make_settings) -> QAService:  # type: ignore[no-untyped-def]
     service = make_service()
     for name, text in PASSAGES.items():
-        service.writer.put(name, text.encode())
+        service.put(name, text.encode())
     return service
 
 

@@ -482,7 +482,7 @@ def test_two_servers_on_one_index_see_each_others_writes(make_service, fake_embe
     b = QAService(a.settings, fake_embedder)
     b.start()
     for i in range(4):
-        a.writer.put(f"from-a-{i}.txt", f"Written through server A, note {i}.".encode())
+        a.put(f"from-a-{i}.txt", f"Written through server A, note {i}.".encode())
     deadline = time.monotonic() + 5
     while len(b.index.manifest.documents) < 5 and time.monotonic() < deadline:
         time.sleep(0.1)

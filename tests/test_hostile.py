@@ -356,7 +356,7 @@ def test_repeated_windows_are_stored_once(make_service) -> None:  # type: ignore
     """The report: 5 MB of one repeated phrase made a 156 MB vectors.faiss, 30 times the upload."""
     service = make_service()
     phrase = "The harbour crane lifts containers at dawn. "
-    service.writer.put("repeated.txt", (phrase * 20_000).encode())
+    service.put("repeated.txt", (phrase * 20_000).encode())
     rows = service.index.doc_rows("repeated.txt")
     vectors, _ = service.index.window_vectors(rows)
     assert len(vectors) == len(rows)  # one window a passage, not the ~11 its text repeats

@@ -99,7 +99,7 @@ def test_ids_round_trip_in_every_collection(doc_id: str) -> None:
 
 def test_a_passage_is_found_by_its_id(make_service: Callable[..., QAService]) -> None:
     service = make_service()
-    service.writer.put("tagged.md", b"# Tagged\n\nA passage of a document with metadata.", {"lang": "en"})
+    service.put("tagged.md", b"# Tagged\n\nA passage of a document with metadata.", {"lang": "en"})
     hit = service.search("document with metadata", top_k=1, where=lambda d, m: d == "tagged.md").results[0]
     found = service.passage(hit.chunk_id)
     assert found.chunk == hit.chunk and found.metadata == {"lang": "en"}
@@ -133,7 +133,7 @@ def test_tools_have_schemas_and_name_the_collections(serve: Callable[..., Any]) 
     async def run() -> None:
         async with serve() as (url, service):
             catalog = Catalog(service.settings, service.embedder)
-            catalog.create("support-kb").writer.put("faq.md", b"The shuttle bus leaves every 20 minutes.")
+            catalog.create("support-kb").put("faq.md", b"The shuttle bus leaves every 20 minutes.")
             async with mcp_client(url) as client:
                 tools = {t.name: t for t in (await client.list_tools()).tools}
         assert set(tools) == {"search", "fetch", "list_collections"}
@@ -188,7 +188,7 @@ def test_ids_of_another_collection_are_qualified(serve: Callable[..., Any]) -> N
     async def run() -> tuple[Any, Any, Any]:
         async with serve(public_url="https://qa.example.org") as (url, service):
             kb = Catalog(service.settings, service.embedder).create("support-kb")
-            kb.writer.put("faq/bus.md", b"The VR park shuttle bus leaves every 20 minutes.", {"title": "Bus FAQ"})
+            kb.put("faq/bus.md", b"The VR park shuttle bus leaves every 20 minutes.", {"title": "Bus FAQ"})
             async with mcp_client(url) as client:
                 found = await client.call_tool("search", {"query": "shuttle bus", "collection": "support-kb"})
                 hit = found.structured_content["results"][0]

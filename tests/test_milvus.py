@@ -60,7 +60,7 @@ def test_add_replace_and_delete_embed_only_that_document(tmp_path: Path) -> None
     assert seed_chunks > 1 and count(service, "kind == 0") == embedder.passages_embedded
 
     before = embedder.passages_embedded
-    change = service.writer.put("robots.txt", ROBOTS.encode(), {"lang": "zh"})
+    change = service.put("robots.txt", ROBOTS.encode(), {"lang": "zh"})
     assert change.created and change.report.added == ["robots.txt"]
     assert embedder.passages_embedded - before == windows_of("robots.txt", ROBOTS, service.settings)
     hits = service.search("机器人馆什么时候开馆", 3, "lexical").results
@@ -70,12 +70,12 @@ def test_add_replace_and_delete_embed_only_that_document(tmp_path: Path) -> None
 
     # Metadata only: nothing is embedded, the stored vectors move with it.
     before = embedder.passages_embedded
-    service.writer.put("robots.txt", ROBOTS.encode(), {"lang": "en"})
+    service.put("robots.txt", ROBOTS.encode(), {"lang": "en"})
     assert embedder.passages_embedded == before
     assert service.search("机器人馆", 1, "lexical").results[0].metadata == {"lang": "en"}
 
     replaced = "青岛啤酒节在八月举行。"
-    service.writer.put("robots.txt", replaced.encode())
+    service.put("robots.txt", replaced.encode())
     assert count(service, 'kind == 0 and doc_id == "robots.txt"') == windows_of(
         "robots.txt", replaced, service.settings
     )
@@ -110,7 +110,7 @@ def test_rankings_match_the_local_store(tmp_path: Path) -> None:
     local = seed_service(tmp_path / "local", embedder)
     remote = seed_service(tmp_path / "milvus", embedder, **milvus(tmp_path))
     for service in (local, remote):
-        service.writer.put("robots.txt", ROBOTS.encode(), {"lang": "zh"})
+        service.put("robots.txt", ROBOTS.encode(), {"lang": "zh"})
     for query in ("虚拟现实产业", "机器人馆什么时候开馆", "Laoshan robots"):
         for mode in ("dense", "lexical", "hybrid"):
             a = local.search(query, 8, mode).results  # type: ignore[arg-type]
@@ -162,7 +162,7 @@ def test_a_second_service_follows_the_first_ones_writes(tmp_path: Path) -> None:
     b = seed_service(tmp_path / "b", CountingEmbedder(), **milvus(tmp_path))
     b.live._every = 0.0  # look at every search rather than once a second, so the test need not wait
     embedded = b.writer.embedder.passages_embedded  # type: ignore[attr-defined]
-    a.writer.put("robots.txt", ROBOTS.encode())
+    a.put("robots.txt", ROBOTS.encode())
     assert b.search("机器人馆", 1, "lexical").results[0].doc_id == "robots.txt"
     only_robots = equals({"doc_id": ["robots.txt"]})
     assert b.search("机器人馆", 3, "dense", where=only_robots).results  # its vectors, found through b's view
@@ -171,7 +171,7 @@ def test_a_second_service_follows_the_first_ones_writes(tmp_path: Path) -> None:
     assert b.writer.embedder.passages_embedded == embedded  # following reads passages, never embeds  # type: ignore[attr-defined]
     # b's folder never held robots.txt: opening b again must not "sync" a's documents away.
     b2 = QAService(b.settings, CountingEmbedder())
-    a.writer.put("robots.txt", ROBOTS.encode())
+    a.put("robots.txt", ROBOTS.encode())
     b2.start()
     assert "robots.txt" in b2.index.manifest.documents
 
@@ -189,7 +189,7 @@ def test_collections_live_in_milvus_and_go_with_their_collection(tmp_path: Path)
     catalog = Catalog(settings, CountingEmbedder())
     catalog.get().writer.ensure()
     service = catalog.create("my-notes")
-    service.writer.put("robots.txt", ROBOTS.encode())
+    service.put("robots.txt", ROBOTS.encode())
     client = service.writer.collection.client  # type: ignore[attr-defined]
     assert client.has_collection("qa_default__myDnotes")
     assert "my-notes" in catalog.names() and catalog.info("my-notes").documents == 1
@@ -354,7 +354,7 @@ def test_writes_and_searches_on_a_server(tmp_path: Path) -> None:
         tmp_path, CountingEmbedder(), backend="milvus", milvus_collection=f"qa_test_{os.getpid()}", **extra
     )
     try:
-        service.writer.put("robots.txt", ROBOTS.encode())
+        service.put("robots.txt", ROBOTS.encode())
         assert service.search("机器人馆什么时候开馆", 1, "lexical").results[0].doc_id == "robots.txt"
         assert service.search("x", 2, "dense", where=equals({"doc_id": ["robots.txt"]})).results
         service.writer.sync(rebuild=True)

@@ -94,8 +94,8 @@ def test_metrics_count_requests_index_jobs_and_the_encoder(served: ThreadedServe
 def test_deleted_rows_show_until_a_merge(make_service: Any) -> None:
     service = make_service()
     service.writer.on_commit = None  # no background merge: the deleted rows stay in their segment
-    service.writer.put("a.txt", b"Alpha beta gamma. " * 10)
-    service.writer.put("a.txt", b"Delta epsilon. " * 10)  # the first version's rows are deleted, still stored
+    service.put("a.txt", b"Alpha beta gamma. " * 10)
+    service.put("a.txt", b"Delta epsilon. " * 10)  # the first version's rows are deleted, still stored
     with ThreadedServer(create_app(service.settings, service=service)) as server:
         m = scrape(server.url)
     assert value(m, "qa_index_deleted_rows", collection="default") >= 1

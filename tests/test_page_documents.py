@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from qa.api import create_app
-from qa.service.core import NewDocument, QAService
+from qa.service.changes import NewDocument
+from qa.service.core import QAService
 
 import browser
 from browser import chromium, console_errors, wait_until
@@ -34,8 +35,7 @@ def thousand(tmp_path_factory: pytest.TempPathFactory) -> QAService:
         NewDocument(f"note-{i:04d}.txt", (f"Note {i} about topic {i % 7}. " * (1 + i % 40)).encode(), _meta(i))
         for i in range(N - 1)
     ]
-    result = service.add_many(items, service.prepare_many(items), create=True)
-    assert not result["errors"]
+    assert not service.write(service.prepare(items, create=True)).errors
     return service
 
 

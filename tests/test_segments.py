@@ -72,14 +72,14 @@ def test_the_same_documents_rank_alike_however_they_were_written(make_settings, 
     order = list(range(24))
     rng.shuffle(order)
     for step, i in enumerate(order):
-        history.writer.put(f"doc-{i}.txt", _text(i).encode())  # version 0 first ...
+        history.put(f"doc-{i}.txt", _text(i).encode())  # version 0 first ...
         if step % 7 == 6:
             history.writer.merger.merge(history.index)
     for i in range(24):
         if i % 5 == 4:
             history.writer.delete(f"doc-{i}.txt")  # ... some deleted ...
         elif i % 4 == 0:
-            history.writer.put(f"doc-{i}.txt", _text(i, version=1).encode())  # ... some replaced
+            history.put(f"doc-{i}.txt", _text(i, version=1).encode())  # ... some replaced
     assert len(history.index.segments) > 2 and any(len(r) for r in history.index.deleted_rows)
     _same(_results(one_go), _results(history))
 
@@ -98,9 +98,9 @@ def test_a_write_leaves_every_existing_segment_untouched(make_service) -> None: 
     first = service.index.segments[0]
     folder = service.settings.index_dir / first.name
     stamps = {p: p.stat().st_mtime_ns for p in folder.rglob("*")}
-    change = service.writer.put("note.txt", "港口新到了两台起重机。".encode())
+    change = service.put("note.txt", "港口新到了两台起重机。".encode())
     assert change.report.embedded == 1  # one window: the note's, nothing else
-    service.writer.put("note.txt", "港口又到了三台起重机。".encode())
+    service.put("note.txt", "港口又到了三台起重机。".encode())
     service.writer.delete("note.txt")
     assert {p: p.stat().st_mtime_ns for p in folder.rglob("*")} == stamps
     view = service.index
@@ -112,7 +112,7 @@ def test_deletions_made_during_a_merge_are_not_undone_by_it(make_service) -> Non
     service: QAService = make_service()
     service.writer.on_commit = None
     for i in range(4):
-        service.writer.put(f"n{i}.txt", f"第{i}条通知：港口起重机检修。".encode())
+        service.put(f"n{i}.txt", f"第{i}条通知：港口起重机检修。".encode())
     snapshot = service.index
     names = merging.plan(snapshot) or [s.name for s in snapshot.segments]
     merged = merging._rewrite(snapshot, names, service.writer.spec)
@@ -174,7 +174,7 @@ for step in range(10_000):
         except Exception:
             pass
     else:
-        service.writer.put(f"w{{i}}.txt", f"第{{i}}号：港口起重机第{{step}}次检修。".encode())
+        service.put(f"w{{i}}.txt", f"第{{i}}号：港口起重机第{{step}}次检修。".encode())
     if step % 5 == 4:
         service.writer.merger.merge(service.index)
 """
@@ -208,7 +208,7 @@ def test_filters_and_deletions_reach_the_vector_search_of_every_segment(make_ser
     service: QAService = make_service(index_type=kind)
     service.writer.on_commit = None
     for i in range(3):
-        service.writer.put(f"x{i}.txt", f"第{i}份：崂山港口的起重机。".encode())
+        service.put(f"x{i}.txt", f"第{i}份：崂山港口的起重机。".encode())
     service.writer.delete("x1.txt")
     view = service.index
     row = view.doc_rows("x2.txt")[0]

@@ -145,7 +145,7 @@ class DictTranslator:
 def _mixed(make_service, **settings) -> QAService:  # type: ignore[no-untyped-def]
     service = make_service(**settings)
     for name, text in MIXED.items():
-        service.writer.put(name, text.encode())
+        service.put(name, text.encode())
     return service
 
 
@@ -177,7 +177,7 @@ def test_the_real_model_carries_a_chinese_question_to_an_english_passage(make_se
     def ranked(**settings: object) -> list[str]:
         service = seed_service(tmp_path / str(settings), real_embedder, **settings)
         for name, text in MIXED.items():
-            service.writer.put(name, text.encode())
+            service.put(name, text.encode())
         return [h.doc_id for h in service.search(question, 5, "hybrid", min_relevance=0).results]
 
     assert "bookmarks.txt" not in ranked()

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from qa.api.deps import CatalogDep, Credentials, key_matches
+from qa.api.errors import status_of
 from qa.errors import NotFound, QAError
 from qa.search import filters
 from qa.wire import Body
@@ -98,7 +99,7 @@ def dify_retrieval(body: DifyRequest, catalog: CatalogDep, credentials: Credenti
         result = service.search(body.query, top_k, None, _where(body.metadata_condition))
         hits = [h for h in result.results if h.relevance >= setting.score_threshold]
     except QAError as exc:
-        return _dify_error(exc.status_code, exc.status_code, str(exc))
+        return _dify_error(status_of(exc), status_of(exc), str(exc))
     return DifyResponse(
         records=[
             DifyRecord(

@@ -17,10 +17,12 @@ from starlette.types import Message
 
 from qa.api import bodies, writes
 from qa.api.deps import Reader, Service, SettingsDep, Writer
+from qa.api.errors import bulk_indexed
 from qa.errors import BadDocument, TooLarge, UnsupportedType
-from qa.index.writer import Upload
 from qa.ingest.formats import SUFFIXES
-from qa.service.core import NewDocument, QAService, bulk_result
+from qa.service.changes import Batch, NewDocument, Written
+from qa.service.core import QAService
+from qa.service.jobs import Job as JobRecord
 from qa.wire import (
     BulkIn,
     BulkIndexed,
@@ -89,8 +91,8 @@ def _capped(request: Request, cap: int) -> Request:
     return Request(request.scope, receive)
 
 
-async def _document(request: Request, service: Service, path_id: str | None) -> tuple[str, bytes, Any, str | None]:
-    """(name, bytes, metadata, default suffix) from a JSON or multipart body."""
+async def _document(request: Request, service: Service, path_id: str | None) -> NewDocument:
+    """The document of a JSON or multipart body, named by the URL when ``path_id`` is given."""
     limit = service.settings.max_document_bytes
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     # JSON may escape each CJK character as 6 bytes for its 3, hence the factor; a multipart file is sent as is.
@@ -106,7 +108,7 @@ async def _document(request: Request, service: Service, path_id: str | None) -> 
         name = path_id or doc.doc_id
         if not name:
             raise BadDocument("doc_id is required")
-        return name, doc.text.encode("utf-8"), doc.metadata, ".txt"
+        return NewDocument(name, doc.text.encode("utf-8"), doc.metadata, ".txt")
     if ctype == "multipart/form-data":
         form = await request.form(max_files=1, max_fields=8)
         upload = form.get("file")
@@ -119,23 +121,33 @@ async def _document(request: Request, service: Service, path_id: str | None) -> 
             raise BadDocument(f"metadata is not valid JSON: {exc}") from None
         except RecursionError:
             raise BadDocument("metadata is nested too deeply; it must be a flat JSON object") from None
-        data = await upload.read(limit + 1)
-        return name, data, metadata, None
+        return NewDocument(name, await upload.read(limit + 1), metadata)
     raise UnsupportedType(f"send application/json or multipart/form-data, not {ctype or 'no Content-Type'}")
 
 
-async def _write(service: QAService, upload: Upload, *, create: bool) -> DocumentIndexed | JSONResponse:
-    """Index it now, or, when it is large, in a background job: 202 with the job to poll."""
-    if len(upload.windows) > service.settings.max_sync_windows:
-        job = service.start_upload(upload, create=create)
-        headers = {"Location": f"/index/jobs/{job.id}"}
-        return JSONResponse(Job.model_validate(job).model_dump(), status_code=202, headers=headers)
-    return DocumentIndexed.model_validate(await writes.run(service, service.writer.put_upload, upload, create=create))
+def _accepted(job: JobRecord) -> JSONResponse:
+    """202 with the background job that writes a large batch, and where to poll it."""
+    headers = {"Location": f"/index/jobs/{job.id}"}
+    return JSONResponse(Job.model_validate(job).model_dump(), status_code=202, headers=headers)
 
 
-async def _upload(request: Request, service: QAService, path_id: str | None) -> Upload:
-    name, data, metadata, suffix = await _document(request, service, path_id)
-    return await writes.prepare(service, service.writer.prepare, name, data, metadata, default_suffix=suffix)
+async def _submit(service: QAService, batch: Batch) -> Written | JobRecord:
+    """Write the batch as the service chooses: now (embedded first, then stored in this collection's turn at the
+    writer), or, when it is large, by a background job."""
+    if service.in_background(batch):
+        return service.write_later(batch)
+    batch = await writes.prepare(service, service.embed, batch)
+    return await writes.run(service, service.store, batch)
+
+
+async def _write(request: Request, service: QAService, path_id: str | None, *, create: bool) -> Any:
+    """A single-document request: a batch of one, answered as that document's change (or 202 and its job)."""
+    item = await _document(request, service, path_id)
+    batch = await writes.prepare(service, service.prepare, [item], create=create, single=True)
+    written = await _submit(service, batch)
+    if isinstance(written, JobRecord):
+        return _accepted(written)
+    return DocumentIndexed.model_validate(written.single())
 
 
 @router.post(
@@ -151,7 +163,7 @@ async def add_document(request: Request, service: Service) -> Any:
 
     A document of more than ``QA_MAX_SYNC_WINDOWS`` windows is indexed by a background job instead: 202 with the job.
     """
-    return await _write(service, await _upload(request, service, None), create=True)
+    return await _write(request, service, None, create=True)
 
 
 def _bulk_body() -> dict[str, Any]:
@@ -233,17 +245,11 @@ async def add_documents(request: Request, service: Service, replace: bool = True
     More than ``QA_MAX_SYNC_WINDOWS`` windows in all: a background job (202).
     """
     items = await _documents(request, service)
-    prepared = await writes.prepare(service, service.prepare_many, items)
-    uploads = [p for p in prepared if isinstance(p, Upload)]
-    create = not replace
-    if sum(len(u.windows) for u in uploads) > service.settings.max_sync_windows:
-        job = service.start_many(items, prepared, create=create)
-        headers = {"Location": f"/index/jobs/{job.id}"}
-        return JSONResponse(Job.model_validate(job).model_dump(), status_code=202, headers=headers)
-    # Embedded before taking a turn at the writer, so a bulk request holds it only to store and commit.
-    ahead = await writes.prepare(service, service.writer.embed_ahead, *uploads)
-    outcomes = await writes.run(service, service.put_many, prepared, create=create, ahead=ahead)
-    return BulkIndexed.model_validate(bulk_result([i.name for i in items], outcomes))
+    batch = await writes.prepare(service, service.prepare, items, create=not replace)
+    written = await _submit(service, batch)
+    if isinstance(written, JobRecord):
+        return _accepted(written)
+    return BulkIndexed.model_validate(bulk_indexed(written.to_data()))
 
 
 @router.api_route("/bulk", methods=["GET", "PUT", "DELETE", "PATCH"], include_in_schema=False)
@@ -261,7 +267,7 @@ async def bulk_only_posts() -> None:
 )
 async def put_document(doc_id: DocId, request: Request, response: Response, service: Service) -> Any:
     """Replace a document (or create it: 201) and re-index it; a large one in a background job (202)."""
-    result = await _write(service, await _upload(request, service, doc_id), create=False)
+    result = await _write(request, service, doc_id, create=False)
     if isinstance(result, DocumentIndexed) and result.created:
         response.status_code = status.HTTP_201_CREATED
     return result
@@ -270,7 +276,7 @@ async def put_document(doc_id: DocId, request: Request, response: Response, serv
 @router.delete("/{doc_id:path}", response_model=DocumentIndexed, responses=_WRITE_ERRORS, dependencies=[Writer])
 async def delete_document(doc_id: ExistingDocId, service: Service) -> DocumentIndexed:
     """Remove the document's file, metadata and chunks."""
-    return DocumentIndexed.model_validate(await writes.run(service, service.writer.delete, doc_id))
+    return DocumentIndexed.model_validate(await writes.run(service, service.delete, doc_id))
 
 
 @router.get("", response_model=DocumentList, responses=_WRITE_ERRORS, dependencies=[Reader])

@@ -10,16 +10,66 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from qa import errors
 from qa.errors import Busy, NotReady, QAError, Unauthorized
 
 log = logging.getLogger(__name__)
 DIFY_PATH = "/retrieval"
+
+# Each error's HTTP status; a subclass not listed answers its nearest listed ancestor's.
+STATUS: dict[type[QAError], int] = {
+    errors.QAError: 500,
+    errors.InvalidInput: 422,
+    errors.NoText: 422,
+    errors.BadDocument: 400,
+    errors.TooLarge: 413,
+    errors.UnsupportedType: 415,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.Busy: 429,
+    errors.NotReady: 503,
+    errors.IndexUnusable: 503,
+    errors.ModelMismatch: 409,
+    errors.StorageFull: 507,
+}
+
+
+def status_of(error: QAError | type[QAError]) -> int:
+    """The HTTP status that answers ``error``."""
+    kind = error if isinstance(error, type) else type(error)
+    return next(STATUS[k] for k in kind.__mro__ if k in STATUS)
+
+
+def status_named(kind: str) -> int:
+    """The status of an error known by its class name (a background job's outcome keeps only the name)."""
+    return status_of(next((k for k in _subclasses(errors.QAError) if k.__name__ == kind), errors.QAError))
+
+
+def bulk_indexed(data: dict[str, Any]) -> dict[str, Any]:
+    """A batch's outcomes as plain data (``Written.to_data``, or a background job's result) with each document's
+    status: 201 created, 200 replaced, or what a single-document request refused this way would get."""
+    return {**data, "documents": [_with_status(d) for d in data["documents"]]}
+
+
+def _with_status(outcome: dict[str, Any]) -> dict[str, Any]:
+    if "status" in outcome:  # recorded by a job before outcomes named their kind
+        return outcome
+    if "error" in outcome:
+        return {**outcome, "status": status_named(outcome.get("kind", "QAError"))}
+    return {**outcome, "status": 201 if outcome["created"] else 200}
+
+
+def _subclasses(kind: type[QAError]) -> list[type[QAError]]:
+    return [kind, *(s for sub in kind.__subclasses__() for s in _subclasses(sub))]
 
 
 def _readable(exc: RequestValidationError) -> str:
@@ -48,12 +98,13 @@ def _allowed_methods(app: FastAPI, path: str) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(QAError)
     async def _qa_error(request: Request, exc: QAError) -> JSONResponse:
-        if exc.status_code >= 500 and not isinstance(exc, NotReady):  # NotReady: a start-up the log already tells
+        status = status_of(exc)
+        if status >= 500 and not isinstance(exc, NotReady):  # NotReady: a start-up the log already tells
             log.error("%s %s: %s", request.method, request.url.path, exc)
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
         if isinstance(exc, Busy):
             headers = {"Retry-After": str(exc.retry_after)}
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status_code, headers=headers)
+        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from qa.api.deps import Reader, Service, Writer
+from qa.api.errors import bulk_indexed
+from qa.service import jobs
 from qa.wire import ErrorBody, Job, JobList
 
 router = APIRouter(prefix="/index", tags=["index"])
@@ -18,10 +20,17 @@ def rebuild(service: Service) -> Job:
 
 
 @router.get("/jobs", response_model=JobList, responses=_ERRORS, dependencies=[Reader])
-def jobs(service: Service) -> JobList:
-    return JobList(jobs=service.jobs.list())
+def list_jobs(service: Service) -> JobList:
+    return JobList(jobs=[_wire(j) for j in service.jobs.list()])
 
 
 @router.get("/jobs/{job_id}", response_model=Job, responses=_ERRORS, dependencies=[Reader])
 def job(job_id: str, service: Service) -> Job:
-    return Job.model_validate(service.jobs.get(job_id))
+    return _wire(service.jobs.get(job_id))
+
+
+def _wire(job: jobs.Job) -> Job:
+    """A job as clients read it: a batch's outcomes carry their HTTP status, as the bulk endpoint's do."""
+    if job.kind == "documents" and job.result is not None:
+        return Job.model_validate(job).model_copy(update={"result": bulk_indexed(job.result)})
+    return Job.model_validate(job)

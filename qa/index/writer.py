@@ -277,39 +277,6 @@ class Writer:
         vecs = building.encode_all(self.embedder, windows, progress)
         return dict(zip(windows, vecs))
 
-    def put(
-        self,
-        name: str,
-        data: bytes,
-        metadata: object = None,
-        *,
-        create: bool = False,
-        default_suffix: str | None = None,
-        timeout: float | None = None,
-    ) -> DocumentChange:
-        """:meth:`prepare` then :meth:`put_upload`: store a document and index it, searchable when this returns."""
-        upload = self.prepare(name, data, metadata, default_suffix=default_suffix)
-        return self.put_upload(upload, create=create, timeout=timeout)
-
-    def put_upload(
-        self,
-        upload: Upload,
-        *,
-        create: bool = False,
-        timeout: float | None = None,
-        ahead: dict[str, np.ndarray] | None = None,
-    ) -> DocumentChange:
-        """Store a document in the docs folder and index it; searchable when this returns.
-
-        ``create`` refuses to replace an existing document (POST); otherwise it
-        is an upsert (PUT). ``ahead``: its vectors, from :meth:`embed_ahead`.
-        If indexing fails, the folder is put back as it was.
-        """
-        outcome = self.put_uploads([upload], create=create, timeout=timeout, ahead=ahead)[0]
-        if isinstance(outcome, QAError):
-            raise outcome
-        return outcome
-
     def _exists(self, doc_id: str) -> bool:
         current = self.live.peek()
         return names.path_of(self.settings.docs_dir, doc_id).exists() or (

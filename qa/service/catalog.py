@@ -93,7 +93,7 @@ class Catalog:
             try:
                 with durable.disk_errors(f"creating collection {name!r}"):
                     service.settings.docs_dir.mkdir(parents=True, exist_ok=True)
-                    service.writer.sync()  # an empty index, so the collection exists on disk and answers at once
+                    service.sync()  # an empty index, so the collection exists on disk and answers at once
             except BaseException:
                 shutil.rmtree(self.settings.collections_dir / name, ignore_errors=True)  # no half-made collection
                 raise

@@ -1,9 +1,11 @@
 """The core object of one collection: its settings, the loaded model, the live index and the one writer.
 
-It is thin on purpose: searching is :mod:`qa.search`, writing is
-:class:`qa.index.writer.Writer` (reached as ``service.writer``), rebuilding is
-a background :class:`Jobs` entry. What it adds is validation of a query and
-the result types every front end (HTTP, CLI, MCP) renders.
+It is the one way in for every front end (HTTP, CLI, MCP, the watcher): queries
+are checked here and answered by :mod:`qa.search`; every write passes through
+:meth:`QAService.prepare`, :meth:`~QAService.embed` and :meth:`~QAService.store`
+(or :meth:`~QAService.write_later`, a background :class:`Jobs` entry, when it is
+large), which the :class:`qa.index.writer.Writer` carries out. What it returns
+are the result types the front ends render; none of them is HTTP.
 """
 
 from __future__ import annotations
@@ -15,14 +17,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from qa.config import SearchMode, Settings
 from qa.encoder.batching import BatchingEmbedder, CachedPassages
 from qa.encoder.embedder import Embedder, load_embedder
 from qa.errors import BadDocument, InvalidInput, NotFound, QAError
 from qa.index import backend, store
-from qa.index.building import Progress
+from qa.index.building import BuildReport, Progress
 from qa.index.chunking import Chunk
 from qa.index.live import LiveIndex
 from qa.index.writer import DocumentChange, Upload
@@ -31,6 +31,7 @@ from qa.search import answering, english, lexicon, retrieval
 from qa.search.filters import Predicate
 from qa.search.retrieval import Hit
 from qa.service import listing
+from qa.service.changes import Batch, NewDocument, Written, change_data
 from qa.service.jobs import Job, Jobs
 from qa.translate.loader import LazyTranslator
 
@@ -111,29 +112,6 @@ class PassageInfo:
 
 
 @dataclass(frozen=True)
-class NewDocument:
-    """A document as a request carries it, before anything is checked."""
-
-    name: str
-    data: bytes
-    metadata: Any = None
-    default_suffix: str | None = None  # added to a name without one (text sent as JSON becomes .txt)
-
-
-def bulk_result(names: Sequence[str], outcomes: Sequence[DocumentChange | QAError]) -> dict[str, Any]:
-    """A bulk write's outcome as plain data: each document's (what landed, or why not), and the index change."""
-    documents, index = [], None
-    for name, o in zip(names, outcomes):
-        if isinstance(o, QAError):
-            documents.append({"doc_id": name, "status": o.status_code, "error": str(o)})
-        else:
-            index = o.index
-            status = 201 if o.created else 200
-            documents.append({"doc_id": o.doc_id, "status": status, "chunks": o.chunks, "sha256": o.sha256})
-    return {"documents": documents, "errors": any(isinstance(o, QAError) for o in outcomes), "index": index}
-
-
-@dataclass(frozen=True)
 class _Query:
     """What a search and an ask both start from: the checked text, the mode, one index for the whole request."""
 
@@ -187,83 +165,93 @@ class QAService:
         # damaged one ends the process, and a thread still building the table in C++ then aborts it (exit 134).
         lexicon.warm()
         if stale:
-            return self.jobs.start("sync", lambda progress: self.writer.sync(progress=progress).counts())
+            return self.jobs.start("sync", lambda progress: self.sync(progress=progress).counts())
         return None
 
     def start_rebuild(self) -> Job:
         """Re-embed the whole docs folder in the background; searches use the old index until it is done."""
-        return self.jobs.start("rebuild", lambda progress: self.writer.sync(rebuild=True, progress=progress).counts())
+        return self.jobs.start("rebuild", lambda progress: self.sync(rebuild=True, progress=progress).counts())
 
-    def start_upload(self, upload: Upload, *, create: bool = False) -> Job:
-        """Index a large document in the background: it is embedded without holding the writer, then stored.
-
-        The job's result is the document change; until it succeeds the
-        document is neither in the docs folder nor searchable.
-        """
-
-        def work(progress: Progress) -> dict[str, Any]:
-            vectors = self.writer.embed_ahead(upload, progress=progress)
-            change = self.writer.put_upload(upload, create=create, ahead=vectors, timeout=None)
-            return {
-                "doc_id": change.doc_id,
-                "chunks": change.chunks,
-                "sha256": change.sha256,
-                "created": change.created,
-                "index": change.index,
-            }
-
-        return self.jobs.start("document", work)
-
-    # ------------------------------------------------------------ documents in bulk
-    def prepare_many(self, items: Sequence[NewDocument]) -> list[Upload | QAError]:
-        """Check and convert each document; one that is refused (or named twice) is its error, in its place."""
-        out: list[Upload | QAError] = []
+    # ------------------------------------------------------------ writes: the one way in (see qa.service.changes)
+    def prepare(self, items: Sequence[NewDocument], *, create: bool = False, single: bool = False) -> Batch:
+        """Check and convert each document without touching anything; one that is refused (or named twice) is its
+        error, in its place. ``single``: a request of one document, whose refusal is raised here, at once."""
+        prepared: list[Upload | QAError] = []
         seen: set[str] = set()
         for item in items:
             try:
                 upload = self.writer.prepare(item.name, item.data, item.metadata, default_suffix=item.default_suffix)
             except QAError as exc:
-                out.append(exc)
+                if single:
+                    raise
+                prepared.append(exc)
                 continue
             if upload.doc_id in seen:
-                out.append(BadDocument(f"{upload.doc_id} appears more than once in this request"))
+                prepared.append(BadDocument(f"{upload.doc_id} appears more than once in this request"))
                 continue
             seen.add(upload.doc_id)
-            out.append(upload)
-        return out
+            prepared.append(upload)
+        return Batch([i.name for i in items], prepared, create, single=single)
 
-    def put_many(
+    def in_background(self, batch: Batch) -> bool:
+        """Whether the batch is too large to write while a client waits (``QA_MAX_SYNC_WINDOWS``): :meth:`write_later`."""
+        return batch.windows > self.settings.max_sync_windows
+
+    def embed(self, batch: Batch, progress: Progress | None = None) -> Batch:
+        """The batch with its vectors, computed without holding the writer, so other writes go on meanwhile."""
+        return replace(batch, vectors=self.writer.embed_ahead(*batch.uploads, progress=progress))
+
+    def store(self, batch: Batch, *, timeout: float | None = None) -> Written:
+        """Store the batch's documents and index them as one change, waiting at most ``timeout`` seconds for the
+        writer (``QA_WRITE_TIMEOUT`` when None). A document that cannot land fails alone, in its place; a failure
+        of the index change itself raises, and then none is stored (see ``Writer.put_uploads``)."""
+        uploads = batch.uploads
+        stored = self.writer.put_uploads(uploads, create=batch.create, timeout=timeout, ahead=batch.vectors)
+        landed = iter(stored if uploads else [])
+        return Written(batch.names, [next(landed) if isinstance(p, Upload) else p for p in batch.prepared])
+
+    def write(self, batch: Batch, *, progress: Progress | None = None, timeout: float | None = None) -> Written:
+        """:meth:`embed` (unless done) then :meth:`store`, in this thread: searchable when this returns."""
+        return self.store(batch if batch.vectors is not None else self.embed(batch, progress), timeout=timeout)
+
+    def write_later(self, batch: Batch) -> Job:
+        """:meth:`write` in a background job; until it succeeds none of the documents is stored or searchable.
+
+        The result is plain data: a single document's change (``single``), or each document's outcome."""
+
+        def work(progress: Progress) -> dict[str, Any]:
+            written = self.write(batch, progress=progress)
+            return change_data(written.single()) if batch.single else written.to_data()
+
+        return self.jobs.start("document" if batch.single else "documents", work)
+
+    def put(
         self,
-        prepared: Sequence[Upload | QAError],
+        name: str,
+        data: bytes,
+        metadata: object = None,
         *,
         create: bool = False,
+        default_suffix: str | None = None,
         timeout: float | None = None,
-        ahead: dict[str, np.ndarray] | None = None,
-    ) -> list[DocumentChange | QAError]:
-        """Store the prepared documents as one index change; each outcome in its place (see ``Writer.put_uploads``)."""
-        uploads = [p for p in prepared if isinstance(p, Upload)]
-        landed = iter(self.writer.put_uploads(uploads, create=create, timeout=timeout, ahead=ahead) if uploads else [])
-        return [next(landed) if isinstance(p, Upload) else p for p in prepared]
+    ) -> DocumentChange:
+        """Store one document and index it, searchable when this returns: a batch of one, its refusal raised."""
+        batch = self.prepare([NewDocument(name, data, metadata, default_suffix)], create=create, single=True)
+        return self.write(batch, timeout=timeout).single()
 
-    def add_many(
-        self,
-        items: Sequence[NewDocument],
-        prepared: Sequence[Upload | QAError],
-        *,
-        create: bool,
-        progress: Progress | None = None,
-    ) -> dict[str, Any]:
-        """Embed the prepared documents without holding the writer, then store them as one change: the
-        :func:`bulk_result` a bulk request answers (for a background job and ``qa add``)."""
-        vectors = self.writer.embed_ahead(*(p for p in prepared if isinstance(p, Upload)), progress=progress)
-        outcomes = self.put_many(prepared, create=create, ahead=vectors)
-        return bulk_result([i.name for i in items], outcomes)
+    def delete(self, name: str, *, timeout: float | None = None) -> DocumentChange:
+        """Remove a document's file, metadata and passages (see ``Writer.delete``)."""
+        return self.writer.delete(name, timeout=timeout)
 
-    def start_many(self, items: Sequence[NewDocument], prepared: Sequence[Upload | QAError], *, create: bool) -> Job:
-        """Index many documents in the background (:meth:`add_many`); until the job succeeds none is stored."""
-        return self.jobs.start(
-            "documents", lambda progress: self.add_many(items, prepared, create=create, progress=progress)
-        )
+    def sync(
+        self, *, rebuild: bool = False, progress: Progress | None = None, timeout: float | None = None
+    ) -> BuildReport:
+        """Bring the index in line with the docs folder, embedding only what changed (everything if ``rebuild``)."""
+        return self.writer.sync(rebuild=rebuild, progress=progress, timeout=timeout)
+
+    def ensure(self, progress: Progress | None = None) -> BuildReport | None:
+        """Load the index, first building or updating it when it is missing or lags the folder; None when current."""
+        return self.writer.ensure(progress)
 
     # ------------------------------------------------------------ documents
     def documents(self) -> list[DocumentInfo]:

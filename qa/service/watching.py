@@ -50,7 +50,7 @@ def watch(service: QAService, stop: threading.Event, on_sync: Callable[[BuildRep
     ):
         log.info("%d change(s) in %s; re-indexing", len(changes), docs_dir)
         try:
-            report = service.writer.sync()
+            report = service.sync()
         except QAError as exc:
             log.warning("re-indexing after a change failed: %s", exc)
             continue
