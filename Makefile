@@ -1,5 +1,5 @@
 # The two commands of the README's quick start, plus the benchmarks and the documentation site.
-.PHONY: setup serve test bench eval docs
+.PHONY: setup serve test test-fast bench eval docs
 
 export HF_HUB_OFFLINE := 1
 
@@ -11,6 +11,11 @@ serve: setup
 
 test: setup
 	.venv/bin/python -m pytest
+
+# The pre-commit tier: everything but the tests marked slow (docs/development.md, "Test tiers"); it still loads
+# the real model once, for the tests marked model.
+test-fast: setup
+	.venv/bin/python -m pytest -m "not slow"
 
 # Quality on the test halves (the learned parts were fit on the dev halves): each set's questions over its own
 # corpus, with the other set's questions as unanswerable ones (docs/answers.md explains every column).

@@ -133,3 +133,13 @@ def make_service(tmp_path: Path, fake_embedder: CountingEmbedder) -> Callable[..
         return seed_service(tmp_path, embedder or fake_embedder, **settings)
 
     return make
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Markers that follow from what a test uses, so they cannot drift from it: ``model`` wherever the real model
+    is a fixture (directly or through another fixture), and ``slow`` wherever Chromium is started."""
+    for item in items:
+        if "real_embedder" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.model)
+        if item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.slow)

@@ -11,7 +11,6 @@ from qa.service.core import QAService
 
 from conftest import ROOT, SEED, seed_service
 
-pytestmark = pytest.mark.slow
 QUESTIONS = read_queries(ROOT / "tests" / "fixtures" / "seed_questions.jsonl")
 
 
@@ -20,6 +19,7 @@ def service(real_embedder, tmp_path_factory) -> QAService:  # type: ignore[no-un
     return seed_service(tmp_path_factory.mktemp("answers"), real_embedder)
 
 
+@pytest.mark.slow
 def test_own_questions_rank_the_answering_passage_high(service: QAService) -> None:
     assert len(QUESTIONS) >= 20 and sum(not q.question.isascii() for q in QUESTIONS) < len(QUESTIONS)
     found = {q.question: service.search(q.question, 10, min_relevance=0).results for q in QUESTIONS}
@@ -44,6 +44,7 @@ def test_ask_returns_the_answering_sentence_with_offsets_into_the_source(service
         assert passage["start"] <= sent["start"] < sent["end"] <= passage["end"]
 
 
+@pytest.mark.slow
 def test_answering_sentences_contain_the_answer(service: QAService) -> None:
     found = total = 0
     for q in QUESTIONS:

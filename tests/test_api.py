@@ -10,7 +10,6 @@ from qa.service.core import QAService
 
 from conftest import SEED, seed_service
 
-pytestmark = pytest.mark.slow
 ZH = "青岛市虚拟现实产业园规划面积有多大?"
 EN = "How large is the planned area of the Qingdao VR industrial park?"
 
@@ -93,6 +92,7 @@ def test_openapi_docs(client: TestClient) -> None:
     assert {"/health", "/search"} <= set(paths)
 
 
+@pytest.mark.slow
 def test_another_model_by_path_loads_and_refuses_this_index(client: TestClient) -> None:
     """QA_MODEL may be any sentence-transformers folder; an index built by another model is a clear error."""
     from qa.encoder.embedder import load_embedder, resolve_model_path

@@ -41,6 +41,7 @@ def test_the_documentation_pages_load_only_files_of_this_server(server: Threaded
 
 
 @needs_browser
+@pytest.mark.browser
 def test_swagger_ui_renders_the_operations_offline(server: ThreadedServer) -> None:
     from selenium.webdriver.common.by import By
 
@@ -55,6 +56,7 @@ def test_swagger_ui_renders_the_operations_offline(server: ThreadedServer) -> No
 
 
 @needs_browser
+@pytest.mark.browser
 def test_redoc_renders_the_operations_offline(server: ThreadedServer) -> None:
     from selenium.webdriver.common.by import By
 

@@ -20,6 +20,7 @@ from qa.api import create_app
 from conftest import SEED, seed_service
 from servers import ThreadedServer, free_port, offline_env, qa_command
 
+pytestmark = pytest.mark.slow  # every test runs `qa` as a process (each imports torch)
 
 def qa(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -123,7 +124,6 @@ def test_every_verb_works_through_a_running_server(server: ThreadedServer, tmp_p
 # ------------------------------------------------------------------ the real model
 
 
-@pytest.mark.slow
 def test_ask_through_a_server_prints_what_ask_prints_here(tmp_path: Path, real_embedder: Any) -> None:
     service = seed_service(tmp_path, real_embedder)
     where = ["--docs", str(service.settings.docs_dir), "--index", str(service.settings.index_dir)]
@@ -135,7 +135,7 @@ def test_ask_through_a_server_prints_what_ask_prints_here(tmp_path: Path, real_e
     assert remote.stdout == local.stdout and "1969亩" in remote.stdout
 
 
-@pytest.mark.slow
+@pytest.mark.model  # in the `qa serve` it starts
 def test_serve_binds_first_answers_liveness_then_readiness(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()

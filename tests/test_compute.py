@@ -7,12 +7,10 @@ import signal
 import threading
 
 import numpy as np
-import pytest
 
 from qa.encoder import compute
 
 
-@pytest.mark.slow
 def test_concurrent_callers_get_their_own_vectors(real_embedder) -> None:  # type: ignore[no-untyped-def]
     texts = [f"第{i}个问题:青岛的虚拟现实产业园有多大?" if i % 2 else f"question {i} about Laoshan" for i in range(12)]
     expected = real_embedder.encode_queries(texts)

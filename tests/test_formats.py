@@ -190,6 +190,7 @@ def test_a_docx_reads_in_order_with_headings_lists_and_tables() -> None:
     assert extracted.section_at(ai) == "第二章 人工智能计算中心" and extracted.page_at(ai) is None
 
 
+@pytest.mark.slow
 def test_docx_that_qa_cannot_read_are_clear_4xx(make_service) -> None:  # type: ignore[no-untyped-def]
     service = make_service()
     client = TestClient(create_app(service.settings, service=service))

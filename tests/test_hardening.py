@@ -131,6 +131,7 @@ def test_an_endless_header_gets_431_and_others_are_not_held_up(make_service) -> 
     assert reply.startswith(b"HTTP/1.1 431") and b"detail" in reply
 
 
+@pytest.mark.slow
 def test_idle_and_trickling_connections_are_closed_and_cannot_lock_others_out(make_service) -> None:  # type: ignore[no-untyped-def]
     _, server = _limited_server(make_service, header_timeout=1.5, max_idle_connections=50)
     with server:
@@ -163,6 +164,7 @@ def test_idle_and_trickling_connections_are_closed_and_cannot_lock_others_out(ma
 
 
 # ------------------------------------------------------------------ 3. queued writers and readers
+@pytest.mark.slow
 def test_queued_writers_do_not_starve_readers(make_service) -> None:  # type: ignore[no-untyped-def]
     """The report: 45 PUTs behind a 17 s write held every worker thread, and a search took 14 s."""
     service = make_service(SlowEmbedder(delay=4.0), write_timeout=120, max_queued_writes=64)  # the gate, not the queue
@@ -223,6 +225,7 @@ def _leftovers(root: Path) -> list[str]:
     return sorted(p.name for p in root.rglob(".*") if ".tmp-" in p.name or ".bak-" in p.name)
 
 
+@pytest.mark.slow
 def test_a_full_disk_changes_nothing_and_answers_507(small_disk: Path, fake_embedder) -> None:  # type: ignore[no-untyped-def]
     service = seed_service(small_disk, fake_embedder, allowed_hosts="testserver")
     client = TestClient(create_app(service.settings, service=service))
@@ -262,6 +265,7 @@ def test_a_full_disk_changes_nothing_and_answers_507(small_disk: Path, fake_embe
 
 
 # ------------------------------------------------------------------ 5. deeply nested HTML
+@pytest.mark.slow
 def test_deeply_nested_html_is_read(make_service) -> None:  # type: ignore[no-untyped-def]
     service = make_service()
     client = TestClient(create_app(service.settings, service=service))
@@ -274,6 +278,7 @@ def test_deeply_nested_html_is_read(make_service) -> None:  # type: ignore[no-un
 
 
 # ------------------------------------------------------------------ 6. a write racing a collection delete
+@pytest.mark.slow
 def test_a_write_queued_behind_a_collection_delete_does_not_recreate_it(make_service) -> None:  # type: ignore[no-untyped-def]
     service = make_service(SlowEmbedder(delay=2.0), write_timeout=60)
     client = TestClient(create_app(service.settings, service=service))
@@ -322,6 +327,7 @@ def test_cross_site_writes_and_foreign_hosts_are_refused(make_service) -> None: 
 
 
 # ------------------------------------------------------------------ 8. huge documents
+@pytest.mark.slow
 def test_a_large_document_is_indexed_in_the_background_without_blocking_writes(make_service) -> None:  # type: ignore[no-untyped-def]
     service = make_service(SlowEmbedder(delay=3.0), max_sync_windows=20)
     client = TestClient(create_app(service.settings, service=service))

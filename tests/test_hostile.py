@@ -73,6 +73,7 @@ def test_the_folder_indexer_skips_a_malformed_docx_with_one_warning(make_service
 
 
 # ------------------------------------------------------------------ 3. one slow converter
+@pytest.mark.slow
 def test_one_slow_pdf_fails_alone_and_is_the_one_named(make_service) -> None:  # type: ignore[no-untyped-def]
     """The report: a 1,000-page PDF held the one converter; then 12 innocent uploads failed, each blamed for it."""
     service = make_service(convert_timeout=3)
@@ -186,6 +187,7 @@ def _slow_body(port: int) -> socket.socket:
     return sock
 
 
+@pytest.mark.slow
 def test_a_slow_body_flood_locks_nobody_out_and_every_answer_is_json(make_service) -> None:  # type: ignore[no-untyped-def]
     """The report: ~1,100 connections sending one body byte every 5 s; everyone else got plain-text 503s."""
     service = make_service(max_connections=120, max_idle_connections=40, request_timeout=4, read_timeout=30)
@@ -239,6 +241,7 @@ def _reads_during(url: str, attack) -> tuple[list[int], float]:  # type: ignore[
     return statuses, slowest
 
 
+@pytest.mark.slow
 def test_a_60_mb_search_is_refused_before_it_is_read(make_service) -> None:  # type: ignore[no-untyped-def]
     """The report: a 10-million-item doc_id filter was accepted; readers' p99 18 s, RSS 2.6 GB."""
     service = make_service()
@@ -297,6 +300,7 @@ class SlowEmbedder(CountingEmbedder):
         return super().encode_passages(texts)
 
 
+@pytest.mark.slow
 def test_many_bulk_writes_are_queued_or_told_to_retry_and_reads_stay_fast(make_service) -> None:  # type: ignore[no-untyped-def]
     """The report: 45 concurrent bulk requests held every pool thread preparing and embedding; a search took 100 s."""
     service = make_service(SlowEmbedder(delay=0.5), write_workers=2, max_queued_writes=8, write_timeout=120)
@@ -333,6 +337,7 @@ def _words(n: int, seed: int = 1) -> str:
     return " ".join(rng.choice(vocabulary) for _ in range(n))
 
 
+@pytest.mark.slow
 def test_a_large_document_holds_the_writer_only_to_commit(make_service) -> None:  # type: ignore[no-untyped-def]
     """The report: a 9.5 MB one-line PUT held the writer 85 s (its HNSW graph and term counts were built under the
     lock), and small writes got 409 after 30 s."""

@@ -24,6 +24,7 @@ from servers import free_port, offline_env, qa_command, wait_healthy
 
 pytest.importorskip("pymilvus", reason="the milvus extra is not installed: pip install -e '.[milvus]'")
 pytest.importorskip("milvus_lite", reason="the milvus extra is not installed: pip install -e '.[milvus]'")
+pytestmark = pytest.mark.slow  # milvus-lite starts a server per test
 
 from qa.config import Settings  # noqa: E402
 from qa.errors import BackendUnavailable, ModelMismatch  # noqa: E402
@@ -279,7 +280,7 @@ def lite_server(tmp_path: Path):  # type: ignore[no-untyped-def]
         proc.kill()
 
 
-@pytest.mark.slow
+@pytest.mark.model  # in the two `qa serve` processes
 def test_two_qa_serve_processes_share_one_milvus(tmp_path: Path, lite_server: str) -> None:
     procs, urls = [], []
     try:
@@ -323,7 +324,6 @@ def test_two_qa_serve_processes_share_one_milvus(tmp_path: Path, lite_server: st
                 p.kill()
 
 
-@pytest.mark.slow
 def test_qa_serve_refuses_a_bad_milvus_in_one_line(tmp_path: Path) -> None:
     env = {**offline_env(), "QA_BACKEND": "milvus", "QA_MILVUS_URI": "http://127.0.0.1:1"}
     (tmp_path / "a.txt").write_text("A document, so the docs folder is not refused first.", encoding="utf-8")

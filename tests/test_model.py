@@ -12,8 +12,6 @@ import pytest
 
 from conftest import EVAL, ROOT, SEED
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def bundled():  # type: ignore[no-untyped-def]
@@ -54,6 +52,7 @@ def test_full_width_punctuation_is_not_unknown(real_embedder) -> None:  # type: 
     assert tok.unk_token_id not in ids
 
 
+@pytest.mark.slow
 def test_token_counts_and_embeddings_match_the_engine(real_embedder, engine) -> None:  # type: ignore[no-untyped-def]
     texts = [t for t in real_texts() if engine.token_count(t, False) <= 512]
     assert len(texts) >= 50
@@ -75,6 +74,7 @@ def test_token_counts_and_embeddings_match_the_engine(real_embedder, engine) -> 
         assert cos.min() >= 0.999
 
 
+@pytest.mark.slow
 def test_bf16_encoding_stays_within_cosine_0_9999_of_fp32(real_embedder) -> None:  # type: ignore[no-untyped-def]
     """bf16 is only worth its speed if nothing downstream can tell: hold it to a bound tighter than the engine check."""
     from qa.encoder.embedder import SentenceTransformerEmbedder
@@ -89,6 +89,7 @@ def test_bf16_encoding_stays_within_cosine_0_9999_of_fp32(real_embedder) -> None
         assert cos.min() >= 0.9999
 
 
+@pytest.mark.slow
 def test_passages_dealt_to_several_workers_come_back_in_order(real_embedder) -> None:  # type: ignore[no-untyped-def]
     from qa.encoder.embedder import SentenceTransformerEmbedder
 
@@ -154,6 +155,7 @@ def test_materialization_is_cached_and_keyed_by_the_weights(real_embedder) -> No
     assert config["prompts"] == {"query": "query: ", "document": "passage: "}
 
 
+@pytest.mark.slow
 def test_an_incomplete_cache_folder_is_rebuilt(tmp_path: Path) -> None:
     from qa.encoder.bundled import provision
 

@@ -232,6 +232,7 @@ time.sleep(3600)
 """
 
 
+@pytest.mark.slow
 def test_a_job_running_when_the_process_died_is_interrupted_and_can_run_again(tmp_path: Path) -> None:
     import signal
     import subprocess

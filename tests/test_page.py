@@ -1,7 +1,8 @@
 """The page at ``GET /``: how it is served (fast, no browser), then what a person does with it, in headless Chromium.
 
 The browser tests drive Debian's chromium with selenium against a real uvicorn. Those about meaning (the seed
-question, finding an upload) use the real model; the rest use the counting embedder and run in the fast tier.
+question, finding an upload) use the real model; the rest use the counting embedder. All are slow (a browser test
+is: tests/conftest.py marks it); what is served, without a browser, runs in the fast tier.
 """
 
 from __future__ import annotations

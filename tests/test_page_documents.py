@@ -49,6 +49,7 @@ def server(thousand: QAService) -> Iterator[ThreadedServer]:
         yield s
 
 
+@pytest.mark.slow
 def test_the_list_api_pages_sorts_and_searches(server: ThreadedServer) -> None:
     seen, cursor = [], None
     while True:
@@ -76,6 +77,7 @@ def _names(driver: Any) -> list[str]:
 
 
 @needs_browser
+@pytest.mark.browser
 def test_a_thousand_documents_page_sort_and_search_on_the_server(server: ThreadedServer) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
@@ -108,6 +110,7 @@ def test_a_thousand_documents_page_sort_and_search_on_the_server(server: Threade
 
 
 @needs_browser
+@pytest.mark.browser
 def test_several_files_go_as_one_bulk_request_with_each_outcome(make_service: Any, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
@@ -132,6 +135,7 @@ def test_several_files_go_as_one_bulk_request_with_each_outcome(make_service: An
 
 
 @needs_browser
+@pytest.mark.browser
 def test_the_previous_answer_dims_while_a_new_one_is_on_its_way(make_service: Any) -> None:
     from selenium.webdriver.common.by import By
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
@@ -13,6 +14,7 @@ from qa.api import create_app
 
 from servers import ThreadedServer  # noqa: E402
 
+pytestmark = pytest.mark.slow  # schemathesis: hundreds of requests
 EXAMPLES = 25  # per operation; bounded so the run takes seconds
 
 

@@ -52,6 +52,7 @@ def _same(a: dict[str, list[tuple[str, float]]], b: dict[str, list[tuple[str, fl
         assert all(abs(x - y) < 1e-5 for (_, x), (_, y) in zip(a[key], b[key])), key
 
 
+@pytest.mark.slow
 def test_the_same_documents_rank_alike_however_they_were_written(make_settings, tmp_path: Path) -> None:
     final = {f"doc-{i}.txt": _text(i, version=1 if i % 4 == 0 else 0) for i in range(24) if i % 5 != 4}
 
@@ -180,6 +181,7 @@ for step in range(10_000):
 """
 
 
+@pytest.mark.slow
 def test_sigkill_during_writes_and_merges_leaves_an_index_that_opens(make_service, tmp_path: Path) -> None:
     service: QAService = make_service()
     settings = service.settings
