@@ -13,18 +13,22 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 from collections.abc import Callable, Iterator
+from typing import get_args
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
+from starlette.datastructures import State as AppState
 
 from qa.api.deps import Reader
+from qa.index.backend import IndexView
 from qa.service.catalog import Catalog
 from qa.service.core import QAService
+from qa.service.jobs import State
 
-JOB_STATES = ("queued", "running", "succeeded", "failed", "interrupted")
+JOB_STATES: tuple[State, ...] = get_args(State)
 # Seconds: a cached query answers in about a millisecond, a rebuild request in tens of seconds.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -100,7 +104,7 @@ def _collections(services: dict[str, QAService]) -> Iterator[Metric]:
             for key, value in _sizes(index).items():
                 sizes[key].add_metric([name], value)
         writer = service.writer
-        commits.add_metric([name], getattr(writer, "commits", 0))
+        commits.add_metric([name], writer.commits)
         merges.add_metric([name], getattr(getattr(writer, "merger", None), "merges", 0))
         tally = Tally((j.kind, j.state) for j in service.jobs.list())
         for kind in sorted({k for k, _ in tally}):
@@ -110,25 +114,25 @@ def _collections(services: dict[str, QAService]) -> Iterator[Metric]:
     yield from (commits, merges, jobs)
 
 
-def _sizes(index: object) -> dict[str, int]:
+def _sizes(index: IndexView) -> dict[str, int]:
     """Sizes of a local index; a Milvus one reports documents and passages (its segments are Milvus's own)."""
-    sizes = {"documents": len(index.manifest.documents), "passages": index.live_size}  # type: ignore[attr-defined]
+    sizes = {"documents": len(index.manifest.documents), "passages": index.live_size}
     segments = getattr(index, "segments", None)
     if segments is not None:
         sizes["segments"] = len(segments)
         sizes["windows"] = sum(int(s.offsets[-1]) for s in segments)
-        sizes["deleted_rows"] = int(index.size) - sizes["passages"]  # type: ignore[attr-defined]
+        sizes["deleted_rows"] = index.size - sizes["passages"]
     return sizes
 
 
-def install(app_state: object, catalog: Callable[[], Catalog | None]) -> HttpMetrics:
+def install(app_state: AppState, catalog: Callable[[], Catalog | None]) -> HttpMetrics:
     """A registry for one app: its HTTP metrics, the core's, and the process's (CPU, memory, open files)."""
     registry = CollectorRegistry()
     metrics = HttpMetrics(registry)
     registry.register(CoreCollector(catalog))
     ProcessCollector(registry=registry)
-    app_state.metrics_registry = registry  # type: ignore[attr-defined]
-    app_state.metrics = metrics  # type: ignore[attr-defined]
+    app_state.metrics_registry = registry
+    app_state.metrics = metrics
     return metrics
 
 

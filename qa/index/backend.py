@@ -1,23 +1,170 @@
-"""The storage-backend seam: the one place that reads QA_BACKEND and picks the writer (and so the index) to use.
+"""The storage-backend seam: what every backend's index and writer offer, and the one place that reads QA_BACKEND.
 
-Everything above it (service, API, CLI, MCP, jobs, watch) talks to a
-:class:`~qa.index.writer.Writer` and searches the view it keeps live, and
-never asks which backend it is. Milvus is imported only when chosen, so the
-default install needs no pymilvus.
+Everything above it (service, API, CLI, MCP, jobs, watch, search) is typed
+against :class:`IndexView` and :class:`IndexWriter` and never asks which
+backend it is. The local store (:class:`qa.index.store.Index`,
+:class:`qa.index.writer.Writer`) and Milvus (:class:`qa.index.milvus.view.MilvusView`,
+:class:`qa.index.milvus.writer.MilvusWriter`) satisfy them structurally, and
+mypy (``make test``) holds both sides to them. Milvus is imported only when
+chosen, so the default install needs no pymilvus.
 """
 
 from __future__ import annotations
 
-from qa.config import Settings
-from qa.encoder.embedder import Embedder
-from qa.index.live import LiveIndex
-from qa.index.writer import Writer
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:  # only annotations need these: importing them here would import every writer
+    from qa.config import Settings
+    from qa.encoder.embedder import Embedder
+    from qa.errors import QAError
+    from qa.index.building import BuildReport, Progress
+    from qa.index.chunking import Chunk
+    from qa.index.live import LiveIndex
+    from qa.index.postings import Field
+    from qa.index.store import Manifest
+    from qa.index.writer import DocumentChange, Upload
+    from qa.ingest.folder import Document
 
 
-def open_writer(settings: Settings, embedder: Embedder, live: LiveIndex) -> Writer:
+class Chunks(Protocol):
+    """A view's passages by row: ``view.chunks[r]``, rows numbered across the whole view."""
+
+    def __getitem__(self, row: int) -> Chunk: ...
+
+    def __len__(self) -> int: ...
+
+
+class IndexView(Protocol):
+    """What searches read: one immutable view of an index, its passages, their term counts and their vectors.
+
+    Rows are numbered across the view; a deleted (masked) row keeps its
+    number, scores nothing and is never returned.
+    """
+
+    @property
+    def manifest(self) -> Manifest: ...  # the model and chunking it was built with, and its live documents
+
+    @property
+    def chunks(self) -> Chunks: ...
+
+    @property
+    def size(self) -> int: ...  # rows, deleted ones included
+
+    @property
+    def live_size(self) -> int: ...  # rows not deleted
+
+    @property
+    def live(self) -> np.ndarray: ...  # bool per row: not deleted
+
+    @property
+    def latin_rows(self) -> np.ndarray: ...  # bool per row: the passage is mostly Latin letters
+
+    @property
+    def lexical(self) -> Field: ...  # BM25 over qa's tokens
+
+    @property
+    def bridge(self) -> Field: ...  # BM25 over the cross-lingual bridge tokens
+
+    def doc_rows(self, doc_id: str) -> list[int]: ...
+
+    def check_vectors(self) -> None:
+        """Raise :class:`~qa.errors.IndexCorrupt` rather than read a damaged vector file."""
+
+    def check_terms(self) -> None:
+        """Raise :class:`~qa.errors.IndexCorrupt` rather than read a damaged term-count file."""
+
+    def dense(self, qvec: np.ndarray, depth: int, only: np.ndarray | None = None) -> dict[int, float]:
+        """The best window score of the ``depth`` nearest live chunks (among rows ``only``), best first."""
+
+    def dense_of(self, qvec: np.ndarray, rows: list[int]) -> dict[int, float]:
+        """The best window score of each of ``rows``."""
+
+
+class IndexWriter(Protocol):
+    """What changes an index: the one writer of a collection, which keeps the view searches read live.
+
+    Every write stores the document in the docs folder first, refuses what it
+    must before touching anything (:meth:`prepare`), and goes live whole or not
+    at all; :mod:`qa.index.writer` says how.
+    """
+
+    closed: bool  # set when the collection is deleted: later writes must not recreate it
+
+    @property
+    def commits(self) -> int: ...  # index changes this writer committed (for /metrics)
+
+    def exclusive(self, timeout: float | None = None) -> AbstractContextManager[None]:
+        """Hold the writer; :class:`~qa.errors.Conflict` after ``timeout`` seconds (None waits)."""
+
+    # ------------------------------------------------------------ opening
+    def on_disk(self) -> IndexView | None:
+        """The index as stored now (what another process may have written since), None when there is none."""
+
+    def load(self) -> IndexView:
+        """Serve the stored index as it is; :class:`~qa.errors.IndexMissing` when there is none."""
+
+    def open(self, progress: Progress | None = None) -> bool:
+        """Serve the stored index, building it only if there is none; True when it lags the docs folder."""
+
+    def ensure(self, progress: Progress | None = None) -> BuildReport | None:
+        """Load the index, building or updating it first when missing or stale; None when it was current."""
+
+    def destroy(self) -> None:
+        """Remove the index for good (deleting a collection); the caller holds :meth:`exclusive`."""
+
+    # ------------------------------------------------------------ writing
+    def sync(
+        self,
+        *,
+        rebuild: bool = False,
+        progress: Progress | None = None,
+        docs: list[Document] | None = None,
+        timeout: float | None = None,
+    ) -> BuildReport:
+        """Bring the index in line with the docs folder, embedding only what changed (everything if ``rebuild``)."""
+
+    def prepare(self, name: str, data: bytes, metadata: object = None, *, default_suffix: str | None = None) -> Upload:
+        """Check and convert a document without touching anything: every refusal happens here."""
+
+    def embed_ahead(self, *uploads: Upload, progress: Progress | None = None) -> dict[str, np.ndarray]:
+        """Vectors of the uploads' windows, computed without holding the writer."""
+
+    def put_uploads(
+        self,
+        uploads: Sequence[Upload],
+        *,
+        create: bool = False,
+        timeout: float | None = None,
+        ahead: dict[str, np.ndarray] | None = None,
+    ) -> list[DocumentChange | QAError]:
+        """Store several documents as one change; each one's outcome (or its own error) in order."""
+
+    def delete(self, name: str, *, timeout: float | None = None) -> DocumentChange:
+        """Remove a document's file, metadata and passages."""
+
+
+def open_writer(settings: Settings, embedder: Embedder, live: LiveIndex) -> IndexWriter:
     """The writer of the configured backend; for Milvus it connects, so bad settings fail here, at start."""
     if settings.backend == "milvus":
         from qa.index.milvus.writer import MilvusWriter
 
         return MilvusWriter(settings, embedder, live)
+    from qa.index.writer import Writer
+
     return Writer(settings, embedder, live)
+
+
+if TYPE_CHECKING:  # what mypy holds both backends to, stated once (never run)
+    from qa.index.milvus.view import MilvusView
+    from qa.index.milvus.writer import MilvusWriter
+    from qa.index.store import Index
+    from qa.index.writer import Writer
+
+    def _both_backends(
+        local: Index, milvus: MilvusView, writer: Writer, milvus_writer: MilvusWriter
+    ) -> tuple[IndexView, IndexView, IndexWriter, IndexWriter]:
+        return local, milvus, writer, milvus_writer

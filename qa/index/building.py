@@ -17,6 +17,7 @@ import numpy as np
 
 from qa.config import ChunkParams, VectorSpec
 from qa.encoder.embedder import Embedder
+from qa.index.backend import IndexView
 from qa.index.chunking import Chunk, chunk_document, embedding_windows
 from qa.index.lexical import TOKENS_VERSION
 from qa.index.segment import DocEntry, Segment
@@ -58,7 +59,7 @@ class Change:
     replace_all: bool = False
 
 
-def compatible(previous: Index, embedder: Embedder, params: ChunkParams) -> bool:
+def compatible(previous: IndexView, embedder: Embedder, params: ChunkParams) -> bool:
     m = previous.manifest
     return m.model == embedder.name and m.dim == embedder.dim and m.chunking == asdict(params)
 
@@ -130,7 +131,7 @@ def _deletions(previous: Index, doc_ids: Sequence[str]) -> dict[int, tuple[np.nd
     """The rows and documents to delete, per segment of ``previous``."""
     out: dict[int, tuple[list[int], set[str]]] = {}
     for doc_id in doc_ids:
-        k = previous.manifest.documents.locate(doc_id)  # type: ignore[attr-defined]
+        k = previous.documents.locate(doc_id)
         if k is None:
             continue
         rows, docs = out.setdefault(k, ([], set()))
@@ -240,5 +241,5 @@ def update(
     return Change(segment, delete, report)
 
 
-def can_update(previous: Index | None, embedder: Embedder, params: ChunkParams) -> bool:
+def can_update(previous: IndexView | None, embedder: Embedder, params: ChunkParams) -> bool:
     return previous is not None and (previous.live_size == 0 or compatible(previous, embedder, params))

@@ -15,25 +15,25 @@ import time
 from collections.abc import Callable
 
 from qa.errors import IndexMissing, QAError
-from qa.index import store
+from qa.index.backend import IndexView
 
 log = logging.getLogger(__name__)
 
 
 class LiveIndex:
     def __init__(self) -> None:
-        self._index: store.Index | None = None
+        self._index: IndexView | None = None
         self._lock = threading.Lock()
-        self._follow: Callable[[], store.Index | None] | None = None
+        self._follow: Callable[[], IndexView | None] | None = None
         self._every = 1.0
         self._next_look = 0.0
         self._looking = threading.Lock()
 
-    def follow(self, on_disk: Callable[[], store.Index | None], every: float = 1.0) -> None:
+    def follow(self, on_disk: Callable[[], IndexView | None], every: float = 1.0) -> None:
         """Look for a newer commit through ``on_disk`` (the writer's view of the disk) every ``every`` seconds."""
         self._follow, self._every = on_disk, every
 
-    def get(self) -> store.Index:
+    def get(self) -> IndexView:
         if self._follow is not None and time.monotonic() >= self._next_look:
             self._look()
         with self._lock:
@@ -56,10 +56,10 @@ class LiveIndex:
         finally:
             self._looking.release()
 
-    def peek(self) -> store.Index | None:
+    def peek(self) -> IndexView | None:
         with self._lock:
             return self._index
 
-    def set(self, index: store.Index) -> None:
+    def set(self, index: IndexView) -> None:
         with self._lock:
             self._index = index

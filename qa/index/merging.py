@@ -15,12 +15,17 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from qa.config import VectorSpec
 from qa.index import store
 from qa.index.segment import DocEntry, Segment
+
+if TYPE_CHECKING:  # the writer imports this module
+    from qa.index.writer import Writer
 
 log = logging.getLogger(__name__)
 MAX_SEGMENTS = 8
@@ -73,7 +78,7 @@ def _rewrite(view: store.Index, names: list[str], spec: VectorSpec) -> _Merged:
     return _Merged(Segment.build(documents, chunks, matrix, offsets, dim, spec), origin)
 
 
-def _commit(index_dir, current: store.Index, before: store.Index, merged: _Merged) -> store.Index | None:  # type: ignore[no-untyped-def]
+def _commit(index_dir: Path, current: store.Index, before: store.Index, merged: _Merged) -> store.Index | None:
     """Replace the merged segments in ``current`` (the caller holds the lock); None if another merge got there first."""
     names = set(merged.origin)
     positions = {s.name: k for k, s in enumerate(current.segments) if s.name in names}
@@ -100,7 +105,7 @@ def _commit(index_dir, current: store.Index, before: store.Index, merged: _Merge
 class Merger:
     """Runs at most one merge at a time for a writer, on a thread of its own; :meth:`consider` after each commit."""
 
-    def __init__(self, writer) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, writer: Writer) -> None:
         self.writer = writer
         self._running = threading.Lock()
         self.merges = 0

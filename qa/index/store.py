@@ -153,9 +153,9 @@ class Index:
             mask = np.ones(segment.size, bool)
             mask[rows] = False
             self.live_masks.append(mask)
-        documents = Documents(segments, self.gone_docs)
+        self.documents = Documents(segments, self.gone_docs)  # the manifest's, with its segment lookup
         self.manifest = Manifest(
-            commit.model, commit.dim, commit.chunking, documents, commit.created_at, commit.tokens_version
+            commit.model, commit.dim, commit.chunking, self.documents, commit.created_at, commit.tokens_version
         )
         self.chunks = _Chunks(self)
 
@@ -190,7 +190,7 @@ class Index:
         return sum(int(m.sum()) for m in self.live_masks)
 
     def doc_rows(self, doc_id: str) -> list[int]:
-        k = self.manifest.documents.locate(doc_id)  # type: ignore[attr-defined]
+        k = self.documents.locate(doc_id)
         if k is None:
             return []
         return [int(self.bases[k]) + r for r in self.segments[k].doc_rows.get(doc_id, [])]

@@ -16,9 +16,11 @@ import logging
 import shutil
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -27,6 +29,7 @@ from qa.config import Settings
 from qa.encoder.embedder import Embedder
 from qa.errors import BadDocument, Conflict, IndexMissing, IndexUnusable, NotFound, QAError, TooLarge
 from qa.index import building, convert, merging, store
+from qa.index.backend import IndexView
 from qa.index.building import BuildReport, Progress
 from qa.index.chunking import chunk_document, embedding_windows
 from qa.index.lexical import TOKENS_VERSION
@@ -82,7 +85,14 @@ class _Ahead:
         return self.inner.encode_passages(texts)
 
 
-class Writer:
+V = TypeVar("V", bound=IndexView)
+
+
+class BaseWriter(ABC, Generic[V]):
+    """What every backend's writer does alike: refusals before any write, embedding ahead of the lock, the docs
+    folder first, one change for a batch of documents. How a change is stored and read back is each backend's
+    (``V`` is its view); :class:`qa.index.backend.IndexWriter` is what the rest of qa sees of it."""
+
     def __init__(self, settings: Settings, embedder: Embedder, live: LiveIndex) -> None:
         self.settings = settings
         self.embedder = embedder
@@ -92,83 +102,49 @@ class Writer:
         self.closed = False  # set when the collection is deleted: later writes must not recreate it
         self.commits = 0  # index changes this writer committed (for /metrics)
         self._lock = threading.Lock()
-        self.merger = merging.Merger(self)
-        # After each commit: merging small or much-deleted segments in the background (tests may turn it off).
-        self.on_commit: Callable[[store.Index], None] | None = self.merger.consider
 
-    @contextmanager
-    def exclusive(self, timeout: float | None = None) -> Iterator[None]:
-        """Hold both locks; give up with :class:`Conflict` after ``timeout`` seconds (None waits)."""
-        started = time.monotonic()
-        if not self._lock.acquire(timeout=-1 if timeout is None else timeout):
-            raise Conflict("another write is in progress (a rebuild or a document update); try again later")
-        try:
-            if self.closed:
-                raise NotFound(f"the collection of {self.settings.docs_dir} was deleted")
-            left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
-            with store.writer_lock(self.settings.index_dir, timeout=left):
-                yield
-        finally:
-            self._lock.release()
+    @abstractmethod
+    def exclusive(self, timeout: float | None = None) -> AbstractContextManager[None]:
+        """Hold the writer; give up with :class:`Conflict` after ``timeout`` seconds (None waits)."""
 
-    def on_disk(self) -> store.Index | None:
-        """The live commit on disk: the view in memory unless another process committed since (then only its
-        new segments are loaded)."""
-        current = self.live.peek()
-        try:
-            path = store.current_path(self.settings.index_dir)
-        except IndexMissing:
-            return None
-        if current is not None and current.path == path:
-            return current
-        return self._load(known=current)
+    @abstractmethod
+    def on_disk(self) -> V | None:
+        """The index as stored now, None when there is none."""
 
-    def _load(self, known: store.Index | None = None) -> store.Index:
-        """The live commit, a format-1 index converted first (once)."""
-        where, model, dim = self.settings.index_dir, self.embedder.name, self.embedder.dim
-        convert.upgrade(where, model=model, dim=dim)
-        return store.load(where, model=model, dim=dim, known=known)
+    @abstractmethod
+    def load(self) -> V:
+        """Serve the stored index as it is."""
 
-    def _commit(self, previous: store.Index | None, change: building.Change) -> store.Index:
-        base = previous or store.empty(self.embedder.name, self.embedder.dim, asdict(self.params))
-        drop = set(range(len(base.segments))) if change.replace_all else set()
-        view = store.commit(
-            self.settings.index_dir,
-            base,
-            add=[change.add] if change.add is not None else [],
-            delete=change.delete,
-            drop=drop,
-            model=(self.embedder.name, self.embedder.dim),
-            chunking=asdict(self.params),
-        )
-        self.live.set(view)
-        self.commits += 1
-        if self.on_commit is not None:
-            self.on_commit(view)
-        return view
+    @abstractmethod
+    def open(self, progress: Progress | None = None) -> bool:
+        """Serve the stored index, building it first only if there is none; True when it lags the docs folder."""
+
+    @abstractmethod
+    def destroy(self) -> None:
+        """Remove the index for good (deleting a collection); the caller holds :meth:`exclusive`."""
+
+    @abstractmethod
+    def sync(
+        self,
+        *,
+        rebuild: bool = False,
+        progress: Progress | None = None,
+        docs: list[folder.Document] | None = None,
+        timeout: float | None = None,
+    ) -> BuildReport:
+        """Bring the index in line with the docs folder, embedding only what changed (everything if ``rebuild``)."""
+
+    @abstractmethod
+    def _apply(
+        self,
+        upserts: list[folder.Document],
+        removes: list[str],
+        embedder: Embedder,
+        built: Segment | None = None,
+    ) -> BuildReport:
+        """Index the change to these documents (the docs folder holds it already); the caller holds the writer."""
 
     # ------------------------------------------------------------ opening
-    def load(self) -> store.Index:
-        """Serve the live commit on disk as it is."""
-        index = self._load()
-        self.live.set(index)
-        return index
-
-    def open(self, progress: Progress | None = None) -> bool:
-        """Serve the index on disk, building it first only if there is none; True when it lags the docs folder.
-
-        A corrupt index or one built by another model is an error for the user
-        to resolve, never silently replaced. Leftovers of killed writers are
-        cleaned here, when no other writer holds the index.
-        """
-        try:
-            index = self.load()
-        except IndexMissing:
-            self.sync(progress=progress)
-            return False
-        self._clean_leftovers()
-        return self._stale(index, folder.read_folder(self.settings.docs_dir))
-
     def ensure(self, progress: Progress | None = None) -> BuildReport | None:
         """Load the index, building or updating it first when it is missing or stale; None when it was current."""
         try:
@@ -180,81 +156,14 @@ class Writer:
             return self.sync(progress=progress, docs=docs)
         return None
 
-    def _stale(self, index: store.Index, docs: list[folder.Document]) -> bool:
+    def _stale(self, index: IndexView, docs: list[folder.Document]) -> bool:
         """Whether ``index`` differs from the folder's documents (text or metadata) or was chunked otherwise."""
         now = {d.doc_id: (d.sha256, d.metadata) for d in docs}
         indexed = {k: (v.sha256, v.metadata) for k, v in index.manifest.documents.items()}
         outdated = index.manifest.chunking != asdict(self.params) or index.manifest.tokens_version != TOKENS_VERSION
         return now != indexed or outdated
 
-    def _clean_leftovers(self) -> None:
-        try:
-            with store.writer_lock(self.settings.index_dir, timeout=0):
-                store.prune(self.settings.index_dir)
-                folder.clean_leftovers(self.settings.docs_dir)
-        except Conflict:
-            pass  # another writer is at work; it prunes after its own write
-        except OSError:
-            log.warning("could not clean leftovers in %s", self.settings.index_dir, exc_info=True)
-
-    def destroy(self) -> None:
-        """Remove the index for good (deleting a collection); the caller holds :meth:`exclusive`."""
-        shutil.rmtree(self.settings.index_dir)
-
-    # ------------------------------------------------------------ whole folder
-    def sync(
-        self,
-        *,
-        rebuild: bool = False,
-        progress: Progress | None = None,
-        docs: list[folder.Document] | None = None,
-        timeout: float | None = None,
-    ) -> BuildReport:
-        """Bring the index in line with the docs folder, embedding only what changed (everything if ``rebuild``)."""
-        with self.exclusive(timeout), durable.disk_errors("updating the index"):
-            try:
-                previous = self.on_disk()
-            except IndexUnusable:
-                if not rebuild:
-                    raise
-                previous = None  # a rebuild is the remedy for a damaged index, so it must not need it
-            if docs is None:
-                docs = folder.read_folder(self.settings.docs_dir)
-            change = building.sync(
-                docs, self.embedder, self.params, previous, progress, reuse_vectors=not rebuild, spec=self.spec
-            )
-            if (
-                change.add is not None
-                or change.delete
-                or change.replace_all
-                and (previous is None or previous.segments)
-            ):
-                self._commit(previous, change)
-            else:
-                self.live.set(previous)  # type: ignore[arg-type]
-        return change.report
-
     # ------------------------------------------------------------ one document
-    def _apply(
-        self,
-        upserts: list[folder.Document],
-        removes: list[str],
-        embedder: Embedder,
-        built: Segment | None = None,
-    ) -> BuildReport:
-        """Commit the change; ``built``: the upserts' segment, made before the lock (:meth:`_build_ahead`)."""
-        previous = self.on_disk()
-        if previous is None or not building.can_update(previous, embedder, self.params):
-            # No usable index to patch: build from the folder, which already holds the change.
-            docs = folder.read_folder(self.settings.docs_dir)
-            change = building.sync(docs, embedder, self.params, previous, spec=self.spec)
-        else:
-            change = building.update(
-                previous, embedder, self.params, upserts=upserts, removes=removes, spec=self.spec, built=built
-            )
-        self._commit(previous, change)
-        return change.report
-
     def prepare(self, name: str, data: bytes, metadata: object = None, *, default_suffix: str | None = None) -> Upload:
         """Check and convert a document without touching anything: every refusal happens here, before any write."""
         s = self.settings
@@ -284,16 +193,8 @@ class Writer:
         )
 
     def _build_ahead(self, uploads: Sequence[Upload], create: bool, embedder: Embedder) -> Segment | None:
-        """The segment of the uploads that will likely land, built before taking the lock (None if there are none).
-
-        Likely: if another write changes which land meanwhile, it is not used and the segment is built under the lock.
-        """
-        current = self.live.peek()
-        indexed = current.manifest.documents if current is not None else {}
-        if any(u.doc_id in indexed and indexed[u.doc_id].sha256 == u.doc.sha256 for u in uploads):
-            return None  # same text: its stored vectors are copied under the lock, nothing is embedded
-        landing = [u.doc for u in uploads if not (create and self._exists(u.doc_id))]
-        return building.assemble(landing, embedder, self.params, self.spec) if landing else None
+        """The uploads' segment, built before taking the writer; a backend without local segments builds none."""
+        return None
 
     def put_uploads(
         self,
@@ -370,3 +271,168 @@ class Writer:
                     raise NotFound(f"no document {doc_id!r}")
                 report = self._apply([], [doc_id], self.embedder)
         return DocumentChange(doc_id, 0, None, False, report)
+
+
+class Writer(BaseWriter[store.Index]):
+    """The local store's writer: segments and commits in QA_INDEX_DIR, one writer across processes (a file lock)."""
+
+    def __init__(self, settings: Settings, embedder: Embedder, live: LiveIndex) -> None:
+        super().__init__(settings, embedder, live)
+        self.merger = merging.Merger(self)
+        # After each commit: merging small or much-deleted segments in the background (tests may turn it off).
+        self.on_commit: Callable[[store.Index], None] | None = self.merger.consider
+
+    @contextmanager
+    def exclusive(self, timeout: float | None = None) -> Iterator[None]:
+        """Hold both locks; give up with :class:`Conflict` after ``timeout`` seconds (None waits)."""
+        started = time.monotonic()
+        if not self._lock.acquire(timeout=-1 if timeout is None else timeout):
+            raise Conflict("another write is in progress (a rebuild or a document update); try again later")
+        try:
+            if self.closed:
+                raise NotFound(f"the collection of {self.settings.docs_dir} was deleted")
+            left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
+            with store.writer_lock(self.settings.index_dir, timeout=left):
+                yield
+        finally:
+            self._lock.release()
+
+    def on_disk(self) -> store.Index | None:
+        """The live commit on disk: the view in memory unless another process committed since (then only its
+        new segments are loaded)."""
+        current = self.live.peek()
+        known = current if isinstance(current, store.Index) else None
+        try:
+            path = store.current_path(self.settings.index_dir)
+        except IndexMissing:
+            return None
+        if known is not None and known.path == path:
+            return known
+        return self._load(known=known)
+
+    def _load(self, known: store.Index | None = None) -> store.Index:
+        """The live commit, a format-1 index converted first (once)."""
+        where, model, dim = self.settings.index_dir, self.embedder.name, self.embedder.dim
+        convert.upgrade(where, model=model, dim=dim)
+        return store.load(where, model=model, dim=dim, known=known)
+
+    def _commit(self, previous: store.Index | None, change: building.Change) -> store.Index:
+        base = previous or store.empty(self.embedder.name, self.embedder.dim, asdict(self.params))
+        drop = set(range(len(base.segments))) if change.replace_all else set()
+        view = store.commit(
+            self.settings.index_dir,
+            base,
+            add=[change.add] if change.add is not None else [],
+            delete=change.delete,
+            drop=drop,
+            model=(self.embedder.name, self.embedder.dim),
+            chunking=asdict(self.params),
+        )
+        self.live.set(view)
+        self.commits += 1
+        if self.on_commit is not None:
+            self.on_commit(view)
+        return view
+
+    # ------------------------------------------------------------ opening
+    def load(self) -> store.Index:
+        """Serve the live commit on disk as it is."""
+        index = self._load()
+        self.live.set(index)
+        return index
+
+    def open(self, progress: Progress | None = None) -> bool:
+        """Serve the index on disk, building it first only if there is none; True when it lags the docs folder.
+
+        A corrupt index or one built by another model is an error for the user
+        to resolve, never silently replaced. Leftovers of killed writers are
+        cleaned here, when no other writer holds the index.
+        """
+        try:
+            index = self.load()
+        except IndexMissing:
+            self.sync(progress=progress)
+            return False
+        self._clean_leftovers()
+        return self._stale(index, folder.read_folder(self.settings.docs_dir))
+
+    def _clean_leftovers(self) -> None:
+        try:
+            with store.writer_lock(self.settings.index_dir, timeout=0):
+                store.prune(self.settings.index_dir)
+                folder.clean_leftovers(self.settings.docs_dir)
+        except Conflict:
+            pass  # another writer is at work; it prunes after its own write
+        except OSError:
+            log.warning("could not clean leftovers in %s", self.settings.index_dir, exc_info=True)
+
+    def destroy(self) -> None:
+        """Remove the index for good (deleting a collection); the caller holds :meth:`exclusive`."""
+        shutil.rmtree(self.settings.index_dir)
+
+    # ------------------------------------------------------------ whole folder
+    def sync(
+        self,
+        *,
+        rebuild: bool = False,
+        progress: Progress | None = None,
+        docs: list[folder.Document] | None = None,
+        timeout: float | None = None,
+    ) -> BuildReport:
+        """Bring the index in line with the docs folder, embedding only what changed (everything if ``rebuild``)."""
+        with self.exclusive(timeout), durable.disk_errors("updating the index"):
+            try:
+                previous = self.on_disk()
+            except IndexUnusable:
+                if not rebuild:
+                    raise
+                previous = None  # a rebuild is the remedy for a damaged index, so it must not need it
+            if docs is None:
+                docs = folder.read_folder(self.settings.docs_dir)
+            change = building.sync(
+                docs, self.embedder, self.params, previous, progress, reuse_vectors=not rebuild, spec=self.spec
+            )
+            if (
+                change.add is not None
+                or change.delete
+                or change.replace_all
+                and (previous is None or previous.segments)
+            ):
+                self._commit(previous, change)
+            else:
+                assert previous is not None  # with no index, the change replaces all, and commits above
+                self.live.set(previous)
+        return change.report
+
+    # ------------------------------------------------------------ one document
+    def _apply(
+        self,
+        upserts: list[folder.Document],
+        removes: list[str],
+        embedder: Embedder,
+        built: Segment | None = None,
+    ) -> BuildReport:
+        """Commit the change; ``built``: the upserts' segment, made before the lock (:meth:`_build_ahead`)."""
+        previous = self.on_disk()
+        if previous is None or not building.can_update(previous, embedder, self.params):
+            # No usable index to patch: build from the folder, which already holds the change.
+            docs = folder.read_folder(self.settings.docs_dir)
+            change = building.sync(docs, embedder, self.params, previous, spec=self.spec)
+        else:
+            change = building.update(
+                previous, embedder, self.params, upserts=upserts, removes=removes, spec=self.spec, built=built
+            )
+        self._commit(previous, change)
+        return change.report
+
+    def _build_ahead(self, uploads: Sequence[Upload], create: bool, embedder: Embedder) -> Segment | None:
+        """The segment of the uploads that will likely land, built before taking the lock (None if there are none).
+
+        Likely: if another write changes which land meanwhile, it is not used and the segment is built under the lock.
+        """
+        current = self.live.peek()
+        indexed = current.manifest.documents if current is not None else {}
+        if any(u.doc_id in indexed and indexed[u.doc_id].sha256 == u.doc.sha256 for u in uploads):
+            return None  # same text: its stored vectors are copied under the lock, nothing is embedded
+        landing = [u.doc for u in uploads if not (create and self._exists(u.doc_id))]
+        return building.assemble(landing, embedder, self.params, self.spec) if landing else None

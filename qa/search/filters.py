@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 
 from qa.errors import InvalidInput
-from qa.index.store import Index
+from qa.index.backend import IndexView
 
 Predicate = Callable[[str, Mapping[str, Any]], bool]
 
 
-def rows_where(index: Index, where: Predicate | None) -> np.ndarray | None:
+def rows_where(index: IndexView, where: Predicate | None) -> np.ndarray | None:
     """Chunk rows of the documents ``where`` admits, judged once per document (None: no filter, every row)."""
     if where is None:
         return None

@@ -18,8 +18,8 @@ import numpy as np
 from qa.config import SearchMode
 from qa.encoder.embedder import Embedder
 from qa.index import bridge
+from qa.index.backend import IndexView as Index  # what searches read, from either backend
 from qa.index.chunking import Chunk
-from qa.index.store import Index
 from qa.search import calibration, english, sentence_features
 from qa.search.answering import Sentence
 from qa.search.filters import Predicate, rows_where

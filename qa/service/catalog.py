@@ -20,7 +20,6 @@ from qa import durable
 from qa.config import Settings
 from qa.encoder.embedder import Embedder
 from qa.errors import Conflict, InvalidInput, NotFound
-from qa.index import store
 from qa.service.core import QAService
 from qa.translate.loader import LazyTranslator
 
@@ -124,5 +123,5 @@ class Catalog:
         return [DEFAULT, *sorted(found - {DEFAULT})]
 
     def info(self, name: str) -> CollectionInfo:
-        index: store.Index = self.get(name).index
+        index = self.get(name).index
         return CollectionInfo(name, len(index.manifest.documents), index.live_size)

@@ -21,7 +21,8 @@ from qa.config import SearchMode, Settings
 from qa.encoder.batching import BatchingEmbedder, CachedPassages
 from qa.encoder.embedder import Embedder, load_embedder
 from qa.errors import BadDocument, InvalidInput, NotFound, QAError
-from qa.index import backend, store
+from qa.index import backend
+from qa.index.backend import IndexView
 from qa.index.building import BuildReport, Progress
 from qa.index.chunking import Chunk
 from qa.index.live import LiveIndex
@@ -117,7 +118,7 @@ class _Query:
 
     text: str
     mode: SearchMode
-    index: store.Index
+    index: IndexView
     started: float
 
     def took_ms(self) -> float:
@@ -150,7 +151,7 @@ class QAService:
         return cls(settings, batching)
 
     @property
-    def index(self) -> store.Index:
+    def index(self) -> IndexView:
         return self.live.get()
 
     def start(self, progress: Progress | None = None) -> Job | None:

@@ -4,7 +4,8 @@
 turns what Milvus raises into one-line errors naming the setting;
 ``layout.py`` is the collection's schema and what its entities hold;
 ``collection.py`` the Milvus calls on one collection, through its alias;
-``view.py`` answers searches (vectors in Milvus, BM25 in process);
-``writer.py`` is the :class:`~qa.index.writer.Writer` that writes there.
+``view.py`` answers searches (vectors in Milvus, BM25 in process), an :class:`~qa.index.backend.IndexView`;
+``writer.py`` writes there, an :class:`~qa.index.backend.IndexWriter` on the shared
+:class:`~qa.index.writer.BaseWriter`.
 pymilvus is imported only when this backend is chosen (``qa[milvus]``).
 """

@@ -1,4 +1,4 @@
-"""What searches read on the Milvus backend: the same interface as :class:`qa.index.store.Index`.
+"""What searches read on the Milvus backend: a :class:`qa.index.backend.IndexView`, as :class:`qa.index.store.Index` is.
 
 Vectors stay in Milvus, and dense search is a Milvus search. Passages and
 their BM25 term counts live in the process, as qa's own postings over qa's
@@ -95,7 +95,6 @@ class MilvusView:
             state.model, state.dim, state.chunking, documents, state.created_at, state.tokens_version
         )
         self.chunks = _Chunks(self)
-        self.path = None  # no commit file: the Milvus writer compares stamps instead
 
     @classmethod
     def read(cls, collection: Collection, state: State) -> MilvusView:
@@ -128,7 +127,7 @@ class MilvusView:
             parts, masks = [Part.build(live)], [np.ones(len(live), bool)]
         return MilvusView(self.collection, state, documents, parts, masks)
 
-    # ------------------------------------------------------------ the Index interface
+    # ------------------------------------------------------------ the IndexView protocol
     @property
     def size(self) -> int:
         return int(self.bases[-1])

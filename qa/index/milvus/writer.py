@@ -1,4 +1,4 @@
-"""The writer of the Milvus backend: the same :class:`~qa.index.writer.Writer`, storing entities instead of segments.
+"""The writer of the Milvus backend: a :class:`~qa.index.writer.BaseWriter`, storing entities instead of segments.
 
 What stays the writer's own: the docs folder first, one writer per process,
 a document write embedding only that document. What differs is storage: a
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import shutil
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 
@@ -39,8 +39,8 @@ from qa.index.milvus.client import where
 from qa.index.milvus.collection import Collection
 from qa.index.milvus.layout import State
 from qa.index.milvus.view import MilvusView, Part, check
-from qa.index.segment import DocEntry
-from qa.index.writer import Upload, Writer
+from qa.index.segment import DocEntry, Segment
+from qa.index.writer import BaseWriter
 from qa.ingest import folder
 from qa.ingest.folder import Document
 
@@ -48,10 +48,9 @@ MARKER = "MILVUS"  # in QA_INDEX_DIR: names the Milvus collection, so the catalo
 _STEP = 1024  # windows embedded and written per step of a whole build
 
 
-class MilvusWriter(Writer):
+class MilvusWriter(BaseWriter[MilvusView]):
     def __init__(self, settings: Settings, embedder: Embedder, live: LiveIndex) -> None:
-        super().__init__(settings, embedder, live)
-        self.on_commit = None  # Milvus compacts its own segments: qa's merges are for the local store
+        super().__init__(settings, embedder, live)  # no merger: Milvus compacts its own segments
         self.collection = Collection(settings)  # connects now: a bad URI or token fails at start, in one line
         self._following = threading.Lock()
 
@@ -79,7 +78,7 @@ class MilvusWriter(Writer):
         check(state, self.embedder.name, self.embedder.dim, self.collection.alias)
         return state
 
-    def load(self) -> MilvusView:  # type: ignore[override]
+    def load(self) -> MilvusView:
         """Read the collection (its passages, for BM25) and serve it."""
         if not self.collection.exists():
             raise IndexMissing(
@@ -93,7 +92,7 @@ class MilvusWriter(Writer):
         self.live.set(view)
         return view
 
-    def on_disk(self) -> MilvusView | None:  # type: ignore[override]
+    def on_disk(self) -> MilvusView | None:
         """The collection as it is now: the view in memory if nothing was written since, else that view caught up."""
         current = self.live.peek()
         state = self._state()
@@ -163,7 +162,7 @@ class MilvusWriter(Writer):
                 else:
                     report.changed.append(doc.doc_id)
             report.removed = sorted(set(old) - {d.doc_id for d in docs})
-            if rebuild or previous is None or not building.compatible(previous, self.embedder, self.params):  # type: ignore[arg-type]
+            if rebuild or previous is None or not building.compatible(previous, self.embedder, self.params):
                 self._build(docs, report, progress)
             elif report.touched or previous.manifest.tokens_version != TOKENS_VERSION:
                 wanted = set(report.added) | set(report.changed)
@@ -175,13 +174,12 @@ class MilvusWriter(Writer):
                 report.chunks = previous.live_size
         return report
 
-    def _build_ahead(self, uploads: Sequence[Upload], create: bool, embedder: Embedder) -> None:
-        """Milvus indexes what it is sent: there is no local segment to build ahead."""
-        return None
-
-    def _apply(self, upserts: list[Document], removes: list[str], embedder: Embedder) -> BuildReport:
+    def _apply(
+        self, upserts: list[Document], removes: list[str], embedder: Embedder, built: Segment | None = None
+    ) -> BuildReport:
+        """``built`` is always None: Milvus indexes what it is sent, so nothing is built ahead (no ``_build_ahead``)."""
         previous = self.on_disk()
-        if previous is None or not building.can_update(previous, embedder, self.params):  # type: ignore[arg-type]
+        if previous is None or not building.can_update(previous, embedder, self.params):
             docs = folder.read_folder(self.settings.docs_dir)
             report = BuildReport(added=[d.doc_id for d in docs])
             self._build(docs, report, None, embedder)
