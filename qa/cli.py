@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import click
 
@@ -21,6 +21,8 @@ from qa.config import SEARCH_MODES, SearchMode, Settings, load_settings
 from qa.errors import QAError
 
 if TYPE_CHECKING:  # the core imports torch and FAISS: `qa --help` should not wait for them
+    from tqdm import tqdm
+
     from qa.service.core import QAService
     from qa.targets import Target
 
@@ -148,7 +150,8 @@ class _Bar:
     """A tqdm bar on stderr fed by the indexer's (done, total) callback."""
 
     def __init__(self, desc: str) -> None:
-        self.desc, self.bar = desc, None
+        self.desc = desc
+        self.bar: tqdm[NoReturn] | None = None  # a bar of a total, iterating nothing
 
     def __call__(self, done: int, total: int) -> None:
         from tqdm import tqdm
@@ -383,7 +386,7 @@ def ask(
     url: str | None,
     allow_empty: bool,
     top_k: int,
-    mode: str | None,
+    mode: SearchMode | None,  # click.Choice(SEARCH_MODES) checked it
     as_json: bool,
 ) -> None:
     """Print the passages that best answer QUESTION, its answering sentence highlighted."""
@@ -409,7 +412,7 @@ def search(
     url: str | None,
     allow_empty: bool,
     top_k: int,
-    mode: str | None,
+    mode: SearchMode | None,  # click.Choice(SEARCH_MODES) checked it
     as_json: bool,
 ) -> None:
     """Print the passages that best match QUERY."""
@@ -627,7 +630,7 @@ def eval_(
     others = (
         [q.question for q in read_queries(unanswerable_file) if split in ("all", q.split)] if unanswerable_file else []
     )
-    rows = {}
+    rows: dict[str, dict[str, float | None]] = {}
     for mode in modes or SEARCH_MODES:
         m = cast(SearchMode, mode)
 
@@ -639,7 +642,7 @@ def eval_(
 
         scores = evaluate(queries, lambda q: [h.chunk for h in search(q)], k=top_k)
         shown = evaluate_answers(queries, search, answer, settings.min_relevance, others)
-        rows[mode] = scores.row() | shown.row()
+        rows[mode] = {**scores.row(), **shown.row()}
     if as_json:
         click.echo(json.dumps(rows))
         return

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from qa.config import Settings
+from qa.config import SearchMode, Settings
 from qa.wire import (
     AskResponse,
     BuildCounts,
@@ -34,8 +33,8 @@ Progress = Callable[[int, int], None]
 
 
 class Target(Protocol):
-    def ask(self, question: str, top_k: int, mode: str | None) -> AskResponse: ...
-    def search(self, query: str, top_k: int, mode: str | None) -> SearchResponse: ...
+    def ask(self, question: str, top_k: int, mode: SearchMode | None) -> AskResponse: ...
+    def search(self, query: str, top_k: int, mode: SearchMode | None) -> SearchResponse: ...
     def add(self, files: Sequence[Path], metadata: dict[str, Any] | None, replace: bool) -> BulkIndexed: ...
     def delete(self, doc_id: str) -> DocumentIndexed: ...
     def documents(self) -> list[DocumentSummary]: ...
@@ -49,11 +48,11 @@ class Local:
     def __init__(self, service: QAService, progress: Callable[[], Any]) -> None:
         self.service, self.progress = service, progress
 
-    def ask(self, question: str, top_k: int, mode: str | None) -> AskResponse:
-        return AskResponse.model_validate(self.service.ask(question, top_k, mode))  # type: ignore[arg-type]
+    def ask(self, question: str, top_k: int, mode: SearchMode | None) -> AskResponse:
+        return AskResponse.model_validate(self.service.ask(question, top_k, mode))
 
-    def search(self, query: str, top_k: int, mode: str | None) -> SearchResponse:
-        return SearchResponse.model_validate(self.service.search(query, top_k, mode))  # type: ignore[arg-type]
+    def search(self, query: str, top_k: int, mode: SearchMode | None) -> SearchResponse:
+        return SearchResponse.model_validate(self.service.search(query, top_k, mode))
 
     def add(self, files: Sequence[Path], metadata: dict[str, Any] | None, replace: bool) -> BulkIndexed:
         from qa.api.errors import bulk_indexed  # the statuses a server would answer, so output is the same
@@ -84,12 +83,15 @@ class Remote:
     def __init__(self, client: QAClient, poll: float = 0.5) -> None:
         self.client, self.poll = client, poll
 
-    def ask(self, question: str, top_k: int, mode: str | None) -> AskResponse:
+    def ask(self, question: str, top_k: int, mode: SearchMode | None) -> AskResponse:
         return self.client.ask(question, top_k, mode=mode)
 
-    def search(self, query: str, top_k: int, mode: str | None) -> SearchResponse:
+    def search(self, query: str, top_k: int, mode: SearchMode | None) -> SearchResponse:
         # The client's search answers only the passages; the CLI also shows the mode the server chose.
-        call = replace(self.client._calls.search(query, top_k, mode, None, None), parse=SearchResponse.model_validate)
+        from qa.client._base import Call
+
+        passages = self.client._calls.search(query, top_k, mode, None, None)
+        call = Call(passages.method, passages.url, SearchResponse.model_validate, passages.params, passages.json)
         return self.client._send(call)
 
     def add(self, files: Sequence[Path], metadata: dict[str, Any] | None, replace: bool) -> BulkIndexed:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
 from qa.api.deps import CatalogDep, Reader, Writer
 from qa.wire import Collection, CollectionIn, CollectionList, ErrorBody
 
 router = APIRouter(prefix="/collections", tags=["collections"])
-_ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422)}
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422)}
 
 
 @router.post("", status_code=201, response_model=Collection, responses=_ERRORS, dependencies=[Writer])

@@ -27,14 +27,16 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 async def get_catalog(request: Request) -> Catalog:
-    return request.app.state.startup.catalog()  # NotReady (503) while the index loads
+    catalog: Catalog = request.app.state.startup.catalog()  # NotReady (503) while the index loads
+    return catalog
 
 
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 
 
 async def get_settings(request: Request) -> Settings:
-    return request.app.state.settings  # known before the index loads: probes and /metrics check keys meanwhile
+    settings: Settings = request.app.state.settings  # known before the index loads: probes and /metrics check keys
+    return settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -39,8 +39,9 @@ router = APIRouter(prefix="/documents", tags=["documents"])
 formats_router = APIRouter(tags=["documents"])  # open like /health: it tells what qa reads, nothing of what it holds
 _ENVELOPE = bodies.ENVELOPE
 _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 503, 507)
-} | {202: {"model": Job, "description": "A large document: indexed by this background job."}}
+    **{code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 503, 507)},
+    202: {"model": Job, "description": "A large document: indexed by this background job."},
+}
 
 
 def _body(*, named_in_url: bool) -> dict[str, Any]:
@@ -50,7 +51,7 @@ def _body(*, named_in_url: bool) -> dict[str, Any]:
         json_body["properties"].pop("doc_id")
     else:
         json_body["required"] = ["doc_id", *json_body.get("required", [])]
-    multipart = {
+    multipart: dict[str, Any] = {
         "type": "object",
         "required": ["file"],
         "properties": {
@@ -167,7 +168,7 @@ async def add_document(request: Request, service: Service) -> Any:
 
 
 def _bulk_body() -> dict[str, Any]:
-    multipart = {
+    multipart: dict[str, Any] = {
         "type": "object",
         "required": ["file"],
         "properties": {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
 from qa.api.deps import Reader, Service, Writer
@@ -10,7 +12,7 @@ from qa.service import jobs
 from qa.wire import ErrorBody, Job, JobList
 
 router = APIRouter(prefix="/index", tags=["index"])
-_ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404, 409)}
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (401, 403, 404, 409)}
 
 
 @router.post("/rebuild", status_code=202, response_model=Job, responses=_ERRORS, dependencies=[Writer])

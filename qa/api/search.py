@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
@@ -24,7 +24,7 @@ from qa.wire import (
 
 router = APIRouter(dependencies=[Reader])
 health_router = APIRouter()  # open even when reads need a key: load balancers probe it
-_ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 422, 503)}
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (401, 403, 422, 503)}
 
 
 async def _health_service(

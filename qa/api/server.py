@@ -64,6 +64,7 @@ def protocol_for(settings: Settings) -> type[HttpToolsProtocol]:
         # connections still sending a request (head or body), the one that started longest ago first
         sending: OrderedDict[GuardedHttpTools, float] = OrderedDict()
 
+        # uvicorn's HttpToolsProtocol narrows asyncio's BaseTransport the same way (with the same ignore)
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self._head_bytes, self._in_body = 0, False

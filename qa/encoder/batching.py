@@ -58,7 +58,8 @@ class BatchingEmbedder:
         self.max_batch = max_batch
         self._cache: LRUCache[str, np.ndarray] | None = LRUCache(cache_size) if cache_size > 0 else None
         self._cache_lock = threading.Lock()  # cachetools caches are not thread-safe
-        self.parallel = parallel or getattr(inner, "workers", 1)  # batches encoding at once
+        workers = getattr(inner, "workers", 1)
+        self.parallel: int = parallel or (workers if isinstance(workers, int) else 1)  # batches encoding at once
         self._encode_alone = getattr(inner, "encode_alone", None)
         self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
         self._in_flight = 0
@@ -202,7 +203,8 @@ class BatchingEmbedder:
                 alone = self._in_flight <= 1
             if alone:
                 self.queries.labels("lone").inc()
-                return self._encode_alone(texts[0])[None, :]
+                one: np.ndarray = self._encode_alone(texts[0])[None, :]
+                return one
         self.queries.labels("packed").inc(len(texts))
         return self.inner.encode_queries(texts)
 

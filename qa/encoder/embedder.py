@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from qa.config import BUNDLED_MODEL, Settings
 from qa.encoder import compute, lone, packed
+from qa.encoder.packed import SentenceModel
 from qa.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -56,9 +57,9 @@ class SentenceTransformerEmbedder:
     fp32; tests/test_model.py holds that bound and the seed ranks).
     """
 
-    def __init__(  # type: ignore[no-untyped-def]
+    def __init__(
         self,
-        model,
+        model: SentenceModel,
         name: str,
         batch_size: int = 32,
         bf16: bool = False,
@@ -78,7 +79,7 @@ class SentenceTransformerEmbedder:
         self._query_prompt = (getattr(model, "prompts", None) or {}).get("query", "")
         self.lone = lone_encoder  # a query with nothing else in flight runs here, on every core (qa.encoder.lone)
 
-    def _precision(self):  # type: ignore[no-untyped-def]
+    def _precision(self) -> contextlib.AbstractContextManager[object]:
         if not self.bf16:
             return contextlib.nullcontext()
         import torch
@@ -86,10 +87,10 @@ class SentenceTransformerEmbedder:
         return torch.autocast("cpu", dtype=torch.bfloat16)
 
     @property
-    def tokenizer(self):  # type: ignore[no-untyped-def]
+    def tokenizer(self) -> Any:  # the model's (a transformers tokenizer), for callers that count tokens
         return self._model.tokenizer
 
-    def _encode(self, method, texts: Sequence[str]) -> np.ndarray:  # type: ignore[no-untyped-def]
+    def _encode(self, method: Callable[..., Any], texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         texts = list(texts)
@@ -103,7 +104,7 @@ class SentenceTransformerEmbedder:
             out[k::shards] = future.result()
         return out
 
-    def _encode_here(self, method, texts: list[str]) -> np.ndarray:  # type: ignore[no-untyped-def]
+    def _encode_here(self, method: Callable[..., Any], texts: list[str]) -> np.ndarray:
         with self._precision():
             # sentence-transformers sorts by length inside encode(), which keeps
             # padding (and so wasted work) low within each batch.
@@ -124,7 +125,8 @@ class SentenceTransformerEmbedder:
     def encode_alone(self, text: str) -> np.ndarray:
         """One query that has no company: on every core through ONNX Runtime when there is a lone encoder."""
         if self.lone is None or not self.lone.usable():
-            return self.encode_queries([text])[0]
+            vec: np.ndarray = self.encode_queries([text])[0]
+            return vec
         return self.lone.encode(self._query_prompt + text)
 
     def _encode_packed(self, texts: list[str]) -> np.ndarray:
@@ -170,7 +172,7 @@ def load_embedder(settings: Settings) -> SentenceTransformerEmbedder:
     )
 
 
-def _lone_encoder(settings: Settings, model, path: str) -> lone.LoneEncoder | None:  # type: ignore[no-untyped-def]
+def _lone_encoder(settings: Settings, model: SentenceModel, path: str) -> lone.LoneEncoder | None:
     """The ONNX Runtime encoder for lone queries that ``QA_QUERY_RUNTIME`` asks for, exporting its graph once.
 
     ``auto`` takes it where it can be had (the bundled model, onnxruntime

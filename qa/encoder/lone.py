@@ -23,8 +23,14 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from qa.encoder.packed import SentenceModel
+
+if TYPE_CHECKING:  # imported where it runs: torch is slow to import
+    import torch  # noqa: F401 - the annotations of the module defined in _single_sequence
 
 log = logging.getLogger(__name__)
 FORMAT = 1  # bump when the exported graph changes, so old files are not reused
@@ -35,7 +41,7 @@ def graph_path(model_folder: Path) -> Path:
     return model_folder.with_name(f"{model_folder.name}.lone-v{FORMAT}.onnx")
 
 
-def export(model, dest: Path) -> None:  # type: ignore[no-untyped-def]
+def export(model: SentenceModel, dest: Path) -> None:
     """Export the query forward pass of ``model`` (a SentenceTransformer that :mod:`packed` supports) to ``dest``.
 
     Runs torch: call it on a torch worker. The file appears whole or not at all.
@@ -67,7 +73,7 @@ def export(model, dest: Path) -> None:  # type: ignore[no-untyped-def]
             os.unlink(tmp)
 
 
-def _single_sequence(model):  # type: ignore[no-untyped-def]
+def _single_sequence(model: SentenceModel) -> Any:  # a SingleSequence, a class of its own defined in here
     """One unpadded sequence through BERT, mean pooling and normalization, from word embeddings to vector.
 
     The modules are the model's own, as in :mod:`qa.encoder.packed`; only the
@@ -87,7 +93,7 @@ def _single_sequence(model):  # type: ignore[no-untyped-def]
             self.heads = bert.config.num_attention_heads
             self.qkv = torch.nn.ModuleList(self._joined(layer.attention.self) for layer in bert.encoder.layer)
 
-        def _joined(self, att) -> torch.nn.Linear:  # type: ignore[no-untyped-def]
+        def _joined(self, att: Any) -> torch.nn.Linear:  # a BertSelfAttention, reached by attribute
             parts = (att.query, att.key, att.value)
             joined = torch.nn.Linear(self.hidden, 3 * self.hidden)
             joined.weight.data = torch.cat([p.weight.detach() for p in parts]).clone()
@@ -112,7 +118,7 @@ def _single_sequence(model):  # type: ignore[no-untyped-def]
 class LoneEncoder:
     """Encodes one query at a time with ONNX Runtime on ``threads`` threads; thread-safe, one call at a time is fastest."""
 
-    def __init__(self, model, graph: Path, threads: int) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, model: SentenceModel, graph: Path, threads: int) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()

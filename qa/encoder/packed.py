@@ -16,11 +16,16 @@ pooling and normalization (the bundled e5); :func:`supports` says whether one is
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+# A loaded SentenceTransformer. Its submodules are reached by attribute (model[0].auto_model.encoder.layer),
+# which torch types as ``Tensor | Module``: precise types would need a cast at every step, so it stays Any.
+SentenceModel = Any
 
-def supports(model) -> bool:  # type: ignore[no-untyped-def]
+
+def supports(model: SentenceModel) -> bool:
     """Whether ``model`` (a SentenceTransformer) is one this forward pass reproduces."""
     try:
         transformer, pooling = model[0], model[1]
@@ -42,7 +47,7 @@ def supports(model) -> bool:  # type: ignore[no-untyped-def]
         return False
 
 
-def encode(model, texts: Sequence[str]) -> np.ndarray:  # type: ignore[no-untyped-def]
+def encode(model: SentenceModel, texts: Sequence[str]) -> np.ndarray:
     """Normalized mean-pooled embeddings of ``texts`` (prompts already applied), run packed."""
     import torch
     import torch.nn.functional as F
@@ -63,7 +68,7 @@ def encode(model, texts: Sequence[str]) -> np.ndarray:  # type: ignore[no-untype
         head_dim = hidden // heads
         attn_mask = mask[:, None, None, :]
 
-        def unpack(t):  # type: ignore[no-untyped-def]
+        def unpack(t: torch.Tensor) -> torch.Tensor:
             out = t.new_zeros(batch * length, hidden)
             out[keep] = t
             return out.view(batch, length, heads, head_dim).transpose(1, 2)

@@ -65,8 +65,12 @@ def split_syllables(word: str) -> list[str] | None:
     """A Latin word as pinyin syllables (fewest pieces: "shichang" -> shi chang), or None if it is not pinyin."""
     parts = word.lower().replace("ü", "v").replace("-", "'").split("'")  # Xi'an, Jong-un: the mark is a boundary
     if len(parts) > 1:
-        pieces = [split_syllables(p) for p in parts if p]
-        return None if any(p is None for p in pieces) else [s for p in pieces for s in p]  # type: ignore[union-attr]
+        syllables: list[str] = []
+        for part in (split_syllables(p) for p in parts if p):
+            if part is None:
+                return None
+            syllables += part
+        return syllables
     w = parts[0]
     if not w.isascii() or not w.isalpha():
         return None
@@ -74,10 +78,11 @@ def split_syllables(word: str) -> list[str] | None:
     best: list[list[str] | None] = [None] * (len(w) + 1)
     best[0] = []
     for i in range(len(w)):
-        if best[i] is None:
+        here = best[i]
+        if here is None:
             continue
         for j in range(i + 1, min(len(w), i + 6) + 1):
-            piece = w[i:j]
-            if piece in inventory and (best[j] is None or len(best[j]) > len(best[i]) + 1):  # type: ignore[arg-type]
-                best[j] = [*best[i], piece]  # type: ignore[misc]
+            piece, there = w[i:j], best[j]
+            if piece in inventory and (there is None or len(there) > len(here) + 1):
+                best[j] = [*here, piece]
     return best[len(w)]

@@ -158,7 +158,9 @@ def sync(
     report = BuildReport()
     old = previous.manifest.documents if previous is not None else {}
     same_space = previous is not None and compatible(previous, embedder, params)  # its vectors can be reused
-    whole = not same_space or not reuse_vectors or previous.manifest.tokens_version != TOKENS_VERSION  # type: ignore[union-attr]
+    whole = (
+        previous is None or not same_space or not reuse_vectors or previous.manifest.tokens_version != TOKENS_VERSION
+    )
     parts = _Assembly()
     for doc in docs:
         entry = old.get(doc.doc_id)

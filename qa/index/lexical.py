@@ -15,6 +15,7 @@ import re
 import threading
 from collections.abc import Callable
 from functools import lru_cache
+from typing import Protocol
 
 import rjieba
 
@@ -36,7 +37,8 @@ def _t2s() -> Callable[[str], str]:
 
     def convert(text: str) -> str:
         with _opencc_lock:  # one converter object, not documented as thread-safe
-            return converter.convert(text)
+            simplified: str = converter.convert(text)
+            return simplified
 
     return convert
 
@@ -46,11 +48,16 @@ def fold(text: str) -> str:
     return _t2s()(text) if CJK.search(text) else text
 
 
+class _Stemmer(Protocol):  # PyStemmer ships no types: the one method qa calls
+    def stemWord(self, word: str) -> str: ...
+
+
 @lru_cache(maxsize=1)
-def _stemmer():  # type: ignore[no-untyped-def]
+def _stemmer() -> _Stemmer:
     import Stemmer
 
-    return Stemmer.Stemmer("english")
+    stemmer: _Stemmer = Stemmer.Stemmer("english")
+    return stemmer
 
 
 def latin(word: str) -> str:

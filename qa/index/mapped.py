@@ -32,7 +32,8 @@ def load_npy(path: Path) -> np.ndarray:
         raise ValueError(f"{path} holds Python objects, not numbers")
     if size != expected:
         raise ValueError(f"{path} is {size} bytes; its header says {expected}")
-    return np.load(path, mmap_mode="r", allow_pickle=False)
+    mapped: np.ndarray = np.load(path, mmap_mode="r", allow_pickle=False)
+    return mapped
 
 
 @dataclass

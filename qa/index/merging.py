@@ -22,6 +22,7 @@ import numpy as np
 
 from qa.config import VectorSpec
 from qa.index import store
+from qa.index.chunking import Chunk
 from qa.index.segment import DocEntry, Segment
 
 if TYPE_CHECKING:  # the writer imports this module
@@ -55,7 +56,8 @@ class _Merged:
 def _rewrite(view: store.Index, names: list[str], spec: VectorSpec) -> _Merged:
     """The live rows of the named segments as one new segment, and where each old row went."""
     documents: dict[str, DocEntry] = {}
-    chunks, parts, counts = [], [], []
+    chunks: list[Chunk] = []
+    parts, counts = [], []
     origin: dict[str, np.ndarray] = {}
     for k, segment in enumerate(view.segments):
         if segment.name not in names:

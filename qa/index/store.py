@@ -244,7 +244,7 @@ class Index:
 
     def _deleted_windows(self, k: int) -> np.ndarray:
         """Window vectors of segment ``k``'s deleted rows (worked out once per view)."""
-        cache = self.__dict__.setdefault("_deleted_windows_cache", {})
+        cache: dict[int, np.ndarray] = self.__dict__.setdefault("_deleted_windows_cache", {})
         if k not in cache:
             offsets, rows = self.segments[k].offsets, self.deleted_rows[k]
             cache[k] = _windows_of(offsets, rows)
@@ -256,7 +256,8 @@ class Index:
             return None
         base, size = int(self.bases[k]), self.segments[k].size
         local = only[(only >= base) & (only < base + size)] - base
-        return local[self.live_masks[k][local]]
+        allowed: np.ndarray = local[self.live_masks[k][local]]
+        return allowed
 
     def dense_of(self, qvec: np.ndarray, rows: list[int]) -> dict[int, float]:
         """The best window score of each of ``rows``."""
@@ -278,7 +279,8 @@ def _search(
     segment: Segment, qvec: np.ndarray, k: int, rows: np.ndarray | None, gone: np.ndarray
 ) -> list[tuple[float, int]]:
     """(score, window) of the ``k`` nearest windows of a segment: only of ``rows``, else any but the ``gone`` windows."""
-    selector, total = None, segment.vectors.ntotal
+    selector: faiss.IDSelector | None = None
+    total = segment.vectors.ntotal
     if rows is not None:
         windows = _windows_of(segment.offsets, rows)
         selector, total = faiss.IDSelectorBatch(windows), len(windows)
@@ -289,11 +291,15 @@ def _search(
         return []
     hnsw = getattr(segment.vectors, "hnsw", None)
     if hnsw is not None:  # HNSW returns at most efSearch results, so search at least as deep as asked
-        params = faiss.SearchParametersHNSW(efSearch=max(hnsw.efSearch, k))
+        # faiss's own stubs lack SearchParametersHNSW, which its module has
+        params = faiss.SearchParametersHNSW(efSearch=max(hnsw.efSearch, k))  # type: ignore[attr-defined]
         if selector is not None:
             params.sel = selector
+    elif selector is not None:
+        params = faiss.SearchParameters()
+        params.sel = selector
     else:
-        params = faiss.SearchParameters(sel=selector) if selector is not None else None
+        params = None
     segment.check_vectors()
     scores, ids = segment.vectors.search(qvec.reshape(1, -1).astype(np.float32), k, params=params)
     return [(float(s), int(w)) for s, w in zip(scores[0], ids[0]) if w >= 0]
@@ -371,8 +377,9 @@ def commit(
             if k in delete:
                 more_rows, more_docs = delete[k]
                 rows, docs = np.union1d(rows, more_rows).astype(np.int64), docs | more_docs
-                ref = SegmentRef(segment.name, f"{segment.name}-{secrets.token_hex(4)}.json")
-                path = index_dir / DELETES / ref.deletes  # type: ignore[operator]
+                deletes = f"{segment.name}-{secrets.token_hex(4)}.json"
+                ref = SegmentRef(segment.name, deletes)
+                path = index_dir / DELETES / deletes
                 durable.write_file(
                     path, json.dumps({"rows": rows.tolist(), "documents": sorted(docs)}, ensure_ascii=False).encode()
                 )

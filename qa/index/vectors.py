@@ -16,10 +16,12 @@ from qa.config import VectorSpec
 
 
 def vector_index(vectors: np.ndarray, dim: int, spec: VectorSpec) -> faiss.Index:
+    index: faiss.Index
     if spec.chosen(len(vectors)) == "hnsw":
-        index = faiss.IndexHNSWFlat(dim, spec.m, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = spec.ef_construction
-        index.hnsw.efSearch = spec.ef_search  # saved with the index; searches raise it to the depth they need
+        graph = faiss.IndexHNSWFlat(dim, spec.m, faiss.METRIC_INNER_PRODUCT)
+        graph.hnsw.efConstruction = spec.ef_construction
+        graph.hnsw.efSearch = spec.ef_search  # saved with the index; searches raise it to the depth they need
+        index = graph
     else:
         index = faiss.IndexFlatIP(dim)
     if len(vectors):

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-from bs4 import BeautifulSoup, CData, NavigableString, PageElement, Tag
-from bs4.element import PreformattedString
+from bs4 import BeautifulSoup, CData, Tag
+from bs4.element import NavigableString, PageElement, PreformattedString
 
 from qa.ingest.layout import Extracted, Writer
 

@@ -72,7 +72,8 @@ def run(fn: Callable[..., T], *args: object, timeout: float, what: str) -> T:
     (time spent waiting for a worker does not count) it is stopped and :class:`BadDocument` names ``what``."""
     future = _get_pool().schedule(_guarded, args=(fn, what, *args), timeout=timeout)
     try:
-        return future.result()
+        result: T = future.result()  # pebble's futures are untyped
+        return result
     except FutureTimeout:
         raise BadDocument(f"{what} took longer than {timeout:g} s to read; it was stopped") from None
     except ProcessExpired as exc:

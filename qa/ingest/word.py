@@ -18,9 +18,14 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from typing import TYPE_CHECKING
 
 from qa.errors import BadDocument, TooLarge, UnsupportedType
 from qa.ingest.layout import Extracted, Writer
+
+if TYPE_CHECKING:  # imported where it runs: only a Word document needs python-docx
+    from docx.table import Table, _Cell
+    from docx.text.paragraph import Paragraph
 
 MAX_INFLATED = 200 * 2**20
 MAX_ENTRIES = 5000
@@ -57,7 +62,7 @@ def _check_zip(doc_id: str, data: bytes) -> None:
         raise BadDocument(f"{doc_id} is a damaged or truncated Word document ({exc})") from None
 
 
-def _outline_level(paragraph) -> int | None:  # type: ignore[no-untyped-def]
+def _outline_level(paragraph: Paragraph) -> int | None:
     from docx.oxml.ns import qn
 
     owners = [paragraph._p.pPr]
@@ -73,7 +78,7 @@ def _outline_level(paragraph) -> int | None:  # type: ignore[no-untyped-def]
     return None
 
 
-def _is_heading(paragraph) -> bool:  # type: ignore[no-untyped-def]
+def _is_heading(paragraph: Paragraph) -> bool:
     style = paragraph.style
     while style is not None:
         name = (style.name or "").strip()
@@ -83,7 +88,7 @@ def _is_heading(paragraph) -> bool:  # type: ignore[no-untyped-def]
     return _outline_level(paragraph) is not None
 
 
-def _cell_text(cell) -> str:  # type: ignore[no-untyped-def]
+def _cell_text(cell: _Cell) -> str:
     from docx.text.paragraph import Paragraph
 
     parts = []
@@ -96,7 +101,7 @@ def _cell_text(cell) -> str:  # type: ignore[no-untyped-def]
     return " ".join(parts)
 
 
-def _rows(table) -> list[str]:  # type: ignore[no-untyped-def]
+def _rows(table: Table) -> list[str]:
     """One line per row; a merged cell once in the whole table (python-docx hands it back for every slot)."""
     seen: set[object] = set()  # the cells' XML elements themselves: an id() could be reused once a proxy is gone
     out = []

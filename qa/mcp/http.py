@@ -21,6 +21,7 @@ was sent to, ``QA_PUBLIC_URL``, ``QA_MCP_ALLOWED_ORIGINS``): 403 otherwise, as M
 from __future__ import annotations
 
 import hmac
+from collections.abc import Set as AbstractSet
 from urllib.parse import urlsplit
 
 from mcp.server import MCPServer
@@ -78,7 +79,7 @@ class Gate:
     are none of, and the rest).
     """
 
-    def __init__(self, app: ASGIApp, key: SecretStr | None, origins: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    def __init__(self, app: ASGIApp, key: SecretStr | None, origins: AbstractSet[str] = frozenset()) -> None:
         self.app = app
         self.key = key.get_secret_value().encode("utf-8") if key is not None else None
         self.origins = origins

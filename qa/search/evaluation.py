@@ -109,9 +109,14 @@ def evaluate(queries: list[Query], search: Callable[[str], list[Chunk]], k: int 
 class Shown(Protocol):
     """What a person is shown as the answer: a sentence of a document, maybe with the span that answers."""
 
-    text: str
-    doc_id: str
-    span: Span | None
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def doc_id(self) -> str: ...
+
+    @property
+    def span(self) -> Span | None: ...
 
 
 @dataclass(frozen=True)

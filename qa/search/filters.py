@@ -58,9 +58,11 @@ def equals(spec: Mapping[str, Any]) -> Predicate:
 
 
 def _number(value: object) -> float | None:
+    if not isinstance(value, (int, float, str)):  # a JSON list, object or null is no number
+        return None
     try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        return float(value)
+    except ValueError:
         return None
 
 
@@ -83,12 +85,19 @@ def _compare(op: str, have: object, want: object) -> bool:
     a, b = _number(have), _number(want)
     if (a is None) != (b is None):
         return False  # a number against text: no order between them
-    if a is None:  # both text, e.g. ISO dates, which order as text
-        a, b = text, wanted  # type: ignore[assignment]
+    if a is None or b is None:  # both text, e.g. ISO dates, which order as text
+        return _ORDER[op](text, wanted)
     return _ORDER[op](a, b)
 
 
-_ORDER = {">": operator.gt, "<": operator.lt, "≥": operator.ge, ">=": operator.ge, "≤": operator.le, "<=": operator.le}
+_ORDER: dict[str, Callable[[Any, Any], bool]] = {
+    ">": operator.gt,
+    "<": operator.lt,
+    "≥": operator.ge,
+    ">=": operator.ge,
+    "≤": operator.le,
+    "<=": operator.le,
+}
 _ORDER |= {"after": operator.gt, "before": operator.lt}
 NEGATED = {"is not": "is", "≠": "=", "!=": "=", "not in": "in", "not contains": "contains"}
 OPERATORS = {"contains", "start with", "end with", "is", "in", "empty", "not empty", "="} | set(NEGATED) | set(_ORDER)

@@ -97,8 +97,8 @@ def _lexical(index: Index, query: Query) -> tuple[np.ndarray, float]:
         english_scores = np.where(index.latin_rows, english_scores * (ceiling / english_ceiling), 0.0)
         scores = np.maximum(scores, english_scores.astype(np.float32))
     if query.english:
-        words = " ".join(w for w in english.words(query.english) if w.lower() not in english.stopwords())
-        english_scores, english_ceiling = index.lexical.scores(words)
+        content = " ".join(w for w in english.words(query.english) if w.lower() not in english.stopwords())
+        english_scores, english_ceiling = index.lexical.scores(content)
         if english_ceiling > 0:
             english_scores = np.where(index.latin_rows, english_scores * (ceiling / english_ceiling), 0.0)
             scores = np.maximum(scores, english_scores.astype(np.float32))
@@ -161,7 +161,7 @@ def _in_english(
     """For a translated question: the passages in Latin letters also by their cosine to the English, the best kept."""
     if not query.english:
         return None
-    qvec_en = embedder.encode_queries([query.english])[0]
+    qvec_en: np.ndarray = embedder.encode_queries([query.english])[0]
     latin = np.flatnonzero(index.latin_rows & index.live)
     if only is not None:
         latin = np.intersect1d(latin, only)

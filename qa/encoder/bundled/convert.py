@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from qa.encoder.bundled import charsmap, e5bin
+
+if TYPE_CHECKING:  # imported where it runs: only a conversion needs tokenizers
+    from tokenizers import Tokenizer
 
 QUERY_PROMPT = "query: "
 PASSAGE_PROMPT = "passage: "
@@ -71,7 +75,7 @@ def weights(model: e5bin.BundledModel) -> dict[str, np.ndarray]:
     return out
 
 
-def bert_config(model: e5bin.BundledModel) -> dict:
+def bert_config(model: e5bin.BundledModel) -> dict[str, Any]:
     h = model.header
     return {
         "architectures": ["BertModel"],
@@ -95,7 +99,7 @@ def bert_config(model: e5bin.BundledModel) -> dict:
     }
 
 
-def tokenizer(model: e5bin.BundledModel):
+def tokenizer(model: e5bin.BundledModel) -> Tokenizer:
     """A fast tokenizer that reproduces the engine's pipeline step by step."""
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
@@ -139,7 +143,7 @@ def _never_in_a_piece(pieces: list[str]) -> str:
     return f"[^{body}]"
 
 
-def tokenizer_config(model: e5bin.BundledModel) -> dict:
+def tokenizer_config(model: e5bin.BundledModel) -> dict[str, Any]:
     # Declaring the generic fast class matters: transformers 5 rebuilds an
     # XLMRobertaTokenizer's normalizer and would drop the bundled map.
     return {

@@ -41,7 +41,7 @@ def sha256_of(path: Path) -> str:
 
 def _is_complete(folder: Path, digest: str) -> bool:
     try:
-        marker = json.loads((folder / _MARKER).read_text())
+        marker: dict[str, object] = json.loads((folder / _MARKER).read_text())
     except (OSError, ValueError):
         return False
     return marker.get("sha256") == digest

@@ -20,7 +20,7 @@ from qa.errors import BackendUnavailable, QAError
 try:
     import pymilvus
 except ImportError:  # pragma: no cover - depends on the extra
-    pymilvus = None  # type: ignore[assignment]
+    pymilvus = None
 
 T = TypeVar("T")
 _clients: dict[tuple[str, str], Any] = {}
@@ -97,7 +97,8 @@ def _first_line(exc: BaseException) -> str:
 
 def _chain(exc: BaseException) -> list[BaseException]:
     out: list[BaseException] = []
-    while exc is not None and len(out) < 10:
-        out.append(exc)
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    link: BaseException | None = exc
+    while link is not None and len(out) < 10:
+        out.append(link)
+        link = link.__cause__ or link.__context__
     return out

@@ -183,8 +183,11 @@ class MilvusView:
 
     def dense(self, qvec: np.ndarray, depth: int, only: np.ndarray | None = None) -> dict[int, float]:
         """The best window score of the ``depth`` nearest live chunks (among rows ``only``), best first."""
-        allowed = None if only is None else set(only.tolist())
-        doc_ids = None if only is None else sorted({self.chunks[r].doc_id for r in allowed})  # type: ignore[union-attr]
+        allowed: set[int] | None = None
+        doc_ids: list[str] | None = None
+        if only is not None:
+            allowed = set(only.tolist())
+            doc_ids = sorted({self.chunks[r].doc_id for r in allowed})
         best: dict[int, float] = {}
         for chunk_id, score in self.collection.search(qvec, depth * WINDOWS_PER_CHUNK, doc_ids):
             row = self._rows.get(chunk_id)  # None: written since this view (it joins with the next one)

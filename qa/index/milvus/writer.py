@@ -257,7 +257,9 @@ class MilvusWriter(BaseWriter[MilvusView]):
         name = self.collection.create(state)
         plan = [(doc, chunk_document(doc.doc_id, doc.text, self.params, doc.layout)) for doc in docs]
         total = sum(len(embedding_windows(c, self.params)) for _, chunks in plan for c in chunks)
-        done, documents, chunks_all = 0, {}, []
+        done = 0
+        documents: dict[str, DocEntry] = {}
+        chunks_all: list[Chunk] = []
         if progress and total:
             progress(0, total)
         batch: list[tuple[Document, list[Chunk]]] = []
