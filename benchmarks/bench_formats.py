@@ -74,11 +74,12 @@ def write_folder(name: str, fmt: str) -> tuple[Path, Path]:
         if target.exists():
             continue
         paragraphs = [p.strip() for p in path.read_text(encoding="utf-8").split("\n\n") if p.strip()]
-        data = {
-            "txt": lambda: path.read_bytes(),
-            "docx": lambda: to_docx(paragraphs),
-            "pdf": lambda: to_pdf(paragraphs, FONTS[name], f"{name} · {path.stem}"),
-        }[fmt]()
+        if fmt == "txt":
+            data = path.read_bytes()
+        elif fmt == "docx":
+            data = to_docx(paragraphs)
+        else:
+            data = to_pdf(paragraphs, FONTS[name], f"{name} · {path.stem}")
         target.write_bytes(data)
     queries = OUT / name / fmt / "queries.jsonl"
     with (

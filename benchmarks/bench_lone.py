@@ -35,7 +35,7 @@ def questions(n: int) -> list[str]:
 
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
 def _status(field: str) -> float:
@@ -71,7 +71,7 @@ def latency(n: int, rounds: int) -> dict[str, dict[str, list[float]]]:
     paths = {"torch": None, "onnx": onnx}
     qs = questions(n)
     out: dict[str, dict[str, list[float]]] = {p: {"encode": [], "search": []} for p in paths}
-    for name, encoder in paths.items():  # warm both
+    for encoder in paths.values():  # warm both
         inner.lone = encoder
         for q in qs[:10]:
             service.search(q, 5)

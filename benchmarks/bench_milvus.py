@@ -42,7 +42,7 @@ class Cached:
     def _get(self, store: dict[str, np.ndarray], texts: Sequence[str], encode) -> np.ndarray:  # type: ignore[no-untyped-def]
         todo = [t for t in dict.fromkeys(texts) if t not in store]
         for i in range(0, len(todo), 256):
-            store.update(zip(todo[i : i + 256], encode(todo[i : i + 256])))
+            store.update(zip(todo[i : i + 256], encode(todo[i : i + 256]), strict=True))
         return np.vstack([store[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
 
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:

@@ -51,7 +51,7 @@ def _texts() -> tuple[list[str], list[str]]:
 
 def _pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(p * (len(xs) - 1)))]
 
 
 def _timed_queries(encode, queries: list[str]) -> dict[str, float]:  # type: ignore[no-untyped-def]

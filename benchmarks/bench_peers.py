@@ -129,7 +129,10 @@ def side_qa(work: Path, qs: list[str], rounds: int) -> dict[str, Any]:
             for r in range(rounds):
                 name, text = new_documents(1, 100 + r)[0]
                 one += timed(
-                    lambda _: http.post("/documents", json={"doc_id": name, "text": text}).raise_for_status(), [0]
+                    lambda _, name=name, text=text: http.post(
+                        "/documents", json={"doc_id": name, "text": text}
+                    ).raise_for_status(),
+                    [0],
                 )
                 batch = new_documents(10, 2 * r + 1)
                 t = time.perf_counter()
@@ -137,7 +140,7 @@ def side_qa(work: Path, qs: list[str], rounds: int) -> dict[str, Any]:
                     http.put(f"/documents/r{r}-{n}", json={"text": x}).raise_for_status()
                 ten.append((time.perf_counter() - t) * 1000)
                 body = {"documents": [{"doc_id": f"b{r}-{n}", "text": x} for n, x in batch]}
-                bulk += timed(lambda _: http.post("/documents/bulk", json=body).raise_for_status(), [0])
+                bulk += timed(lambda _, body=body: http.post("/documents/bulk", json=body).raise_for_status(), [0])
             hit = http.post("/search", json={"query": batch[3][1][:40], "top_k": 3}).json()["results"]
             assert any(h["doc_id"].startswith(f"b{rounds - 1}-") for h in hit), "bulk documents not searchable"
     finally:
@@ -189,8 +192,8 @@ def side_txtai(work: Path, qs: list[str], rounds: int) -> dict[str, Any]:
 
             one, ten = [], []
             for r in range(rounds):
-                one += timed(lambda _: add(new_documents(1, 100 + r)), [0])
-                ten += timed(lambda _: add(new_documents(10, 2 * r + 1)), [0])
+                one += timed(lambda _, r=r: add(new_documents(1, 100 + r)), [0])
+                ten += timed(lambda _, r=r: add(new_documents(10, 2 * r + 1)), [0])
     finally:
         server.terminate()
         server.wait(30)

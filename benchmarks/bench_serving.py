@@ -46,7 +46,7 @@ def questions(limit: int = 200) -> list[str]:
 
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
 def free_port() -> int:
@@ -198,7 +198,7 @@ def main() -> None:
         )
         levels = [int(x) for x in args.levels.split(",")]
         rounds: list[dict[int, tuple[float, float, float, int]]] = []
-        for r in range(args.repeat):
+        for _ in range(args.repeat):
             row: dict[int, tuple[float, float, float, int]] = {}
             for level in levels:
                 if use_wrk:

@@ -55,7 +55,8 @@ class HashEmbedder:
 def paragraphs() -> list[str]:
     out = []
     for name in ("cmrc2018_dev", "drcd_dev"):
-        out += [json.loads(line)["text"] for line in open(EVAL / name / "corpus.jsonl", encoding="utf-8")]
+        with open(EVAL / name / "corpus.jsonl", encoding="utf-8") as fh:
+            out += [json.loads(line)["text"] for line in fh]
     return out
 
 

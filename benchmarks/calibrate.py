@@ -30,9 +30,9 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from qa.config import SEARCH_MODES  # noqa: E402
-from qa.search import calibration  # noqa: E402
-from qa.search.evaluation import Query, ece, read_queries  # noqa: E402
+from qa.config import SEARCH_MODES
+from qa.search import calibration
+from qa.search.evaluation import Query, ece, read_queries
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT.parent / "shared" / "eval"

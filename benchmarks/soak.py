@@ -26,6 +26,7 @@ questions alone (target: at most 5x).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -159,10 +160,8 @@ def _bad_requests(url: str, stop: threading.Event, tally: Tally) -> None:
     with httpx.Client(base_url=url, timeout=60) as http:
         while not stop.is_set():
             for method, path, kw in bad:
-                try:
+                with contextlib.suppress(httpx.HTTPError):
                     tally.status("hostile", http.request(method, path, **kw))
-                except httpx.HTTPError:
-                    pass
             try:
                 chunks = (b"a" * 65536 for _ in range(400))
                 headers = {"content-type": "multipart/form-data; boundary=b"}

@@ -28,13 +28,13 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from scipy.optimize import minimize  # noqa: E402
+from scipy.optimize import minimize
 
-from qa.config import Settings  # noqa: E402
-from qa.index.chunking import Chunk  # noqa: E402
-from qa.search import answering, retrieval, sentence_features  # noqa: E402
-from qa.search.evaluation import Query, read_queries  # noqa: E402
-from qa.service.core import QAService  # noqa: E402
+from qa.config import Settings
+from qa.index.chunking import Chunk
+from qa.search import answering, retrieval, sentence_features
+from qa.search.evaluation import Query, read_queries
+from qa.service.core import QAService
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT.parent / "shared" / "eval"
@@ -137,11 +137,15 @@ def legacy(x: np.ndarray, lang: str) -> np.ndarray:
 def report(model: answering.Model, found: list[Item], name: str) -> None:
     data = matrices(found)
     for lang in ("zh", "en"):
-        rows = [(it, xy) for it, xy in zip(found, data) if it.lang == lang and it.top_hit and it.query.split == "test"]
+        rows = [
+            (it, xy)
+            for it, xy in zip(found, data, strict=True)
+            if it.lang == lang and it.top_hit and it.query.split == "test"
+        ]
         new = np.mean([y[int(np.argmax(model.scores(x)))] for _, (x, y) in rows])
         old = np.mean([y[int(np.argmax(legacy(x, lang)))] for it, (x, y) in rows])
         spans, exact = 0, 0
-        for it, (x, y) in rows:
+        for it, (x, _) in rows:
             best = int(np.argmax(model.scores(x)))
             a, b = it.spans[best]
             span = answering.answer_span(it.asked, it.chunk.text[a - it.chunk.start : b - it.chunk.start], a)
@@ -162,7 +166,7 @@ def main() -> None:
     if args.no_write:
         model = answering.model()
     else:
-        dev = [xy for f in found.values() for it, xy in zip(f, matrices(f)) if it.query.split == "dev"]
+        dev = [xy for f in found.values() for it, xy in zip(f, matrices(f), strict=True) if it.query.split == "dev"]
         model = fit(dev)
         path = Path(answering.__file__).with_name("answering.json")
         path.write_text(json.dumps(model.to_json(), indent=1) + "\n", encoding="utf-8")

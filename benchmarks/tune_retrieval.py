@@ -55,7 +55,7 @@ def main() -> None:
     else:
         vecs = service.embedder.encode_queries([q.question for q in queries])
         np.save(cache, vecs)
-    qvecs = dict(zip((q.question for q in queries), vecs))
+    qvecs = dict(zip((q.question for q in queries), vecs, strict=True))
 
     class Cached:
         name, dim = service.embedder.name, service.embedder.dim

@@ -16,9 +16,9 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from qa.config import Settings  # noqa: E402
-from qa.search import english, evaluation, lexicon, retrieval  # noqa: E402
-from qa.service.core import QAService  # noqa: E402
+from qa.config import Settings
+from qa.search import english, evaluation, lexicon, retrieval
+from qa.service.core import QAService
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT.parent / "shared" / "eval"
@@ -68,7 +68,10 @@ def main() -> None:
         for name in SETS:
             service = services[name]
             scores = evaluation.evaluate(
-                queries[name], lambda q: [h.chunk for h in service.search(q, 10, "hybrid", min_relevance=0.0).results]
+                queries[name],
+                lambda q, service=service: [
+                    h.chunk for h in service.search(q, 10, "hybrid", min_relevance=0.0).results
+                ],
             )
             cells += [f"{scores.recall_at_1:.3f}", f"{scores.recall_at_5:.3f}"]
         print(f"| {label} | " + " | ".join(cells) + " |", flush=True)

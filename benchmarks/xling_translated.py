@@ -32,9 +32,9 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from qa.config import Settings  # noqa: E402
-from qa.search import evaluation, retrieval  # noqa: E402
-from qa.service.core import QAService  # noqa: E402
+from qa.config import Settings
+from qa.search import evaluation, retrieval
+from qa.service.core import QAService
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT.parent / "shared" / "eval"
@@ -80,7 +80,7 @@ def translate(names: list[str], batch: int) -> None:
         with (CACHE / f"{name}.jsonl").open("a", encoding="utf-8") as out:
             for i in range(0, len(todo), batch):
                 part = todo[i : i + batch]
-                for (k, _), english in zip(part, translator.translate([t for _, t in part])):
+                for (k, _), english in zip(part, translator.translate([t for _, t in part]), strict=True):
                     out.write(json.dumps({"key": k, "en": english}, ensure_ascii=False) + "\n")
                     done[k] = english
                 out.flush()

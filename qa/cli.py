@@ -179,10 +179,7 @@ def _open_service(settings: Settings) -> QAService:
 
 def _sync(service: QAService, *, rebuild: bool = False, ensure: bool = False) -> dict[str, int] | None:
     with _Bar("embedding") as bar:
-        if ensure:
-            report = service.ensure(progress=bar)
-        else:
-            report = service.sync(rebuild=rebuild, progress=bar)
+        report = service.ensure(progress=bar) if ensure else service.sync(rebuild=rebuild, progress=bar)
     return report.counts() if report is not None else None
 
 

@@ -15,11 +15,11 @@ from typing import Literal, get_args, get_origin
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from annotated_types import Ge, Gt, Le, Lt  # noqa: E402 (pydantic's own constraint types)
-from pydantic import SecretStr  # noqa: E402
-from pydantic_core import PydanticUndefined  # noqa: E402
+from annotated_types import Ge, Gt, Le, Lt  # pydantic's own constraint types
+from pydantic import SecretStr
+from pydantic_core import PydanticUndefined
 
-from qa.config import Settings  # noqa: E402
+from qa.config import Settings
 
 START = "<!-- settings-table: made by scripts/settings_table.py; edit qa/config.py, then run it with --write -->"
 END = "<!-- /settings-table -->"

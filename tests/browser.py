@@ -84,7 +84,7 @@ def wait_until(check: Callable[[], Any], timeout: float = 20, what: str = "the p
             value = check()
             if value:
                 return value
-        except Exception as exc:  # an element not there yet, or replaced while read
+        except Exception as exc:  # noqa: BLE001 - an element not there yet, or replaced while read: try again
             last = exc
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}" + (f" (last error: {last})" if last else ""))

@@ -15,8 +15,8 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from qa.config import Settings  # noqa: E402
-from qa.service.core import QAService  # noqa: E402
+from qa.config import Settings
+from qa.service.core import QAService
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "seeds" / "laoshan-vr-ai.txt"

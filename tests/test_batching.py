@@ -63,7 +63,7 @@ def test_concurrent_queries_share_encoder_calls_and_get_their_own_vectors() -> N
     vecs = _concurrently(batching.encode_query, queries)
     assert sum(inner.calls) == 24 and len(inner.calls) < 24 and max(inner.calls) <= 8
     reference = CountingEmbedder()
-    for q, v in zip(queries, vecs):
+    for q, v in zip(queries, vecs, strict=True):
         assert np.allclose(v, reference.encode_queries([q])[0])
 
 
@@ -76,7 +76,7 @@ def test_with_two_workers_two_batches_encode_at_once() -> None:
     assert sum(inner.calls) == 16 and max(inner.calls) <= 4
     assert inner.most_at_once == 2
     reference = CountingEmbedder()
-    for q, v in zip(queries, vecs):
+    for q, v in zip(queries, vecs, strict=True):
         assert np.allclose(v, reference.encode_queries([q])[0])
 
 
@@ -114,7 +114,7 @@ def test_a_bad_query_fails_alone_and_its_batch_mates_get_their_vectors() -> None
     out = _concurrently(batching.encode_query, queries)
     assert isinstance(out[0], RuntimeError)
     reference = CountingEmbedder()
-    for q, v in zip(queries[1:], out[1:]):
+    for q, v in zip(queries[1:], out[1:], strict=True):
         assert isinstance(v, np.ndarray) and np.allclose(v, reference.encode_queries([q])[0]), v
     assert max(inner.calls) > 1  # they really shared a batch before the retry
 
@@ -150,5 +150,5 @@ def test_a_query_with_no_company_takes_the_lone_path_and_company_takes_batches()
     assert len(inner.alone) - 2 <= 4 and max(inner.calls) > 1  # under company: batches
     assert inner.crowded_alone == 0
     reference = CountingEmbedder()
-    for q, v in zip(queries, vecs):
+    for q, v in zip(queries, vecs, strict=True):
         assert np.allclose(v, reference.encode_queries([q])[0])

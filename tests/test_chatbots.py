@@ -158,7 +158,7 @@ def test_qa_passages_carry_the_calibrated_score_the_platforms_get(make_client, m
         assert results
         # An English question: the English curve of its mode, over the ranking's scores (best first).
         expected = relevances([p["score"] for p in results], mode, latin=True)  # type: ignore[arg-type]
-        for p, e in zip(results, expected):
+        for p, e in zip(results, expected, strict=True):
             assert 0 <= p["relevance"] <= 1 and p["relevance"] == round(p["relevance"], 4)
             assert p["relevance"] == pytest.approx(e, abs=2e-3)
     platform = client.post("/v1/vector_stores/default/search", json={"query": "VR hall opening hours"}).json()["data"]

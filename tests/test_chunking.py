@@ -1,3 +1,4 @@
+from itertools import pairwise
 from pathlib import Path
 
 from qa.config import ChunkParams
@@ -51,7 +52,7 @@ def test_long_paragraph_splits_at_sentence_ends_with_overlap() -> None:
     for c in chunks:
         assert len(c.text) <= PARAMS.size
         assert c.text.endswith("。")
-    assert any(b.start < a.end for a, b in zip(chunks, chunks[1:])), "windows should overlap"
+    assert any(b.start < a.end for a, b in pairwise(chunks)), "windows should overlap"
 
 
 def test_latin_sentences_split_on_period_space() -> None:

@@ -96,7 +96,7 @@ def test_put_creates_and_metadata_filters(client: TestClient) -> None:
 
 
 def test_multipart_upload_of_markdown_and_html(client: TestClient, seed_docs: Path) -> None:
-    r = client.post("/documents", files={"file": ("guide.md", "# Guide\n\nThe guide explains VR headsets.".encode())})
+    r = client.post("/documents", files={"file": ("guide.md", b"# Guide\n\nThe guide explains VR headsets.")})
     assert r.status_code == 201, r.text
     assert r.json()["doc_id"] == "guide.md"
     html = (
@@ -260,7 +260,7 @@ def test_unsafe_uploads_over_real_http(app_for, seed_docs: Path) -> None:  # typ
 
     from servers import ThreadedServer
 
-    client, service = app_for(max_document_bytes=1000)
+    client, _ = app_for(max_document_bytes=1000)
     root = seed_docs.parent
     (root / "secret.txt").write_text("outside the docs folder", encoding="utf-8")
     before = sorted(p for p in root.rglob("*") if not p.is_relative_to(root / "index"))

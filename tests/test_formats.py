@@ -269,7 +269,7 @@ def test_the_folder_indexer_skips_a_bad_file_and_reads_the_rest(make_service, se
 
 
 def test_markdown_and_html_headings_are_sections() -> None:
-    md = formats.extract("a.md", "# Title\n\nIntro.\n\n## Parking\n\nThe car park opens at 7.\n".encode())
+    md = formats.extract("a.md", b"# Title\n\nIntro.\n\n## Parking\n\nThe car park opens at 7.\n")
     assert md.section_at(md.text.index("The car park")) == "Parking" and md.section_at(0) == "Title"
     page = formats.extract("a.html", b"<h1>News</h1><p>One.</p><h2>Tickets</h2><p>Free.</p>")
     assert page.section_at(page.text.index("Free.")) == "Tickets"

@@ -137,7 +137,7 @@ def test_a_rebuild_killed_at_any_point_leaves_the_last_good_index(real_embedder,
     for name, ready in points.items():
         t0 = time.monotonic()
         rebuild = _Rebuild(docs, index)
-        if _kill_when(rebuild.proc, lambda: ready(t0, rebuild)):
+        if _kill_when(rebuild.proc, lambda ready=ready, t0=t0, rebuild=rebuild: ready(t0, rebuild)):
             killed.append(name)
         live = store.current_path(index)
         loaded = store.load(index, model=real_embedder.name, dim=real_embedder.dim)  # never corrupt, never empty

@@ -32,7 +32,8 @@ def _questions() -> list[str]:
 def test_lone_queries_match_torch_in_the_same_vector_space(real_embedder) -> None:  # type: ignore[no-untyped-def]
     """ONNX Runtime (fp32) against the torch path (bf16 where the CPU has it), and against the passages torch embeds."""
     assert real_embedder.lone is not None, "the default (auto) takes ONNX Runtime for the bundled model"
-    texts = _questions() + [
+    texts = [
+        *_questions(),
         "",
         "短",
         "  leading and trailing spaces  ",

@@ -47,9 +47,11 @@ INIT = rpc(
 async def mcp_client(url: str, key: str | None = None, mode: str = "auto") -> AsyncIterator[Client]:
     """The SDK's client over streamable HTTP; the key goes in the headers of its HTTP client."""
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(60)) as http:
-        async with Client(streamable_http_client(url + "/mcp", http_client=http), mode=mode) as client:
-            yield client
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(60)) as http,
+        Client(streamable_http_client(url + "/mcp", http_client=http), mode=mode) as client,
+    ):
+        yield client
 
 
 def leaves(exc: BaseException) -> list[BaseException]:
@@ -114,17 +116,16 @@ def test_the_first_request_after_start_is_served(serve: Callable[..., Any]) -> N
     """The app's lifespan runs the MCP session manager: the very first POST /mcp answers, without a redirect."""
 
     async def run() -> None:
-        async with serve() as (url, _):
-            async with httpx.AsyncClient() as http:
-                r = await http.post(url + "/mcp", json=INIT, headers=RPC_HEADERS)
-                assert r.status_code == 200, r.text
-                assert r.headers["content-type"].startswith("application/json")
-                assert r.json()["result"]["serverInfo"]["name"] == "qa"
-                for method in ("GET", "DELETE"):  # stateless: no event stream to hold a connection open for
-                    r = await http.request(method, url + "/mcp", headers={"Accept": "text/event-stream"}, timeout=10)
-                    assert r.status_code == 405 and r.headers["allow"] == "POST"
-                missing = await http.get(url + "/nope")  # the rest of the app is untouched
-                assert missing.status_code == 404 and missing.json() == {"detail": "Not Found"}
+        async with serve() as (url, _), httpx.AsyncClient() as http:
+            r = await http.post(url + "/mcp", json=INIT, headers=RPC_HEADERS)
+            assert r.status_code == 200, r.text
+            assert r.headers["content-type"].startswith("application/json")
+            assert r.json()["result"]["serverInfo"]["name"] == "qa"
+            for method in ("GET", "DELETE"):  # stateless: no event stream to hold a connection open for
+                r = await http.request(method, url + "/mcp", headers={"Accept": "text/event-stream"}, timeout=10)
+                assert r.status_code == 405 and r.headers["allow"] == "POST"
+            missing = await http.get(url + "/nope")  # the rest of the app is untouched
+            assert missing.status_code == 404 and missing.json() == {"detail": "Not Found"}
 
     asyncio.run(run())
 
@@ -173,11 +174,10 @@ def test_bad_calls_are_readable_tool_errors(serve: Callable[..., Any], mode: str
     ]
 
     async def run() -> list[Any]:
-        async with serve() as (url, _):
-            async with mcp_client(url, mode=mode) as client:
-                return [await client.call_tool(name, args) for name, args, _ in bad]
+        async with serve() as (url, _), mcp_client(url, mode=mode) as client:
+            return [await client.call_tool(name, args) for name, args, _ in bad]
 
-    for (name, args, message), result in zip(bad, asyncio.run(run())):
+    for (name, args, message), result in zip(bad, asyncio.run(run()), strict=True):
         assert result.is_error, (name, args)
         (text,) = texts(result)
         assert text.startswith(f"Error executing tool {name}: ") and message in text, text
@@ -213,9 +213,8 @@ def test_ids_of_another_collection_are_qualified(serve: Callable[..., Any]) -> N
 
 def test_fetch_of_a_long_document_is_bounded_and_says_so(serve: Callable[..., Any]) -> None:
     async def run() -> dict[str, Any]:
-        async with serve(mcp_fetch_max_chars=500) as (url, service):
-            async with mcp_client(url) as client:
-                return (await client.call_tool("fetch", {"id": SEED.name})).structured_content
+        async with serve(mcp_fetch_max_chars=500) as (url, _), mcp_client(url) as client:
+            return (await client.call_tool("fetch", {"id": SEED.name})).structured_content
 
     doc = asyncio.run(run())
     full = SEED.read_text(encoding="utf-8")
@@ -236,12 +235,11 @@ def test_search_and_fetch_have_the_shape_chatgpt_reads(serve: Callable[..., Any]
         return r.json()["result"]
 
     async def run() -> tuple[dict[str, Any], dict[str, Any]]:
-        async with serve() as (url, _):
-            async with httpx.AsyncClient(timeout=60) as http:
-                assert (await http.post(url + "/mcp", json=INIT, headers=RPC_HEADERS)).status_code == 200
-                found = await call(http, url, "search", {"query": "虚拟现实产业园"})
-                first = json.loads(found["content"][0]["text"])["results"][0]
-                return found, await call(http, url, "fetch", {"id": first["id"]})
+        async with serve() as (url, _), httpx.AsyncClient(timeout=60) as http:
+            assert (await http.post(url + "/mcp", json=INIT, headers=RPC_HEADERS)).status_code == 200
+            found = await call(http, url, "search", {"query": "虚拟现实产业园"})
+            first = json.loads(found["content"][0]["text"])["results"][0]
+            return found, await call(http, url, "fetch", {"id": first["id"]})
 
     found, fetched = asyncio.run(run())
     for result in (found, fetched):
@@ -282,9 +280,8 @@ def test_reads_behind_the_key_need_it_on_mcp_too(serve: Callable[..., Any]) -> N
 
 def test_a_key_for_writes_only_leaves_mcp_open(serve: Callable[..., Any]) -> None:
     async def run() -> None:
-        async with serve(api_key=KEY) as (url, _):
-            async with mcp_client(url) as client:
-                assert not (await client.call_tool("list_collections", {})).is_error
+        async with serve(api_key=KEY) as (url, _), mcp_client(url) as client:
+            assert not (await client.call_tool("list_collections", {})).is_error
 
     asyncio.run(run())
 
@@ -293,26 +290,24 @@ def test_foreign_hosts_and_origins_are_refused(serve: Callable[..., Any]) -> Non
     """DNS rebinding: only QA_ALLOWED_HOSTS; and a page of another origin cannot call /mcp from a browser."""
 
     async def run() -> None:
-        async with serve() as (url, _):
-            async with httpx.AsyncClient() as http:
-                r = await http.post(url + "/mcp", json=INIT, headers=RPC_HEADERS | {"Host": "evil.example"})
-                assert r.status_code == 400 and "QA_ALLOWED_HOSTS" in r.json()["detail"]
-                r = await http.post(url + "/mcp", json=INIT, headers=RPC_HEADERS | {"Origin": "http://evil.example"})
-                assert r.status_code == 403
-                # Another local web app (any port of an allowed host) is another origin too (issue 25).
-                for origin in ("http://localhost:6274", "http://127.0.0.1"):
-                    r = await http.post(url + "/mcp", json=INIT, headers=RPC_HEADERS | {"Origin": origin})
-                    assert r.status_code == 403, (origin, r.text)
-                r = await http.post(url + "/mcp", json=INIT, headers=RPC_HEADERS | {"Origin": url})
-                assert r.status_code == 200, r.text
-                r = await http.post(
-                    url + "/mcp", json=INIT, headers=RPC_HEADERS | {"Host": f"localhost:{url.rsplit(':', 1)[1]}"}
-                )
-                assert r.status_code == 200
-        async with serve(mcp_allowed_origins="http://localhost:6274") as (url, _):
-            async with httpx.AsyncClient() as http:
-                headers = RPC_HEADERS | {"Origin": "http://localhost:6274"}
-                assert (await http.post(url + "/mcp", json=INIT, headers=headers)).status_code == 200
+        async with serve() as (url, _), httpx.AsyncClient() as http:
+            r = await http.post(url + "/mcp", json=INIT, headers=RPC_HEADERS | {"Host": "evil.example"})
+            assert r.status_code == 400 and "QA_ALLOWED_HOSTS" in r.json()["detail"]
+            r = await http.post(url + "/mcp", json=INIT, headers=RPC_HEADERS | {"Origin": "http://evil.example"})
+            assert r.status_code == 403
+            # Another local web app (any port of an allowed host) is another origin too (issue 25).
+            for origin in ("http://localhost:6274", "http://127.0.0.1"):
+                r = await http.post(url + "/mcp", json=INIT, headers=RPC_HEADERS | {"Origin": origin})
+                assert r.status_code == 403, (origin, r.text)
+            r = await http.post(url + "/mcp", json=INIT, headers=RPC_HEADERS | {"Origin": url})
+            assert r.status_code == 200, r.text
+            r = await http.post(
+                url + "/mcp", json=INIT, headers=RPC_HEADERS | {"Host": f"localhost:{url.rsplit(':', 1)[1]}"}
+            )
+            assert r.status_code == 200
+        async with serve(mcp_allowed_origins="http://localhost:6274") as (url, _), httpx.AsyncClient() as http:
+            headers = RPC_HEADERS | {"Origin": "http://localhost:6274"}
+            assert (await http.post(url + "/mcp", json=INIT, headers=headers)).status_code == 200
 
     asyncio.run(run())
 

@@ -26,13 +26,13 @@ pytest.importorskip("pymilvus", reason="the milvus extra is not installed: pip i
 pytest.importorskip("milvus_lite", reason="the milvus extra is not installed: pip install -e '.[milvus]'")
 pytestmark = pytest.mark.slow  # milvus-lite starts a server per test
 
-from qa.config import Settings  # noqa: E402
-from qa.errors import BackendUnavailable, ModelMismatch  # noqa: E402
-from qa.index.chunking import chunk_document, embedding_windows  # noqa: E402
-from qa.index.milvus.view import MilvusView  # noqa: E402
-from qa.search.filters import equals  # noqa: E402
-from qa.service.catalog import Catalog  # noqa: E402
-from qa.service.core import QAService  # noqa: E402
+from qa.config import Settings
+from qa.errors import BackendUnavailable, ModelMismatch
+from qa.index.chunking import chunk_document, embedding_windows
+from qa.index.milvus.view import MilvusView
+from qa.search.filters import equals
+from qa.service.catalog import Catalog
+from qa.service.core import QAService
 
 ROBOTS = (
     "崂山机器人馆十月十八日开馆，展出工业机器人和服务机器人。\n\n馆内还有一个为孩子们准备的编程教室，周末免费开放。"
@@ -267,10 +267,10 @@ def lite_server(tmp_path: Path):  # type: ignore[no-untyped-def]
 
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             break
-        except OSError:
+        except OSError as exc:
             if time.monotonic() > deadline or proc.poll() is not None:
                 proc.kill()
-                raise RuntimeError("milvus-lite server did not start")
+                raise RuntimeError("milvus-lite server did not start") from exc
             time.sleep(0.2)
     yield uri
     proc.send_signal(signal.SIGTERM)

@@ -107,7 +107,8 @@ def test_packed_query_batches_match_the_padded_forward_pass(real_embedder) -> No
 
     model = real_embedder._model
     assert packed.supports(model)
-    texts = sorted(real_texts(), key=len)[:40:2] + [
+    texts = [
+        *sorted(real_texts(), key=len)[:40:2],
         "短",
         "How large is the Qingdao VR park?",
     ]  # mixed lengths, so padded

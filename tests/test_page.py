@@ -308,7 +308,7 @@ def test_a_passage_opens_its_document_at_the_passage(seed_server, driver) -> Non
         driver,
         "const r = document.querySelector('mark.passage-mark').getBoundingClientRect(); return [r.top, r.bottom, innerHeight];",
     )
-    assert 0 <= view[0] and view[1] <= view[2], view  # scrolled into view
+    assert view[0] >= 0 and view[1] <= view[2], view  # scrolled into view
     assert _js(driver, "return document.activeElement.classList.contains('passage-mark')")
     assert "#/doc?" in driver.current_url and KEY not in driver.current_url
     driver.find_element(By.ID, "reader-back").click()
@@ -384,7 +384,9 @@ def test_upload_find_and_delete_a_document(seed_server, driver, tmp_path: Path) 
     for name in ("robots.md", "dropped.txt"):
         driver.find_element(By.CSS_SELECTOR, f"button[aria-label='Delete {name}']").click()
         driver.switch_to.alert.accept()
-        wait_until(lambda: name not in _listed(driver) and f"Deleted {name}." in _text(driver, "#docs-status"))
+        wait_until(
+            lambda name=name: name not in _listed(driver) and f"Deleted {name}." in _text(driver, "#docs-status")
+        )
     names = [d["doc_id"] for d in httpx.get(seed_server.url + "/documents").json()["documents"]]
     assert names == ["laoshan-vr-ai.txt"]
     assert not console_errors(driver)
@@ -459,7 +461,7 @@ def test_every_view_fits_the_width_and_labels_every_input(seed_server, driver, s
     box = _js(
         driver, "const r = document.querySelector('.key-body').getBoundingClientRect(); return [r.left, r.right];"
     )
-    assert 0 <= box[0] and box[1] <= size[0], box  # the key's panel opens inside the screen too
+    assert box[0] >= 0 and box[1] <= size[0], box  # the key's panel opens inside the screen too
     driver.find_element(By.ID, "api-key").send_keys(Keys.ESCAPE)
     assert not _js(driver, "return document.getElementById('key-panel').open")
     assert not console_errors(driver)

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 
 from qa.api import create_app
 
-from servers import ThreadedServer  # noqa: E402
+from servers import ThreadedServer
 
 pytestmark = pytest.mark.slow  # schemathesis: hundreds of requests
 EXAMPLES = 25  # per operation; bounded so the run takes seconds

@@ -49,7 +49,7 @@ def _same(a: dict[str, list[tuple[str, float]]], b: dict[str, list[tuple[str, fl
     assert a.keys() == b.keys()
     for key in a:
         assert [c for c, _ in a[key]] == [c for c, _ in b[key]], key
-        assert all(abs(x - y) < 1e-5 for (_, x), (_, y) in zip(a[key], b[key])), key
+        assert all(abs(x - y) < 1e-5 for (_, x), (_, y) in zip(a[key], b[key], strict=True)), key
 
 
 @pytest.mark.slow

@@ -40,7 +40,7 @@ def test_index_type_by_size_and_setting(make_service, fake_embedder, kind, thres
     assert hits[0].chunk == chunk and hits[0].dense_score == pytest.approx(1.0, abs=1e-5)
     assert retrieval.search(loaded, Fixed(), "q", 3, "dense", where=lambda doc_id, meta: False) == []  # type: ignore[arg-type]
     # Incremental updates copy vectors out of it, whatever its type.
-    service.put("extra.txt", "An extra document about harbour cranes.".encode())
+    service.put("extra.txt", b"An extra document about harbour cranes.")
     assert set(service.index.manifest.documents) == {SEED.name, "extra.txt"}
     assert np.allclose(service.index.window_vectors([3])[0], loaded.window_vectors([3])[0])
     # A filter restricts the vector search itself: the seed's own window still finds only the other document.
@@ -66,7 +66,7 @@ def test_a_new_document_leaves_the_existing_vector_index_alone(make_service, mon
     built = []
     real = vectors.vector_index
     monkeypatch.setattr(vectors, "vector_index", lambda v, *a, **kw: built.append(len(v)) or real(v, *a, **kw))
-    service.put("new.txt", "A new document about harbour cranes and their loading schedule.".encode())
+    service.put("new.txt", b"A new document about harbour cranes and their loading schedule.")
     after = service.index
     assert after.segments[0] is first and len(after.segments) == 2
     assert built == [after.segments[1].vectors.ntotal]  # only the new document's windows were indexed
@@ -75,6 +75,6 @@ def test_a_new_document_leaves_the_existing_vector_index_alone(make_service, mon
     vec = after.window_vectors([row])[0][0]
     assert max(after.dense(vec, 1), key=lambda r: r) == row
     # A replacement deletes the old rows where they are and adds the new text as another segment.
-    service.put("new.txt", "Replaced text.".encode())
+    service.put("new.txt", b"Replaced text.")
     assert len(service.index.segments) == 3 and service.index.segments[0] is first
     assert [service.index.chunks[r].text for r in service.index.doc_rows("new.txt")] == ["Replaced text."]

@@ -31,10 +31,9 @@ def limit_for(settings: Settings, method: str, path: str) -> int:
     """The largest body ``method path`` takes."""
     if path == "/documents/bulk":
         return settings.max_bulk_bytes
-    if path.startswith("/documents/") or path == "/documents":
-        if method in ("POST", "PUT"):
-            # JSON may escape each CJK character as 6 bytes for its 3, hence the factor.
-            return 2 * settings.max_document_bytes + ENVELOPE
+    if (path.startswith("/documents/") or path == "/documents") and method in ("POST", "PUT"):
+        # JSON may escape each CJK character as 6 bytes for its 3, hence the factor.
+        return 2 * settings.max_document_bytes + ENVELOPE
     return settings.max_request_bytes
 
 

@@ -26,11 +26,12 @@ uvicorn's keep-alive timeout closes idle keep-alive connections. A reverse proxy
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import resource
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, ClassVar
 
 import uvicorn
 from fastapi import FastAPI
@@ -62,7 +63,7 @@ def protocol_for(settings: Settings) -> type[HttpToolsProtocol]:
     class GuardedHttpTools(HttpToolsProtocol):
         limits = settings
         # connections still sending a request (head or body), the one that started longest ago first
-        sending: OrderedDict[GuardedHttpTools, float] = OrderedDict()
+        sending: ClassVar[OrderedDict[GuardedHttpTools, float]] = OrderedDict()  # shared by the server's connections
 
         # uvicorn's HttpToolsProtocol narrows asyncio's BaseTransport the same way (with the same ignore)
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -177,10 +178,8 @@ def _raise_fd_limit() -> None:
     """Let the process hold as many connections as the system allows it (the soft limit is often 1024)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY or hard > soft:
-        try:
+        with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard))
-        except (ValueError, OSError):
-            pass
 
 
 def config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicorn.Config:

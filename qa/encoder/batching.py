@@ -209,7 +209,7 @@ class BatchingEmbedder:
         return self.inner.encode_queries(texts)
 
     def _vectors(self, texts: list[str], vecs: np.ndarray) -> dict[str, np.ndarray]:
-        out = {t: np.array(v, dtype=np.float32) for t, v in zip(texts, vecs)}
+        out = {t: np.array(v, dtype=np.float32) for t, v in zip(texts, vecs, strict=True)}
         for t, v in out.items():
             self._remember(t, v)
         return out
@@ -233,7 +233,7 @@ class CachedPassages:
         if missing:
             fresh = self._embedder.encode_passages(missing)
             with self._lock:
-                for text, vec in zip(missing, fresh):
+                for text, vec in zip(missing, fresh, strict=True):
                     vec.setflags(write=False)
                     self._cache[text] = vec
                     known[text] = vec

@@ -158,7 +158,7 @@ def load_embedder(settings: Settings) -> SentenceTransformerEmbedder:
         # Loaded on a torch worker: loading runs torch's parallel copies too.
         workers = compute.start(settings.encoder_workers)
         model = compute.run(SentenceTransformer, path, device="cpu", local_files_only=settings.model == BUNDLED_MODEL)
-    except Exception as exc:  # noqa: BLE001 - any loader failure is a model error for users
+    except Exception as exc:  # any loader failure is a model error for users
         raise ModelError(f"cannot load embedding model {settings.model!r} from {path}: {exc}") from exc
     model.eval()
     bf16 = settings.precision == "bf16" or (settings.precision == "auto" and native_bf16())
@@ -190,7 +190,7 @@ def _lone_encoder(settings: Settings, model: SentenceModel, path: str) -> lone.L
             log.info("exporting the lone-query graph to %s (once)", graph)
             compute.run(lone.export, model, graph)
         return lone.LoneEncoder(model, graph, threads=compute.cores())
-    except Exception as exc:  # noqa: BLE001 - auto falls back to torch; onnx says why it cannot
+    except Exception as exc:  # auto falls back to torch; onnx says why it cannot
         why = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
         if settings.query_runtime == "onnx":
             raise ModelError(f"QA_QUERY_RUNTIME=onnx: {why}") from exc

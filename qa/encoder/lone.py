@@ -30,7 +30,7 @@ import numpy as np
 from qa.encoder.packed import SentenceModel
 
 if TYPE_CHECKING:  # imported where it runs: torch is slow to import
-    import torch  # noqa: F401 - the annotations of the module defined in _single_sequence
+    import torch
 
 log = logging.getLogger(__name__)
 FORMAT = 1  # bump when the exported graph changes, so old files are not reused
@@ -103,7 +103,7 @@ def _single_sequence(model: SentenceModel) -> Any:  # a SingleSequence, a class 
         def forward(self, words: torch.Tensor) -> torch.Tensor:
             n, head_dim = words.shape[1], self.hidden // self.heads
             x = self.bert.embeddings(inputs_embeds=words)  # positions and token type as the model adds them
-            for layer, qkv in zip(self.bert.encoder.layer, self.qkv):
+            for layer, qkv in zip(self.bert.encoder.layer, self.qkv, strict=True):
                 q, k, v = qkv(x).view(1, n, 3, self.heads, head_dim).permute(2, 0, 3, 1, 4)
                 ctx = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(1, n, self.hidden)
                 att = layer.attention.output

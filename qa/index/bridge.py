@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import unicodedata
 from functools import lru_cache
+from itertools import pairwise
 
 from qa.index.lexical import CJK, fold
 
@@ -47,7 +48,7 @@ def tokens(text: str) -> list[str]:
     for run in CJK.findall(fold(text)):
         out += [CHAR + ch for ch in run]
         syllables = [readings(ch) for ch in run]
-        for a, b in zip(syllables, syllables[1:]):
+        for a, b in pairwise(syllables):
             out += [PINYIN + x + y for x in a for y in b]
     return out
 

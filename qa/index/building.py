@@ -120,7 +120,7 @@ class _Assembly:
         fresh = iter(encode_all(embedder, self.texts, progress))
         matrix = np.zeros((sum(self.counts), embedder.dim), np.float32)
         row = 0
-        for n, vecs in zip(self.counts, self.vectors):
+        for n, vecs in zip(self.counts, self.vectors, strict=True):
             matrix[row : row + n] = vecs if vecs is not None else [next(fresh) for _ in range(n)]
             row += n
         offsets = np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)

@@ -37,7 +37,7 @@ def plan(view: store.Index) -> list[str]:
     """Names of the segments worth merging now (none: nothing to do)."""
     segments = view.segments
     live = [int(m.sum()) for m in view.live_masks]
-    heavy = {s.name for s, n in zip(segments, live) if s.size and 1 - n / s.size >= DELETED_SHARE}
+    heavy = {s.name for s, n in zip(segments, live, strict=True) if s.size and 1 - n / s.size >= DELETED_SHARE}
     picked = set(heavy)
     if len(segments) > MAX_SEGMENTS:
         smallest = sorted(range(len(segments)), key=lambda k: live[k])

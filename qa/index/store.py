@@ -96,11 +96,11 @@ class Documents(Mapping[str, DocEntry]):
         return self._segments[k].documents[doc_id]
 
     def __iter__(self) -> Iterator[str]:
-        for segment, gone in zip(self._segments, self._gone):
+        for segment, gone in zip(self._segments, self._gone, strict=True):
             yield from (d for d in segment.documents if d not in gone)
 
     def __len__(self) -> int:
-        return sum(len(s.documents) - len(g) for s, g in zip(self._segments, self._gone))
+        return sum(len(s.documents) - len(g) for s, g in zip(self._segments, self._gone, strict=True))
 
 
 @dataclass
@@ -149,7 +149,7 @@ class Index:
         self.gone_docs = [docs for _, docs in deleted]
         self.bases = np.concatenate([[0], np.cumsum([s.size for s in segments])]).astype(np.int64)
         self.live_masks = []
-        for segment, rows in zip(segments, self.deleted_rows):
+        for segment, rows in zip(segments, self.deleted_rows, strict=True):
             mask = np.ones(segment.size, bool)
             mask[rows] = False
             self.live_masks.append(mask)
@@ -169,12 +169,12 @@ class Index:
 
     @cached_property
     def lexical(self) -> Field:
-        parts = [(s.lexical, int(b), m) for s, b, m in zip(self.segments, self.bases, self.live_masks)]
+        parts = [(s.lexical, int(b), m) for s, b, m in zip(self.segments, self.bases, self.live_masks, strict=True)]
         return Field(parts, self.size, tokenize)
 
     @cached_property
     def bridge(self) -> Field:
-        parts = [(s.bridge, int(b), m) for s, b, m in zip(self.segments, self.bases, self.live_masks)]
+        parts = [(s.bridge, int(b), m) for s, b, m in zip(self.segments, self.bases, self.live_masks, strict=True)]
         return Field(parts, self.size, bridge_tokens)
 
     @cached_property
@@ -263,7 +263,7 @@ class Index:
         """The best window score of each of ``rows``."""
         vecs, owners = self.window_vectors(rows)
         out: dict[int, float] = {}
-        for row, score in zip(owners.tolist(), (vecs @ qvec).tolist()):
+        for row, score in zip(owners.tolist(), (vecs @ qvec).tolist(), strict=True):
             out[row] = max(out.get(row, -1.0), score)
         return out
 
@@ -302,7 +302,7 @@ def _search(
         params = None
     segment.check_vectors()
     scores, ids = segment.vectors.search(qvec.reshape(1, -1).astype(np.float32), k, params=params)
-    return [(float(s), int(w)) for s, w in zip(scores[0], ids[0]) if w >= 0]
+    return [(float(s), int(w)) for s, w in zip(scores[0], ids[0], strict=True) if w >= 0]
 
 
 def empty(model: str, dim: int, chunking: dict[str, int]) -> Index:
@@ -370,7 +370,7 @@ def commit(
     name = f"commit-{secrets.token_hex(6)}.json"
     try:
         refs, segments, deleted = [], [], []
-        for k, (segment, ref) in enumerate(zip(previous.segments, previous.commit.segments)):
+        for k, (segment, ref) in enumerate(zip(previous.segments, previous.commit.segments, strict=True)):
             if k in drop:
                 continue
             rows, docs = previous.deleted_rows[k], previous.gone_docs[k]
@@ -528,8 +528,8 @@ def load(index_dir: Path, *, model: str, dim: int, known: Index | None = None) -
                 deleted.append((np.zeros(0, np.int64), frozenset()))
     except Exception as exc:  # noqa: BLE001 - whatever a damaged file makes a reader raise, it means the same
         raise IndexCorrupt(f"cannot read the index in {index_dir}: {_first_line(exc)}; {REMEDY}") from None
-    for segment, (rows, docs) in zip(segments, deleted):
-        if len(rows) and (rows.min() < 0 or rows.max() >= segment.size) or not docs <= set(segment.documents):
+    for segment, (rows, docs) in zip(segments, deleted, strict=True):
+        if (len(rows) and (rows.min() < 0 or rows.max() >= segment.size)) or not docs <= set(segment.documents):
             raise IndexCorrupt(f"the deletions of {segment.name} name rows or documents it does not have; {REMEDY}")
     return Index(commit_, segments, deleted, path)
 

@@ -184,7 +184,7 @@ class BaseWriter(ABC, Generic[V]):
         """Vectors of the uploads' windows, computed without holding the writer, so other writes go on meanwhile."""
         windows = list(dict.fromkeys(w for u in uploads for w in u.windows))
         vecs = building.encode_all(self.embedder, windows, progress)
-        return dict(zip(windows, vecs))
+        return dict(zip(windows, vecs, strict=True))
 
     def _exists(self, doc_id: str) -> bool:
         current = self.live.peek()
@@ -395,8 +395,7 @@ class Writer(BaseWriter[store.Index]):
             if (
                 change.add is not None
                 or change.delete
-                or change.replace_all
-                and (previous is None or previous.segments)
+                or (change.replace_all and (previous is None or previous.segments))
             ):
                 self._commit(previous, change)
             else:

@@ -11,6 +11,7 @@ Metadata lives beside the documents in a hidden sidecar folder,
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -224,10 +225,8 @@ class FolderChange:
             except OSError:
                 log.error("could not restore %s; its previous content is in %s", path, old, exc_info=True)
         for made in reversed(self._made):
-            try:
+            with contextlib.suppress(OSError):
                 made.rmdir()
-            except OSError:
-                pass
         self._saved, self._made = [], []
 
     def keep(self) -> None:

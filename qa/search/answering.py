@@ -115,12 +115,12 @@ def best_sentences(
 ) -> list[Sentence]:
     """The answering sentence of each chunk, in the chunks' order; one ``encode`` call for all their sentences."""
     all_spans = [spans(c) for c in chunks]
-    texts = [c.text[a - c.start : b - c.start] for c, ss in zip(chunks, all_spans) for a, b in ss]
+    texts = [c.text[a - c.start : b - c.start] for c, ss in zip(chunks, all_spans, strict=True) for a, b in ss]
     if not texts:
         return []
     cosines = encode(texts) @ qvec
     out, i = [], 0
-    for chunk, ss in zip(chunks, all_spans):
+    for chunk, ss in zip(chunks, all_spans, strict=True):
         out.append(pick(q, chunk, cosines[i : i + len(ss)], ss))
         i += len(ss)
     return out

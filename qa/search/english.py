@@ -26,6 +26,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 
 from qa.index import bridge
 from qa.index.lexical import CJK, fold, latin
@@ -116,7 +117,7 @@ def _names(words: list[str], lower: list[str], covered: list[bool], known: Calla
                 break
             syllables += found
             j += 1
-        pairs = tuple(p for p in (bridge.PINYIN + a + b for a, b in zip(syllables, syllables[1:])) if known(p))
+        pairs = tuple(p for p in (bridge.PINYIN + a + b for a, b in pairwise(syllables)) if known(p))
         if pairs:
             out.append(pairs)
             for k in range(i, j):
@@ -143,7 +144,7 @@ def translate(query: str, known: Callable[[str], bool]) -> Translation:
                 covered[i : i + n] = [True] * n
     concepts += [[pairs] for pairs in _names(words, lower, covered, known)]
     unmatched = 0
-    for word, low, done in zip(words, lower, covered):
+    for low, done in zip(lower, covered, strict=True):
         if done or low in stop:
             continue
         found = _alternatives({c for form in _forms(low) for c in lexicon.lookup(form)}, known)

@@ -208,7 +208,7 @@ def search(
     query = prepare(index, query) if isinstance(query, str) else query
     hits = _search(index, embedder, query, top_k, mode, qvec, where)
     found = calibration.relevances([h.score for h in hits], mode, latin=query.translation is not None)
-    return [replace(h, relevance=p) for h, p in zip(hits, found)]
+    return [replace(h, relevance=p) for h, p in zip(hits, found, strict=True)]
 
 
 def _search(

@@ -160,7 +160,7 @@ def features(q: Question, texts: Sequence[str], cosines: np.ndarray) -> np.ndarr
         chars = sets[i]
         found = cues.novel(cues.mentions(text), text, q.text)
         has = [math.log1p(sum(m.kind == k for m in found)) for k in cues.KINDS]
-        asked = [h if q.asks == k else 0.0 for h, k in zip(has, cues.KINDS)]
+        asked = [h if q.asks == k else 0.0 for h, k in zip(has, cues.KINDS, strict=True)]
         rows.append([
             cos[i], rel["cos"][i], ov[i], rel["ov"][i], local[i], rel["local"][i], only[i], tri[i], rel["tri"][i],
             len(chars & q.chars) / len(q.chars) if q.chars else 0.0,

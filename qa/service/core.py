@@ -346,7 +346,7 @@ class QAService:
         hits = retrieval.search(q.index, self.embedder, prepared, top_k, q.mode, qvec=qvec, where=where)
         asked = retrieval.question(q.index, prepared)
         sents = answering.best_sentences([h.chunk for h in hits], asked, qvec, self.sentences)
-        hits = [replace(h, sentence=s) for h, s in zip(hits, sents)]
+        hits = [replace(h, sentence=s) for h, s in zip(hits, sents, strict=True)]
         # The passage ranking weighs the whole context, so the answer is the
         # best sentence of the best passage rather than the best sentence anywhere.
         reason = not_found(hits, threshold)

@@ -60,7 +60,7 @@ class Translator:
         with self._lock:
             tokens = [_cap(self._pieces.encode(s, out_type=str)) for s in flat]
         english = iter(self._decode(tokens))
-        return [" ".join(next(english) for _ in p) if p else t for t, p in zip(texts, parts)]
+        return [" ".join(next(english) for _ in p) if p else t for t, p in zip(texts, parts, strict=True)]
 
     def _decode(self, tokens: list[list[str]]) -> list[str]:
         if not tokens:
@@ -74,7 +74,7 @@ class Translator:
             use_vmap=self._vmap,
         )
         out = [""] * len(tokens)
-        for i, result in zip(order, results):
+        for i, result in zip(order, results, strict=True):
             out[i] = "".join(result.hypotheses[0]).replace("▁", " ").strip()
         return out
 

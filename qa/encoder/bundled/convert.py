@@ -103,7 +103,7 @@ def tokenizer(model: e5bin.BundledModel) -> Tokenizer:
     """A fast tokenizer that reproduces the engine's pipeline step by step."""
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
-    vocab = [(p, float(s)) for p, s in zip(model.pieces, model.scores)]
+    vocab = [(p, float(s)) for p, s in zip(model.pieces, model.scores, strict=True)]
     tok = Tokenizer(models.Unigram(vocab, unk_id=model.unk, byte_fallback=False))
     tok.normalizer = normalizers.Sequence(
         [

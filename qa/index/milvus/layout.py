@@ -84,7 +84,7 @@ def document_entities(
 ) -> list[dict[str, Any]]:
     """The entities of one document: a window per vector row of each chunk (``vectors[i]``: chunk i's), and its record."""
     rows = []
-    for chunk, vecs in zip(chunks, vectors):
+    for chunk, vecs in zip(chunks, vectors, strict=True):
         for k, vec in enumerate(vecs):
             rows.append(
                 _entity(

@@ -114,7 +114,7 @@ class MilvusView:
     def changed(self, state: State, documents: dict[str, DocEntry], gone: set[str], chunks: list[Chunk]) -> MilvusView:
         """This view with the passages of documents ``gone`` (removed or replaced) masked and ``chunks`` added."""
         masks = []
-        for part, mask in zip(self.parts, self.masks):
+        for part, mask in zip(self.parts, self.masks, strict=True):
             if gone & {c.doc_id for c in part.chunks}:
                 mask = mask & np.array([c.doc_id not in gone for c in part.chunks], bool)
             masks.append(mask)
@@ -123,7 +123,7 @@ class MilvusView:
             parts.append(Part.build(sorted(chunks, key=lambda c: (c.doc_id, c.start, c.chunk_id))))
             masks.append(np.ones(len(chunks), bool))
         if len(parts) > MAX_PARTS:
-            live = [c for p, m in zip(parts, masks) for c, keep in zip(p.chunks, m) if keep]
+            live = [c for p, m in zip(parts, masks, strict=True) for c, keep in zip(p.chunks, m, strict=True) if keep]
             parts, masks = [Part.build(live)], [np.ones(len(live), bool)]
         return MilvusView(self.collection, state, documents, parts, masks)
 
@@ -143,12 +143,14 @@ class MilvusView:
     @cached_property
     def lexical(self) -> Field:
         return Field(
-            [(p.lexical, int(b), m) for p, b, m in zip(self.parts, self.bases, self.masks)], self.size, tokenize
+            [(p.lexical, int(b), m) for p, b, m in zip(self.parts, self.bases, self.masks, strict=True)],
+            self.size,
+            tokenize,
         )
 
     @cached_property
     def bridge(self) -> Field:
-        parts = [(p.bridge, int(b), m) for p, b, m in zip(self.parts, self.bases, self.masks)]
+        parts = [(p.bridge, int(b), m) for p, b, m in zip(self.parts, self.bases, self.masks, strict=True)]
         return Field(parts, self.size, bridge.tokens)
 
     @cached_property
