@@ -1,5 +1,5 @@
 # The two commands of the README's quick start, plus the benchmarks and the documentation site.
-.PHONY: setup serve test test-fast bench eval docs
+.PHONY: setup serve lint test test-fast bench eval docs
 
 export HF_HUB_OFFLINE := 1
 
@@ -9,12 +9,20 @@ setup:
 serve: setup
 	.venv/bin/qa serve
 
-test: setup
+# Static checks, run by make test before the suite (so CI runs them too): ruff's rules and format, and mypy --strict
+# on qa/, both configured in pyproject.toml. mypy keeps its cache in .mypy_cache/: a rerun takes seconds.
+LINTED := qa tests benchmarks scripts
+lint: setup
+	.venv/bin/ruff check $(LINTED)
+	.venv/bin/ruff format --check $(LINTED)
+	.venv/bin/mypy
+
+test: lint
 	.venv/bin/python -m pytest
 
 # The pre-commit tier: everything but the tests marked slow (docs/development.md, "Test tiers"); it still loads
 # the real model once, for the tests marked model.
-test-fast: setup
+test-fast: lint
 	.venv/bin/python -m pytest -m "not slow"
 
 # Quality on the test halves (the learned parts were fit on the dev halves): each set's questions over its own
