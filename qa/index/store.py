@@ -169,12 +169,14 @@ class Index:
 
     @cached_property
     def lexical(self) -> Field:
-        parts = [(s.lexical, int(b), m) for s, b, m in zip(self.segments, self.bases, self.live_masks, strict=True)]
+        parts = [
+            (s.lexical, int(b), m) for s, b, m in zip(self.segments, self.bases[:-1], self.live_masks, strict=True)
+        ]
         return Field(parts, self.size, tokenize)
 
     @cached_property
     def bridge(self) -> Field:
-        parts = [(s.bridge, int(b), m) for s, b, m in zip(self.segments, self.bases, self.live_masks, strict=True)]
+        parts = [(s.bridge, int(b), m) for s, b, m in zip(self.segments, self.bases[:-1], self.live_masks, strict=True)]
         return Field(parts, self.size, bridge_tokens)
 
     @cached_property

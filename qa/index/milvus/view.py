@@ -143,14 +143,14 @@ class MilvusView:
     @cached_property
     def lexical(self) -> Field:
         return Field(
-            [(p.lexical, int(b), m) for p, b, m in zip(self.parts, self.bases, self.masks, strict=True)],
+            [(p.lexical, int(b), m) for p, b, m in zip(self.parts, self.bases[:-1], self.masks, strict=True)],
             self.size,
             tokenize,
         )
 
     @cached_property
     def bridge(self) -> Field:
-        parts = [(p.bridge, int(b), m) for p, b, m in zip(self.parts, self.bases, self.masks, strict=True)]
+        parts = [(p.bridge, int(b), m) for p, b, m in zip(self.parts, self.bases[:-1], self.masks, strict=True)]
         return Field(parts, self.size, bridge.tokens)
 
     @cached_property
