@@ -22,6 +22,7 @@ from servers import ThreadedServer, free_port, offline_env, qa_command
 
 pytestmark = pytest.mark.slow  # every test runs `qa` as a process (each imports torch)
 
+
 def qa(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         qa_command(*args),

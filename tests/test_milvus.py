@@ -24,7 +24,6 @@ from servers import free_port, offline_env, qa_command, wait_healthy
 
 pytest.importorskip("pymilvus", reason="the milvus extra is not installed: pip install -e '.[milvus]'")
 pytest.importorskip("milvus_lite", reason="the milvus extra is not installed: pip install -e '.[milvus]'")
-pytestmark = pytest.mark.slow  # milvus-lite starts a server per test
 
 from qa.config import Settings
 from qa.errors import BackendUnavailable, ModelMismatch
@@ -33,6 +32,8 @@ from qa.index.milvus.view import MilvusView
 from qa.search.filters import equals
 from qa.service.catalog import Catalog
 from qa.service.core import QAService
+
+pytestmark = pytest.mark.slow  # milvus-lite starts a server per test
 
 ROBOTS = (
     "崂山机器人馆十月十八日开馆，展出工业机器人和服务机器人。\n\n馆内还有一个为孩子们准备的编程教室，周末免费开放。"
