@@ -181,8 +181,13 @@ class BaseWriter(ABC, Generic[V]):
         return Upload(doc, data, windows)
 
     def embed_ahead(self, *uploads: Upload, progress: Progress | None = None) -> dict[str, np.ndarray]:
-        """Vectors of the uploads' windows, computed without holding the writer, so other writes go on meanwhile."""
-        windows = list(dict.fromkeys(w for u in uploads for w in u.windows))
+        """Vectors of the uploads' windows, computed without holding the writer, so other writes go on meanwhile.
+
+        Not of a document whose text is indexed already (only its metadata changes): its stored vectors are used."""
+        current = self.live.peek()
+        indexed = current.manifest.documents if current is not None else {}
+        fresh = [u for u in uploads if u.doc_id not in indexed or indexed[u.doc_id].sha256 != u.doc.sha256]
+        windows = list(dict.fromkeys(w for u in fresh for w in u.windows))
         vecs = building.encode_all(self.embedder, windows, progress)
         return dict(zip(windows, vecs, strict=True))
 
