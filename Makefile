@@ -37,6 +37,8 @@ eval: setup
 	$(EVAL) --docs $(DRCD)/docs --queries benchmarks/xling/drcd_dev.en.jsonl --unanswerable benchmarks/xling/cmrc2018_dev.en.jsonl --index benchmarks/results/idx-drcd_dev
 	.venv/bin/python benchmarks/xling_corpus.py
 	$(EVAL) --docs benchmarks/results/xling-mixed/docs --queries benchmarks/xling/zh_over_en.jsonl --index benchmarks/results/idx-xling-mixed
+	QA_TRANSLATE_QUESTIONS=false $(EVAL) --docs benchmarks/results/xling-mixed/docs --queries benchmarks/xling/zh_over_en.jsonl --index benchmarks/results/idx-xling-mixed
+	.venv/bin/python benchmarks/xling_questions.py
 
 bench: setup
 	.venv/bin/python benchmarks/bench_model.py

@@ -97,9 +97,10 @@ class Settings(BaseSettings):
         "by the OPUS-MT zh-en model that `qa model install-translation` provisions; without it, translation is null.",
     )
     translate_questions: bool = Field(
-        False,
+        True,
         description="A Chinese question over an index that holds English passages is also machine-translated "
-        "(one sentence, at query time) and matched against them in English (docs/crosslingual.md).",
+        "(one sentence, at query time) and matched against them in English (docs/crosslingual.md); an index "
+        "without English passages never translates. Off: no translation latency on such indexes.",
     )
     translation_threads: int = Field(
         0, ge=0, le=64, description="Threads one translation runs on; 0: every core (the lowest latency)."

@@ -14,6 +14,9 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# A Chinese question over passages in English loads the translation model (seconds, in every server process
+# the tests start): off for the suite, on in the tests of it (test_translation.py), which say so.
+os.environ.setdefault("QA_TRANSLATE_QUESTIONS", "false")
 
 from qa.config import Settings
 from qa.service.core import QAService

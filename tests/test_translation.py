@@ -159,7 +159,7 @@ def test_a_translated_chinese_question_finds_the_english_passage(make_service) -
 
 
 def test_questions_are_translated_only_when_asked_for_and_useful(make_service, fake_embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    off = _mixed(make_service)
+    off = _mixed(make_service, translate_questions=False)
     off.translator = DictTranslator({})  # type: ignore[assignment]
     off.search("即时书签是由什么公司推出的？", 3, "lexical")
     # the seed article alone: nothing in Latin letters to match
@@ -180,7 +180,7 @@ def test_the_real_model_carries_a_chinese_question_to_an_english_passage(make_se
             service.put(name, text.encode())
         return [h.doc_id for h in service.search(question, 5, "hybrid", min_relevance=0).results]
 
-    assert "bookmarks.txt" not in ranked()
+    assert "bookmarks.txt" not in ranked(translate_questions=False)
     assert "bookmarks.txt" in ranked(translate_questions=True)[:2]
 
 
