@@ -28,9 +28,9 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from qa.config import Settings  # noqa: E402
-from qa.search import evaluation, retrieval  # noqa: E402
-from qa.service.core import QAService  # noqa: E402
+from qa.config import Settings
+from qa.search import evaluation, retrieval
+from qa.service.core import QAService
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -86,7 +86,7 @@ def main() -> None:
     translator = service.translator.get()
     assert translator is not None, "qa model install-translation first"
     texts = sorted({q.question for qs in queries.values() for q in qs})
-    english = dict(zip(texts, translator.translate(texts)))
+    english = dict(zip(texts, translator.translate(texts), strict=True))
     halves = {(n, h): [q for q in qs if q.split == h] for n, qs in queries.items() for h in ("dev", "test")}
     print("| bonus | zh_over_en dev | test | CMRC zh dev | test | mean of the dev R@1 |")
     print("|---|---|---|---|---|---|")
