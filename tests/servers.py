@@ -100,3 +100,34 @@ def qa_serve(docs: Path, index: Path) -> Iterator[tuple[str, dict]]:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@contextmanager
+def milvus_lite_server(data_dir: Path) -> Iterator[str]:
+    """`milvus-lite server`: one process owning the data, serving several clients over gRPC as a Milvus server does;
+    yields its URI."""
+    port = free_port()
+    exe = Path(sys.executable).with_name("milvus-lite")
+    proc = subprocess.Popen(
+        [str(exe), "server", "--data-dir", str(data_dir), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError("milvus-lite server did not start") from None
+            time.sleep(0.2)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()

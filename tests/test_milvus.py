@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -20,7 +21,7 @@ import numpy as np
 import pytest
 
 from conftest import SEED, TEST_HOSTS, CountingEmbedder, seed_service
-from servers import free_port, offline_env, qa_command, wait_healthy
+from servers import free_port, milvus_lite_server, offline_env, qa_command, wait_healthy
 
 pytest.importorskip("pymilvus", reason="the milvus extra is not installed: pip install -e '.[milvus]'")
 pytest.importorskip("milvus_lite", reason="the milvus extra is not installed: pip install -e '.[milvus]'")
@@ -251,34 +252,9 @@ def test_a_milvus_lite_file_held_by_another_process_fails_in_one_line(tmp_path: 
 
 # ------------------------------------------------------------ two `qa serve` on one Milvus (a shared lite server)
 @pytest.fixture
-def lite_server(tmp_path: Path):  # type: ignore[no-untyped-def]
-    """`milvus-lite server`: one process owning the data, serving several clients over gRPC as a Milvus server does."""
-    port = free_port()
-    exe = Path(sys.executable).with_name("milvus-lite")
-    proc = subprocess.Popen(
-        [str(exe), "server", "--data-dir", str(tmp_path / "lite"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            import socket
-
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError as exc:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError("milvus-lite server did not start") from exc
-            time.sleep(0.2)
-    yield uri
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+def lite_server(tmp_path: Path) -> Iterator[str]:
+    with milvus_lite_server(tmp_path / "lite") as uri:
+        yield uri
 
 
 @pytest.mark.model  # in the two `qa serve` processes
