@@ -1,8 +1,9 @@
 """What a qa collection looks like in Milvus: one entity per embedded window, one per document, one for its state.
 
     id "w:<chunk_id>:<k>"  kind 0  a window: its vector, its passage (chunk id, document, offsets, page,
-                                  section, the document's metadata), and on window 0 the passage text
-    id "d:<doc_id>"        kind 1  a document: sha256, passage count, metadata
+                                  section, the document's metadata, its version), and on window 0 the text
+    id "d:<doc_id>"        kind 1  a document: sha256, passage count, metadata, and a version every write of
+                                  it renews (a reader keeps only that version's windows)
     id "s:"                kind 2  the collection: model, dim, chunking, tokens version, and a stamp that
                                   every write renews, which other processes poll to follow writes
 
@@ -84,6 +85,7 @@ def document_entities(
 ) -> list[dict[str, Any]]:
     """The entities of one document: a window per vector row of each chunk (``vectors[i]``: chunk i's), and its record."""
     rows = []
+    version = secrets.token_hex(8)  # on the record and every window: readers keep only the record's version's
     for chunk, vecs in zip(chunks, vectors, strict=True):
         for k, vec in enumerate(vecs):
             rows.append(
@@ -100,9 +102,10 @@ def document_entities(
                     section=chunk.section or "",
                     text=chunk.text if k == 0 else "",  # BM25 needs the passage once, not once per window
                     metadata=entry.metadata,
+                    info={"version": version},
                 )
             )
-    info = {"sha256": entry.sha256, "chunks": entry.chunks}
+    info = {"sha256": entry.sha256, "chunks": entry.chunks, "version": version}
     rows.append(
         _entity(f"d:{doc_id}", DOCUMENT, np.zeros(dim, np.float32), doc_id=doc_id, metadata=entry.metadata, info=info)
     )
@@ -119,6 +122,11 @@ def chunk_of(row: dict[str, Any]) -> Chunk:
         row["page"] or None,
         row["section"] or None,
     )
+
+
+def version_of(row: dict[str, Any]) -> str:
+    """The write a document record or window comes from ("" for those written before versions were kept)."""
+    return str((row.get("info") or {}).get("version", ""))
 
 
 def doc_entry(row: dict[str, Any]) -> DocEntry:

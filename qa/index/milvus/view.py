@@ -78,6 +78,23 @@ def check(state: State, model: str, dim: int, alias: str) -> None:
         )
 
 
+def records(collection: Collection) -> tuple[dict[str, DocEntry], dict[str, str]]:
+    """Each document's record and version."""
+    rows = list(collection.query(f"kind == {layout.DOCUMENT}", ["doc_id", "metadata", "info"]))
+    return {r["doc_id"]: layout.doc_entry(r) for r in rows}, {r["doc_id"]: layout.version_of(r) for r in rows}
+
+
+def passages(collection: Collection, expr: str, versions: dict[str, str]) -> list[Chunk]:
+    """The passages matching ``expr`` of each document's version in ``versions``, and no other.
+
+    A reader that meets a write halfway (its new windows upserted, its stale
+    ones not yet deleted) so never mixes two versions of a document; what it
+    misses of the new one it reads once the write renews the state.
+    """
+    rows = collection.query(expr, [*layout.PASSAGE_FIELDS, "info"])
+    return [layout.chunk_of(r) for r in rows if versions.get(r["doc_id"]) == layout.version_of(r)]
+
+
 class MilvusView:
     """A view of a Milvus collection. Rows are numbered across parts; masked rows score nothing."""
 
@@ -88,8 +105,10 @@ class MilvusView:
         documents: dict[str, DocEntry],
         parts: list[Part],
         masks: list[np.ndarray],
+        versions: dict[str, str],
     ) -> None:
         self.collection, self.state, self.parts, self.masks = collection, state, parts, masks
+        self.versions = versions  # each document's version its passages are of (see records)
         self.bases = np.concatenate([[0], np.cumsum([len(p.chunks) for p in parts])]).astype(np.int64)
         self.manifest = Manifest(
             state.model, state.dim, state.chunking, documents, state.created_at, state.tokens_version
@@ -99,20 +118,22 @@ class MilvusView:
     @classmethod
     def read(cls, collection: Collection, state: State) -> MilvusView:
         """The whole collection: every document record and passage (window 0 carries the text)."""
-        documents = {
-            r["doc_id"]: layout.doc_entry(r)
-            for r in collection.query(f"kind == {layout.DOCUMENT}", ["doc_id", "metadata", "info"])
-        }
-        chunks = [
-            layout.chunk_of(r)
-            for r in collection.query(f"kind == {layout.WINDOW} and window == 0", layout.PASSAGE_FIELDS)
-        ]
+        documents, versions = records(collection)
+        chunks = passages(collection, f"kind == {layout.WINDOW} and window == 0", versions)
         chunks.sort(key=lambda c: (c.doc_id, c.start, c.chunk_id))
         part = Part.build(chunks)
-        return cls(collection, state, documents, [part], [np.ones(len(chunks), bool)])
+        return cls(collection, state, documents, [part], [np.ones(len(chunks), bool)], versions)
 
-    def changed(self, state: State, documents: dict[str, DocEntry], gone: set[str], chunks: list[Chunk]) -> MilvusView:
-        """This view with the passages of documents ``gone`` (removed or replaced) masked and ``chunks`` added."""
+    def changed(
+        self,
+        state: State,
+        documents: dict[str, DocEntry],
+        gone: set[str],
+        chunks: list[Chunk],
+        versions: dict[str, str],
+    ) -> MilvusView:
+        """This view with the passages of documents ``gone`` (removed or replaced) masked and ``chunks`` added;
+        ``documents`` and ``versions`` are the new view's whole."""
         masks = []
         for part, mask in zip(self.parts, self.masks, strict=True):
             if gone & {c.doc_id for c in part.chunks}:
@@ -125,7 +146,7 @@ class MilvusView:
         if len(parts) > MAX_PARTS:
             live = [c for p, m in zip(parts, masks, strict=True) for c, keep in zip(p.chunks, m, strict=True) if keep]
             parts, masks = [Part.build(live)], [np.ones(len(live), bool)]
-        return MilvusView(self.collection, state, documents, parts, masks)
+        return MilvusView(self.collection, state, documents, parts, masks, versions)
 
     # ------------------------------------------------------------ the IndexView protocol
     @property

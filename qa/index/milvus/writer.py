@@ -38,7 +38,7 @@ from qa.index.milvus import layout
 from qa.index.milvus.client import where
 from qa.index.milvus.collection import Collection
 from qa.index.milvus.layout import State
-from qa.index.milvus.view import MilvusView, Part, check
+from qa.index.milvus.view import MilvusView, Part, check, passages, records
 from qa.index.segment import DocEntry, Segment
 from qa.index.writer import BaseWriter
 from qa.ingest import folder
@@ -106,19 +106,16 @@ class MilvusWriter(BaseWriter[MilvusView]):
             return self._catch_up(current, state)
 
     def _catch_up(self, current: MilvusView, state: State) -> MilvusView:
-        """``current`` with what other writers changed: only changed documents' passages are read."""
-        now = {
-            r["doc_id"]: layout.doc_entry(r)
-            for r in self.collection.query(f"kind == {layout.DOCUMENT}", ["doc_id", "metadata", "info"])
-        }
+        """``current`` with what other writers changed: only the passages of documents written since are read."""
+        now, versions = records(self.collection)
         old = current.manifest.documents
-        fresh = sorted(d for d, e in now.items() if old.get(d) != e)
+        fresh = sorted(d for d, v in versions.items() if current.versions.get(d) != v or old.get(d) != now[d])
         gone = (set(old) - set(now)) | {d for d in fresh if d in old}
         chunks: list[Chunk] = []
         for i in range(0, len(fresh), 256):
             expr = f"kind == {layout.WINDOW} and window == 0 and doc_id in {layout.quoted(fresh[i : i + 256])}"
-            chunks += [layout.chunk_of(r) for r in self.collection.query(expr, layout.PASSAGE_FIELDS)]
-        return current.changed(state, now, gone, chunks)
+            chunks += passages(self.collection, expr, versions)
+        return current.changed(state, now, gone, chunks, versions)
 
     def open(self, progress: Progress | None = None) -> bool:
         """Serve the collection; build it from the docs folder only if there is none (never sync into an existing one)."""
@@ -211,7 +208,7 @@ class MilvusWriter(BaseWriter[MilvusView]):
         texts = [w for _, _, windows in pieces for ws in windows if isinstance(ws, list) for w in ws]
         fresh = iter(building.encode_all(embedder, texts, progress))
         report.embedded = len(texts)
-        documents = dict(old)
+        documents, versions = dict(old), dict(previous.versions)
         added: list[Chunk] = []
         for doc, chunks, windows in pieces:
             vectors = [w if isinstance(w, np.ndarray) else np.vstack([next(fresh) for _ in w]) for w in windows]
@@ -221,14 +218,16 @@ class MilvusWriter(BaseWriter[MilvusView]):
             self.collection.write(None, rows)  # the new entities first: a search never finds the document missing
             self.collection.delete_ids(sorted(stale - {r["id"] for r in rows}))
             documents[doc.doc_id] = entry
+            versions[doc.doc_id] = layout.version_of(rows[-1])
             added += chunks
         self.collection.delete_documents(removes)
         for doc_id in removes:
             documents.pop(doc_id, None)
+            versions.pop(doc_id, None)
         state = self._state_now()
         self.collection.write(None, [state.entity()])  # last: other processes follow once the write is whole
         gone = {d.doc_id for d in upserts if d.doc_id in old} | set(removes)
-        view = previous.changed(state, documents, gone, added)
+        view = previous.changed(state, documents, gone, added, versions)
         report.chunks = view.live_size
         self.live.set(view)
 
@@ -259,6 +258,7 @@ class MilvusWriter(BaseWriter[MilvusView]):
         total = sum(len(embedding_windows(c, self.params)) for _, chunks in plan for c in chunks)
         done = 0
         documents: dict[str, DocEntry] = {}
+        versions: dict[str, str] = {}
         chunks_all: list[Chunk] = []
         if progress and total:
             progress(0, total)
@@ -267,7 +267,7 @@ class MilvusWriter(BaseWriter[MilvusView]):
             batch.append((doc, chunks))
             windows = sum(len(embedding_windows(c, self.params)) for _, cs in batch for c in cs)
             if windows >= _STEP or i == len(plan) - 1:
-                done += self._fill(name, batch, embedder, documents, chunks_all)
+                done += self._fill(name, batch, embedder, (documents, versions), chunks_all)
                 batch = []
                 if progress:
                     progress(done, total)
@@ -277,7 +277,14 @@ class MilvusWriter(BaseWriter[MilvusView]):
         report.embedded, report.chunks = total, len(chunks_all)
         chunks_all.sort(key=lambda c: (c.doc_id, c.start, c.chunk_id))
         self.live.set(
-            MilvusView(self.collection, state, documents, [Part.build(chunks_all)], [np.ones(len(chunks_all), bool)])
+            MilvusView(
+                self.collection,
+                state,
+                documents,
+                [Part.build(chunks_all)],
+                [np.ones(len(chunks_all), bool)],
+                versions,
+            )
         )
 
     def _fill(
@@ -285,7 +292,7 @@ class MilvusWriter(BaseWriter[MilvusView]):
         name: str,
         batch: list[tuple[Document, list[Chunk]]],
         embedder: Embedder,
-        documents: dict[str, DocEntry],
+        into: tuple[dict[str, DocEntry], dict[str, str]],
         out: list[Chunk],
     ) -> int:
         texts = [w for _, chunks in batch for c in chunks for w in embedding_windows(c, self.params)]
@@ -294,8 +301,9 @@ class MilvusWriter(BaseWriter[MilvusView]):
         for doc, chunks in batch:
             vectors = [np.vstack([next(vecs) for _ in embedding_windows(c, self.params)]) for c in chunks]
             entry = DocEntry(doc.sha256, len(chunks), dict(doc.metadata))
-            rows += layout.document_entities(doc.doc_id, entry, chunks, vectors, embedder.dim)
-            documents[doc.doc_id] = entry
+            written = layout.document_entities(doc.doc_id, entry, chunks, vectors, embedder.dim)
+            into[0][doc.doc_id], into[1][doc.doc_id] = entry, layout.version_of(written[-1])
+            rows += written
             out += chunks
         self.collection.write(name, rows)
         return len(texts)
