@@ -1,21 +1,34 @@
-"""Several qa processes writing one Milvus collection: each document served in one version.
+"""Several qa processes writing one Milvus collection: one writer at a time through the collection's lease, and
+each document served in one version.
 
-Services in this process share milvus-lite's file as replicas share a server.
+Services in this process share milvus-lite's file as replicas share a server; the slow tests run two real
+`qa serve` processes on a `milvus-lite server`, and compare what each answered with what Milvus holds.
 """
 
 from __future__ import annotations
 
+import hashlib
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
-from conftest import CountingEmbedder, seed_service
+from conftest import SEED, CountingEmbedder, seed_service
+from servers import free_port, milvus_lite_server, offline_env, qa_command, wait_healthy
 
 pytest.importorskip("pymilvus", reason="the milvus extra is not installed: pip install -e '.[milvus]'")
 pytest.importorskip("milvus_lite", reason="the milvus extra is not installed: pip install -e '.[milvus]'")
 
+from qa.errors import Conflict
 from qa.index.chunking import chunk_document, embedding_windows
-from qa.index.milvus import layout
+from qa.index.milvus import layout, lease
 from qa.index.segment import DocEntry
 from qa.service.core import QAService
 
@@ -29,8 +42,68 @@ def version(name: str, k: int) -> str:
     return "\n\n".join(f"{name} 第{k}版 第{p}段：这一段只属于第{k}版，用来检查写入是否混合。" for p in range(4))
 
 
+def stored(collection: Any) -> dict[str, tuple[str, list[str]]]:
+    """What Milvus holds: each document's sha256 and its passages' texts (window 0 carries the text)."""
+    docs = {
+        r["doc_id"]: r["info"]["sha256"] for r in collection.query(f"kind == {layout.DOCUMENT}", ["doc_id", "info"])
+    }
+    texts: dict[str, list[str]] = {d: [] for d in docs}
+    for r in collection.query(f"kind == {layout.WINDOW} and window == 0", ["doc_id", "text"]):
+        texts.setdefault(r["doc_id"], []).append(r["text"])
+    return {d: (docs.get(d, ""), sorted(t)) for d, t in texts.items()}
+
+
 def versions_in(texts: list[str]) -> set[str]:
     return {t.split("：")[0].split(" ")[1] for t in texts}
+
+
+def claim(service: QAService, expires_in: float) -> None:
+    """A claim as another process' writer leaves it (alive, or killed ``-expires_in`` seconds after renewing)."""
+    info = {"owner": "elsewhere", "token": "x", "priority": False, "expires": time.time() + expires_in}
+    service.writer.collection.write(None, [layout.claim_entity("x", 16, info)])  # type: ignore[attr-defined]
+
+
+def test_writers_of_two_services_take_turns_through_the_lease(tmp_path: Path) -> None:
+    a = seed_service(tmp_path / "a", CountingEmbedder(), **milvus(tmp_path))
+    b = seed_service(tmp_path / "b", CountingEmbedder(), **milvus(tmp_path))
+    with a.writer.exclusive(5), pytest.raises(Conflict, match="another qa process"):  # a holds the lease
+        b.put("one.txt", version("one", 1).encode(), timeout=1)
+    assert not (tmp_path / "b" / "docs" / "one.txt").exists()  # refused before the folder was touched
+    b.put("one.txt", version("one", 1).encode(), timeout=1)
+
+    claim(b, lease.LEASE)  # another process is writing: wait for it, then give up
+    with pytest.raises(Conflict):
+        b.put("one.txt", version("one", 2).encode(), timeout=1)
+    claim(b, -1.0)  # it was killed: its claim expired, and is out of the way
+    b.put("one.txt", version("one", 2).encode(), timeout=5)
+    assert b.writer.collection.claims(b.writer.collection.behind()) == []  # type: ignore[attr-defined]
+    assert versions_in(stored(b.writer.collection)["one.txt"][1]) == {"第2版"}  # type: ignore[attr-defined]
+
+
+def test_concurrent_writes_to_one_document_store_one_whole_version(tmp_path: Path) -> None:
+    """Without the lease, two replicas replacing one document interleave and leave its passages mixed."""
+    a = seed_service(tmp_path / "a", CountingEmbedder(), **milvus(tmp_path))
+    b = seed_service(tmp_path / "b", CountingEmbedder(), **milvus(tmp_path))
+    a.live._every = b.live._every = 0.0
+    answered: dict[str, str] = {}
+
+    def write(service: QAService, k: int) -> None:
+        change = service.put("shared.txt", version("shared", k).encode(), timeout=60)
+        answered[change.sha256 or ""] = f"第{k}版"
+        service.put(f"own-{k}.txt", version(f"own-{k}", k).encode(), timeout=60)
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda k: write((a, b)[k % 2], k), range(8)))
+    held = stored(a.writer.collection)  # type: ignore[attr-defined]
+    sha, texts = held["shared.txt"]
+    assert versions_in(texts) == {answered[sha]} and len(texts) == 4  # one whole version, the one its record names
+    assert all(versions_in(held[f"own-{k}.txt"][1]) == {f"第{k}版"} for k in range(8))
+    for service in (a, b):  # each replica's view is what is stored
+        service.search("第一版", 1, "lexical")
+        view = service.index
+        assert {d: e.sha256 for d, e in view.manifest.documents.items()} == {d: s for d, (s, _) in held.items()}
+        mine = sorted(view.chunks[r].text for r in view.doc_rows("shared.txt"))
+        assert mine == texts
 
 
 def test_a_reader_meeting_a_write_halfway_keeps_one_version(tmp_path: Path) -> None:
@@ -48,3 +121,85 @@ def test_a_reader_meeting_a_write_halfway_keeps_one_version(tmp_path: Path) -> N
     b.start()
     served = [b.index.chunks[r].text for r in b.index.doc_rows("one.txt")]
     assert versions_in(served) == {"第1版"} and len(served) == 4
+
+
+# ------------------------------------------------------------ two `qa serve` on one Milvus (a shared lite server)
+@pytest.fixture
+def replicas(tmp_path: Path) -> Iterator[tuple[str, str, Any]]:
+    """Two `qa serve` on one `milvus-lite server`, and a client of it for the test to read what is stored."""
+    from pymilvus import MilvusClient
+
+    procs = []
+    with milvus_lite_server(tmp_path / "lite") as uri:
+        urls = []
+        try:
+            for name in ("a", "b"):
+                docs = tmp_path / name / "docs"
+                docs.mkdir(parents=True)
+                shutil.copy(SEED, docs / SEED.name)
+                port = free_port()
+                env = {**offline_env(), "QA_BACKEND": "milvus", "QA_MILVUS_URI": uri}
+                env |= {"QA_MIN_PARAGRAPH": "1", "QA_QUERY_CACHE_SIZE": "0"}
+                cmd = qa_command(
+                    "serve", "--docs", str(docs), "--index", str(tmp_path / name / "index"), "--port", str(port)
+                )
+                procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+                urls.append(f"http://127.0.0.1:{port}")
+                wait_healthy(urls[-1], procs[-1])  # one after the other: the first builds the collection
+            yield urls[0], urls[1], MilvusClient(uri=uri)
+        finally:
+            for p in procs:
+                p.send_signal(signal.SIGTERM)
+            for p in procs:
+                try:
+                    p.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+
+
+class Held:
+    """What the collection behind the alias holds, read straight from Milvus."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def query(self, expr: str, fields: list[str]) -> Iterator[dict[str, Any]]:
+        yield from self.client.query("qa_default", filter=expr, output_fields=fields, limit=16384)
+
+
+def listed(url: str) -> dict[str, str]:
+    docs = httpx.get(f"{url}/documents", params={"limit": 1000}, timeout=30).json()["documents"]
+    return {d["doc_id"]: d["sha256"] for d in docs}
+
+
+def settle(urls: tuple[str, ...], held: dict[str, tuple[str, list[str]]]) -> None:
+    """Each replica lists what is stored, once it followed the last write (it looks once a second)."""
+    want = {d: s for d, (s, _) in held.items()}
+    deadline = time.monotonic() + 15
+    for url in urls:
+        while listed(url) != want:
+            assert time.monotonic() < deadline, (url, listed(url), want)
+            time.sleep(0.3)
+
+
+@pytest.mark.slow
+def test_two_qa_serve_processes_writing_at_once_report_what_is_stored(replicas: tuple[str, str, Any]) -> None:
+    a, b, client = replicas
+
+    def put(url: str, doc_id: str, text: str) -> tuple[int, dict[str, Any]]:
+        r = httpx.put(f"{url}/documents/{doc_id}", json={"doc_id": doc_id, "text": text}, timeout=120)
+        return r.status_code, r.json()
+
+    jobs = [(a if k % 2 else b, "shared.txt", version("shared", k)) for k in range(10)]
+    jobs += [(a if k % 2 else b, f"own-{k}.txt", version(f"own-{k}", k)) for k in range(6)]
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda job: put(*job), jobs))
+    assert {status for status, _ in answers} <= {200, 201, 409}, answers
+    ok = {body["sha256"]: text for (status, body), (_, _, text) in zip(answers, jobs, strict=True) if status < 300}
+    held = stored(Held(client))
+    sha, texts = held["shared.txt"]
+    assert sha in ok and sha == hashlib.sha256(ok[sha].encode()).hexdigest()
+    assert versions_in(texts) == versions_in(ok[sha].split("\n\n")) and len(texts) == 4
+    for k in range(6):
+        assert versions_in(held[f"own-{k}.txt"][1]) == {f"第{k}版"}
+    settle((a, b), held)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from qa.config import Settings
-from qa.errors import ModelMismatch
+from qa.errors import ModelMismatch, QAError
 from qa.index.milvus import client, layout
 from qa.index.milvus.layout import State
 
@@ -41,6 +41,15 @@ class Collection:
         if not self.exists():
             return None
         return str(self._call("resolving the alias", self.client.describe_alias, self.alias)["collection_name"])
+
+    def names(self) -> list[str]:
+        """Every collection behind this alias, past or present (empty when Milvus cannot say)."""
+        try:
+            found = self._call("listing collections", self.client.list_collections)
+        except QAError:
+            return []
+        prefix = f"{self.alias}_"
+        return [n for n in found if n.startswith(prefix) and len(n) == len(prefix) + 8]
 
     def load(self) -> None:
         """Make the collection searchable: a reopened milvus-lite file starts with it not loaded."""
@@ -110,14 +119,14 @@ class Collection:
     def flush(self, name: str) -> None:
         self._call("flushing", self.client.flush, name)
 
-    def delete_ids(self, ids: list[str]) -> None:
+    def delete_ids(self, ids: list[str], name: str | None = None) -> None:
         for i in range(0, len(ids), BATCH):
-            self._call("deleting", self.client.delete, self.alias, ids=ids[i : i + BATCH])
+            self._call("deleting", self.client.delete, name or self.alias, ids=ids[i : i + BATCH])
 
-    def delete_documents(self, doc_ids: list[str]) -> None:
+    def delete_documents(self, doc_ids: list[str], name: str | None = None) -> None:
         if doc_ids:
             expr = f"kind in [{layout.WINDOW}, {layout.DOCUMENT}] and doc_id in {layout.quoted(doc_ids)}"
-            self._call("deleting documents", self.client.delete, self.alias, filter=expr)
+            self._call("deleting documents", self.client.delete, name or self.alias, filter=expr)
 
     # ------------------------------------------------------------ reading
     def state(self, name: str | None = None) -> State | None:
@@ -126,10 +135,15 @@ class Collection:
         )
         return layout.state_of(rows[0]) if rows else None
 
-    def query(self, expr: str, fields: list[str]) -> Iterator[dict[str, Any]]:
+    def query(self, expr: str, fields: list[str], name: str | None = None) -> Iterator[dict[str, Any]]:
         """Every entity matching ``expr`` (pages through Milvus' query limit)."""
         it = self._call(
-            "reading", self.client.query_iterator, self.alias, batch_size=2000, filter=expr, output_fields=fields
+            "reading",
+            self.client.query_iterator,
+            name or self.alias,
+            batch_size=2000,
+            filter=expr,
+            output_fields=fields,
         )
         try:
             while True:
@@ -139,6 +153,10 @@ class Collection:
                 yield from page
         finally:
             it.close()
+
+    def claims(self, name: str) -> list[dict[str, Any]]:
+        """The writers' claims in collection ``name`` (see ``lease.py``), each its ``info``."""
+        return [r["info"] | {"id": r["id"]} for r in self.query(f"kind == {layout.CLAIM}", ["id", "info"], name)]
 
     def window_ids(self, doc_id: str) -> list[str]:
         expr = f"kind == {layout.WINDOW} and doc_id == {layout.quoted([doc_id])[1:-1]}"

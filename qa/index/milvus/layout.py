@@ -6,6 +6,7 @@
                                   it renews (a reader keeps only that version's windows)
     id "s:"                kind 2  the collection: model, dim, chunking, tokens version, and a stamp that
                                   every write renews, which other processes poll to follow writes
+    id "c:<token>"         kind 3  a writer's claim on the collection while it writes (see ``lease.py``)
 
 Keeping documents and state in the collection itself means an alias switch
 (a rebuild) swaps all three at once. Document and state entities carry a zero
@@ -25,7 +26,7 @@ import numpy as np
 from qa.index.chunking import Chunk
 from qa.index.segment import DocEntry
 
-WINDOW, DOCUMENT, STATE = 0, 1, 2
+WINDOW, DOCUMENT, STATE, CLAIM = 0, 1, 2, 3
 STATE_ID = "s:"
 FORMAT = 1  # of this layout, recorded in the state entity
 LONG = 65535  # Milvus' longest VARCHAR, in bytes
@@ -110,6 +111,10 @@ def document_entities(
         _entity(f"d:{doc_id}", DOCUMENT, np.zeros(dim, np.float32), doc_id=doc_id, metadata=entry.metadata, info=info)
     )
     return rows
+
+
+def claim_entity(token: str, dim: int, info: dict[str, Any]) -> dict[str, Any]:
+    return _entity(f"c:{token}", CLAIM, np.zeros(dim, np.float32), info=info)
 
 
 def chunk_of(row: dict[str, Any]) -> Chunk:

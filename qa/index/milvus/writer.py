@@ -1,24 +1,31 @@
 """The writer of the Milvus backend: a :class:`~qa.index.writer.BaseWriter`, storing entities instead of segments.
 
-What stays the writer's own: the docs folder first, one writer per process,
-a document write embedding only that document. What differs is storage: a
+What stays the writer's own: the docs folder first, one writer at a time, a
+document write embedding only that document. What differs is storage: a
 document write upserts its entities and then deletes its stale ones (so a
 search never finds it missing halfway), a whole build fills a new Milvus
 collection and then switches the alias, and the collection's state entity
 is renewed last, so another process following it sees the write complete.
 
+Writers in different processes take turns through a lease held in the
+collection (``lease.py``), as local writers do through a file lock: Milvus has
+no compare-and-set, so without one two replicas replacing one document could
+interleave (each reading the stale ids before the other's rows land) and leave
+its passages mixed or missing, and two state renewals could hide one write
+from a follower. A lease is held only while Milvus is written: embedding comes
+before it.
+
 Milvus is the source of truth, not this machine's docs folder: another qa
 process may have written documents this folder never saw. So opening never
 syncs the folder into an existing collection; ``qa index`` does, on request.
-Writers in different processes are not serialized (Milvus has no lock to
-take): concurrent writes to different documents are safe, and two writes to
-one document end as the last one's.
 """
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -34,7 +41,7 @@ from qa.index.building import BuildReport, Progress
 from qa.index.chunking import Chunk, chunk_document, embedding_windows
 from qa.index.lexical import TOKENS_VERSION
 from qa.index.live import LiveIndex
-from qa.index.milvus import layout
+from qa.index.milvus import layout, lease
 from qa.index.milvus.client import where
 from qa.index.milvus.collection import Collection
 from qa.index.milvus.layout import State
@@ -53,18 +60,38 @@ class MilvusWriter(BaseWriter[MilvusView]):
         super().__init__(settings, embedder, live)  # no merger: Milvus compacts its own segments
         self.collection = Collection(settings)  # connects now: a bad URI or token fails at start, in one line
         self._following = threading.Lock()
+        self.owner = secrets.token_hex(8)  # this writer's claims: its own lock, not the lease, serializes them
+        self._lease: lease.Lease | None = None
 
     @contextmanager
-    def exclusive(self, timeout: float | None = None) -> Iterator[None]:
-        """One writer at a time in this process (nothing to lock across processes: see the module docstring)."""
+    def exclusive(self, timeout: float | None = None, *, leased: bool = True) -> Iterator[None]:
+        """One writer at a time: this process' lock, then (``leased``) the collection's lease across processes."""
+        started = time.monotonic()
         if not self._lock.acquire(timeout=-1 if timeout is None else timeout):
             raise Conflict("another write is in progress (a rebuild or a document update); try again later")
         try:
             if self.closed:
                 raise NotFound(f"the collection of {self.settings.docs_dir} was deleted")
-            yield
+            if not leased:
+                yield
+                return
+            with self._leased(None if timeout is None else max(0.0, timeout - (time.monotonic() - started))):
+                yield
         finally:
             self._lock.release()
+
+    @contextmanager
+    def _leased(self, timeout: float | None, *, priority: bool = False) -> Iterator[lease.Lease | None]:
+        """The collection's lease, unless this writer holds it already or there is no collection yet to write."""
+        if self._lease is not None or not self.collection.exists():
+            yield self._lease
+            return
+        self._lease = lease.acquire(self.collection, self.owner, self.embedder.dim, timeout, priority=priority)
+        try:
+            yield self._lease
+        finally:
+            held, self._lease = self._lease, None
+            held.release()
 
     # ------------------------------------------------------------ reading
     def _state(self) -> State | None:
@@ -140,35 +167,30 @@ class MilvusWriter(BaseWriter[MilvusView]):
     ) -> BuildReport:
         """Bring the collection in line with the docs folder: changed documents only, or everything into a new
         collection behind the alias (``rebuild``, a first build, another model or chunking)."""
-        with self.exclusive(timeout):
+        with self.exclusive(timeout, leased=False):  # a build writes a new collection: the lease is for the alias
             try:
                 previous = self.on_disk()
             except IndexUnusable:
                 if not rebuild:
                     raise
                 previous = None
-            docs = folder.read_folder(self.settings.docs_dir) if docs is None else docs
-            report = BuildReport()
-            old = previous.manifest.documents if previous is not None else {}
-            for doc in docs:
-                entry = old.get(doc.doc_id)
-                if entry is None:
-                    report.added.append(doc.doc_id)
-                elif entry.sha256 == doc.sha256 and entry.metadata == doc.metadata:
-                    report.unchanged.append(doc.doc_id)
-                else:
-                    report.changed.append(doc.doc_id)
-            report.removed = sorted(set(old) - {d.doc_id for d in docs})
             if rebuild or previous is None or not building.compatible(previous, self.embedder, self.params):
+                docs = folder.read_folder(self.settings.docs_dir) if docs is None else docs
+                report = _plan(previous, docs)
                 self._build(docs, report, progress)
-            elif report.touched or previous.manifest.tokens_version != TOKENS_VERSION:
-                wanted = set(report.added) | set(report.changed)
-                self._write(
-                    previous, [d for d in docs if d.doc_id in wanted], report.removed, self.embedder, report, progress
-                )
-            else:
-                self.live.set(previous)
-                report.chunks = previous.live_size
+                return report
+            docs = folder.read_folder(self.settings.docs_dir) if docs is None else docs
+            with self._leased(timeout):
+                previous = self.on_disk()  # again: another process may have written before the lease was ours
+                assert previous is not None
+                report = _plan(previous, docs)
+                if report.touched or previous.manifest.tokens_version != TOKENS_VERSION:
+                    wanted = set(report.added) | set(report.changed)
+                    upserts = [d for d in docs if d.doc_id in wanted]
+                    self._write(previous, upserts, report.removed, self.embedder, report, progress)
+                else:
+                    self.live.set(previous)
+                    report.chunks = previous.live_size
         return report
 
     def _apply(
@@ -211,6 +233,8 @@ class MilvusWriter(BaseWriter[MilvusView]):
         documents, versions = dict(old), dict(previous.versions)
         added: list[Chunk] = []
         for doc, chunks, windows in pieces:
+            if self._lease is not None:
+                self._lease.check()
             vectors = [w if isinstance(w, np.ndarray) else np.vstack([next(fresh) for _ in w]) for w in windows]
             entry = DocEntry(doc.sha256, len(chunks), dict(doc.metadata))
             rows = layout.document_entities(doc.doc_id, entry, chunks, vectors, embedder.dim)
@@ -220,6 +244,8 @@ class MilvusWriter(BaseWriter[MilvusView]):
             documents[doc.doc_id] = entry
             versions[doc.doc_id] = layout.version_of(rows[-1])
             added += chunks
+        if self._lease is not None and removes:
+            self._lease.check()
         self.collection.delete_documents(removes)
         for doc_id in removes:
             documents.pop(doc_id, None)
@@ -313,3 +339,19 @@ class MilvusWriter(BaseWriter[MilvusView]):
         d = self.settings.index_dir
         d.mkdir(parents=True, exist_ok=True)
         durable.write_file(d / MARKER, f"{self.settings.milvus_uri} {self.collection.alias}\n".encode())
+
+
+def _plan(previous: MilvusView | None, docs: list[Document]) -> BuildReport:
+    """What bringing the collection in line with ``docs`` adds, changes, keeps and removes."""
+    report = BuildReport()
+    old = previous.manifest.documents if previous is not None else {}
+    for doc in docs:
+        entry = old.get(doc.doc_id)
+        if entry is None:
+            report.added.append(doc.doc_id)
+        elif entry.sha256 == doc.sha256 and entry.metadata == doc.metadata:
+            report.unchanged.append(doc.doc_id)
+        else:
+            report.changed.append(doc.doc_id)
+    report.removed = sorted(set(old) - {d.doc_id for d in docs})
+    return report
