@@ -1,5 +1,5 @@
-"""Several qa processes writing one Milvus collection: one writer at a time through the collection's lease, and
-each document served in one version.
+"""Several qa processes writing one Milvus collection: one writer at a time through the collection's lease, and a
+rebuild through one replica carrying what the others wrote while it ran.
 
 Services in this process share milvus-lite's file as replicas share a server; the slow tests run two real
 `qa serve` processes on a `milvus-lite server`, and compare what each answered with what Milvus holds.
@@ -106,6 +106,29 @@ def test_concurrent_writes_to_one_document_store_one_whole_version(tmp_path: Pat
         assert mine == texts
 
 
+def test_a_rebuild_carries_what_another_service_wrote_while_it_ran(tmp_path: Path) -> None:
+    a = seed_service(tmp_path / "a", CountingEmbedder(), **milvus(tmp_path))
+    b = seed_service(tmp_path / "b", CountingEmbedder(), **milvus(tmp_path))
+    a.put("notes.txt", version("notes", 1).encode())
+    wrote: list[str] = []
+
+    def meanwhile(done: int, total: int) -> None:  # a's rebuild has begun filling its new collection
+        if not wrote:
+            b.put("robots.txt", version("robots", 1).encode())
+            b.put("notes.txt", version("notes", 2).encode())
+            b.delete(SEED.name)
+            wrote.append("done")
+
+    a.writer.sync(rebuild=True, progress=meanwhile)
+    assert wrote
+    held = stored(a.writer.collection)  # type: ignore[attr-defined]
+    assert set(held) == {"robots.txt", "notes.txt"}
+    assert versions_in(held["notes.txt"][1]) == {"第2版"}
+    assert set(a.index.manifest.documents) == {"robots.txt", "notes.txt"}
+    assert a.search("notes 第2版", 1, "lexical").results[0].doc_id == "notes.txt"
+    assert b.writer.on_disk().manifest.documents == a.index.manifest.documents  # type: ignore[union-attr]
+
+
 def test_a_reader_meeting_a_write_halfway_keeps_one_version(tmp_path: Path) -> None:
     """Another process' write of a document caught between its upsert and its delete: the record still names the
     old version, some windows are the new one's; a process reading then serves the old version alone."""
@@ -202,4 +225,48 @@ def test_two_qa_serve_processes_writing_at_once_report_what_is_stored(replicas: 
     assert versions_in(texts) == versions_in(ok[sha].split("\n\n")) and len(texts) == 4
     for k in range(6):
         assert versions_in(held[f"own-{k}.txt"][1]) == {f"第{k}版"}
+    settle((a, b), held)
+
+
+@pytest.mark.slow
+def test_a_rebuild_through_one_replica_loses_nothing_written_through_the_other(
+    tmp_path: Path, replicas: tuple[str, str, Any]
+) -> None:
+    a, b, client = replicas
+    for i in range(60):  # enough for the rebuild to take a while
+        (tmp_path / "a" / "docs" / f"bulk-{i}.txt").write_text(version(f"bulk-{i}", i), encoding="utf-8")
+    job = httpx.post(f"{a}/index/rebuild", timeout=30).json()
+    answered: dict[str, str | None] = {}
+    k = 0
+
+    def polled() -> dict[str, Any]:
+        return dict(httpx.get(f"{a}/index/jobs/{job['id']}", timeout=30).json())
+
+    def running() -> bool:
+        return polled()["state"] in ("queued", "running")
+
+    # From when it knows what it embeds: a write before it began is the old collection's, which a rebuild of a's
+    # folder replaces (the folder is what a rebuild indexes).
+    while polled()["total"] == 0:
+        assert running()
+        time.sleep(0.05)
+
+    while running() or k < 3:  # write through b throughout the rebuild, and a few times after
+        doc_id = f"b-{k % 5}.txt"
+        if k % 7 == 6:
+            r = httpx.delete(f"{b}/documents/{doc_id}", timeout=60)
+            if r.status_code == 200:
+                answered[doc_id] = None
+        else:
+            r = httpx.put(f"{b}/documents/{doc_id}", json={"doc_id": doc_id, "text": version(doc_id, k)}, timeout=60)
+            if r.status_code < 300:
+                answered[doc_id] = r.json()["sha256"]
+        assert r.status_code in (200, 201, 404, 409), r.text
+        k += 1
+    assert httpx.get(f"{a}/index/jobs/{job['id']}", timeout=30).json()["state"] == "succeeded"
+    assert k > 5, "the rebuild was over before b wrote anything much"
+    held = stored(Held(client))
+    for doc_id, sha in answered.items():  # every acknowledged write, in the collection the rebuild switched to
+        assert (held[doc_id][0] if doc_id in held else None) == sha, doc_id
+    assert all(f"bulk-{i}.txt" in held for i in range(60))
     settle((a, b), held)

@@ -128,6 +128,14 @@ class Collection:
             expr = f"kind in [{layout.WINDOW}, {layout.DOCUMENT}] and doc_id in {layout.quoted(doc_ids)}"
             self._call("deleting documents", self.client.delete, name or self.alias, filter=expr)
 
+    def copy_documents(self, doc_ids: list[str], source: str, target: str) -> None:
+        """Replace the documents' entities in ``target`` with those in ``source`` (as stored: nothing is embedded)."""
+        self.delete_documents(doc_ids, target)
+        for i in range(0, len(doc_ids), 256):
+            expr = f"kind in [{layout.WINDOW}, {layout.DOCUMENT}] and doc_id in {layout.quoted(doc_ids[i : i + 256])}"
+            rows = list(self.query(expr, layout.FIELDS, source))
+            self.write(target, [{f: r[f] for f in layout.FIELDS} for r in rows])
+
     # ------------------------------------------------------------ reading
     def state(self, name: str | None = None) -> State | None:
         rows = self._call(
@@ -153,6 +161,11 @@ class Collection:
                 yield from page
         finally:
             it.close()
+
+    def versions(self, name: str | None = None) -> dict[str, str]:
+        """Each document's version: a new one for every write of it ("" if written before versions were kept)."""
+        rows = self.query(f"kind == {layout.DOCUMENT}", ["doc_id", "info"], name)
+        return {r["doc_id"]: layout.version_of(r) for r in rows}
 
     def claims(self, name: str) -> list[dict[str, Any]]:
         """The writers' claims in collection ``name`` (see ``lease.py``), each its ``info``."""

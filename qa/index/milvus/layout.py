@@ -3,7 +3,8 @@
     id "w:<chunk_id>:<k>"  kind 0  a window: its vector, its passage (chunk id, document, offsets, page,
                                   section, the document's metadata, its version), and on window 0 the text
     id "d:<doc_id>"        kind 1  a document: sha256, passage count, metadata, and a version every write of
-                                  it renews (a reader keeps only that version's windows)
+                                  it renews (a reader keeps that version's windows; a rebuild compares
+                                  versions to find what was written while it ran)
     id "s:"                kind 2  the collection: model, dim, chunking, tokens version, and a stamp that
                                   every write renews, which other processes poll to follow writes
     id "c:<token>"         kind 3  a writer's claim on the collection while it writes (see ``lease.py``)
@@ -31,6 +32,7 @@ STATE_ID = "s:"
 FORMAT = 1  # of this layout, recorded in the state entity
 LONG = 65535  # Milvus' longest VARCHAR, in bytes
 PASSAGE_FIELDS = ["chunk_id", "doc_id", "start", "end", "page", "section", "text"]
+FIELDS = ["id", "kind", "vector", "doc_id", "chunk_id", "window", *PASSAGE_FIELDS[2:], "metadata", "info"]
 
 
 @dataclass

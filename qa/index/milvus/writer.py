@@ -13,7 +13,10 @@ no compare-and-set, so without one two replicas replacing one document could
 interleave (each reading the stale ids before the other's rows land) and leave
 its passages mixed or missing, and two state renewals could hide one write
 from a follower. A lease is held only while Milvus is written: embedding comes
-before it.
+before it. A rebuild fills its new collection without the lease, so writes
+through other replicas go on meanwhile; then it takes the lease with priority,
+copies into the new collection every document whose version changed in the
+old one since it began (or deletes it there), and switches the alias.
 
 Milvus is the source of truth, not this machine's docs folder: another qa
 process may have written documents this folder never saw. So opening never
@@ -167,7 +170,7 @@ class MilvusWriter(BaseWriter[MilvusView]):
     ) -> BuildReport:
         """Bring the collection in line with the docs folder: changed documents only, or everything into a new
         collection behind the alias (``rebuild``, a first build, another model or chunking)."""
-        with self.exclusive(timeout, leased=False):  # a build writes a new collection: the lease is for the alias
+        with self.exclusive(timeout, leased=False):  # a build takes the lease only to switch (see the docstring)
             try:
                 previous = self.on_disk()
             except IndexUnusable:
@@ -175,9 +178,10 @@ class MilvusWriter(BaseWriter[MilvusView]):
                     raise
                 previous = None
             if rebuild or previous is None or not building.compatible(previous, self.embedder, self.params):
+                began = self._versions()  # before the folder is read: any write later than this is carried over
                 docs = folder.read_folder(self.settings.docs_dir) if docs is None else docs
                 report = _plan(previous, docs)
-                self._build(docs, report, progress)
+                self._build(docs, report, progress, began=began)
                 return report
             docs = folder.read_folder(self.settings.docs_dir) if docs is None else docs
             with self._leased(timeout):
@@ -273,12 +277,26 @@ class MilvusWriter(BaseWriter[MilvusView]):
         chunks = chunk_document(doc.doc_id, doc.text, self.params, doc.layout)
         return doc, chunks, [embedding_windows(c, self.params) for c in chunks]
 
+    def _versions(self) -> dict[str, str]:
+        """Each document's version in the collection now: what a build tells the writes made while it ran from."""
+        old = self.collection.behind()
+        return self.collection.versions(old) if old is not None else {}
+
     def _build(
-        self, docs: list[Document], report: BuildReport, progress: Progress | None, embedder: Embedder | None = None
+        self,
+        docs: list[Document],
+        report: BuildReport,
+        progress: Progress | None,
+        embedder: Embedder | None = None,
+        *,
+        began: dict[str, str] | None = None,
     ) -> None:
-        """Every document into a new collection, then the alias switched to it: searches see the old one until then."""
+        """Every document into a new collection, then the alias switched to it: searches see the old one until then.
+
+        What other processes wrote meanwhile (since ``began``) is carried over just before the switch."""
         embedder = embedder or self.embedder
         state = self._state_now()
+        began = self._versions() if began is None else began
         name = self.collection.create(state)
         plan = [(doc, chunk_document(doc.doc_id, doc.text, self.params, doc.layout)) for doc in docs]
         total = sum(len(embedding_windows(c, self.params)) for _, chunks in plan for c in chunks)
@@ -297,10 +315,17 @@ class MilvusWriter(BaseWriter[MilvusView]):
                 batch = []
                 if progress:
                     progress(done, total)
-        self.collection.flush(name)
-        self.collection.switch(name)
+        with self._leased(None, priority=True) as held:
+            replayed = self._replay(began, held.name, name) if held is not None else False
+            self.collection.flush(name)
+            self.collection.switch(name)
         self._mark()
-        report.embedded, report.chunks = total, len(chunks_all)
+        report.embedded = total
+        if replayed:  # the new collection holds what other processes wrote meanwhile: read it whole
+            self.live.set(MilvusView.read(self.collection, state))
+            report.chunks = self.live.get().live_size
+            return
+        report.chunks = len(chunks_all)
         chunks_all.sort(key=lambda c: (c.doc_id, c.start, c.chunk_id))
         self.live.set(
             MilvusView(
@@ -312,6 +337,16 @@ class MilvusWriter(BaseWriter[MilvusView]):
                 versions,
             )
         )
+
+    def _replay(self, began: dict[str, str], old: str, new: str) -> bool:
+        """Carry into ``new`` what was written to ``old`` since the build began (holding the lease, so nothing more
+        is): documents written or deleted meanwhile, as stored (nothing is embedded again)."""
+        now = self.collection.versions(old)
+        written = sorted(d for d, v in now.items() if began.get(d) != v)
+        deleted = sorted(set(began) - set(now))
+        self.collection.copy_documents(written, old, new)
+        self.collection.delete_documents(deleted, new)
+        return bool(written or deleted)
 
     def _fill(
         self,
