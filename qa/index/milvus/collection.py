@@ -168,8 +168,20 @@ class Collection:
         return {r["doc_id"]: layout.version_of(r) for r in rows}
 
     def claims(self, name: str) -> list[dict[str, Any]]:
-        """The writers' claims in collection ``name`` (see ``lease.py``), each its ``info``."""
-        return [r["info"] | {"id": r["id"]} for r in self.query(f"kind == {layout.CLAIM}", ["id", "info"], name)]
+        """The writers' claims in collection ``name`` (see ``lease.py``), each its ``info``.
+
+        A plain query, ``Strong`` by name: the lease is only as safe as this read seeing every claim acknowledged
+        before it (a query iterator pins its own timestamp, which milvus-lite takes from the client's clock)."""
+        rows = self._call(
+            "reading the writers' claims",
+            self.client.query,
+            name,
+            filter=f"kind == {layout.CLAIM}",
+            output_fields=["id", "info"],
+            limit=MAX_LIMIT,
+            consistency_level="Strong",
+        )
+        return [r["info"] | {"id": r["id"]} for r in rows]
 
     def window_ids(self, doc_id: str) -> list[str]:
         expr = f"kind == {layout.WINDOW} and doc_id == {layout.quoted([doc_id])[1:-1]}"
