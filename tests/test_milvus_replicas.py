@@ -7,10 +7,10 @@ Services in this process share milvus-lite's file as replicas share a server; th
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,14 +32,18 @@ from qa.index.milvus import layout, lease
 from qa.index.segment import DocEntry
 from qa.service.core import QAService
 
+RACE = Path(__file__).parent / "fixtures" / "race"  # a sitecustomize that widens the race in `qa serve` (see there)
+
 
 def milvus(tmp_path: Path) -> dict[str, object]:
     return {"backend": "milvus", "milvus_uri": str(tmp_path / "milvus.db"), "min_paragraph": 1}
 
 
-def version(name: str, k: int) -> str:
+def version(name: str, k: int, paragraphs: int = 4) -> str:
     """Text whose every passage names its version, so a document mixed from two writes shows."""
-    return "\n\n".join(f"{name} 第{k}版 第{p}段：这一段只属于第{k}版，用来检查写入是否混合。" for p in range(4))
+    return "\n\n".join(
+        f"{name} 第{k}版 第{p}段：这一段只属于第{k}版，用来检查写入是否混合。" for p in range(paragraphs)
+    )
 
 
 def stored(collection: Any) -> dict[str, tuple[str, list[str]]]:
@@ -80,11 +84,17 @@ def test_writers_of_two_services_take_turns_through_the_lease(tmp_path: Path) ->
     assert versions_in(stored(b.writer.collection)["one.txt"][1]) == {"第2版"}  # type: ignore[attr-defined]
 
 
-def test_concurrent_writes_to_one_document_store_one_whole_version(tmp_path: Path) -> None:
+def test_concurrent_writes_to_one_document_store_one_whole_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Without the lease, two replicas replacing one document interleave and leave its passages mixed."""
     a = seed_service(tmp_path / "a", CountingEmbedder(), **milvus(tmp_path))
     b = seed_service(tmp_path / "b", CountingEmbedder(), **milvus(tmp_path))
     a.live._every = b.live._every = 0.0
+    for service in (a, b):  # widen the race: a pause between reading a document's stale windows and writing anew
+        collection = service.writer.collection  # type: ignore[attr-defined]
+        read = collection.window_ids
+        monkeypatch.setattr(collection, "window_ids", lambda doc_id, read=read: (read(doc_id), time.sleep(0.2))[0])
     answered: dict[str, str] = {}
 
     def write(service: QAService, k: int) -> None:
@@ -162,7 +172,7 @@ def replicas(tmp_path: Path) -> Iterator[tuple[str, str, Any]]:
                 shutil.copy(SEED, docs / SEED.name)
                 port = free_port()
                 env = {**offline_env(), "QA_BACKEND": "milvus", "QA_MILVUS_URI": uri}
-                env |= {"QA_MIN_PARAGRAPH": "1", "QA_QUERY_CACHE_SIZE": "0"}
+                env |= {"QA_MIN_PARAGRAPH": "1", "QA_QUERY_CACHE_SIZE": "0", "PYTHONPATH": str(RACE)}
                 cmd = qa_command(
                     "serve", "--docs", str(docs), "--index", str(tmp_path / name / "index"), "--port", str(port)
                 )
@@ -208,23 +218,32 @@ def settle(urls: tuple[str, ...], held: dict[str, tuple[str, list[str]]]) -> Non
 @pytest.mark.slow
 def test_two_qa_serve_processes_writing_at_once_report_what_is_stored(replicas: tuple[str, str, Any]) -> None:
     a, b, client = replicas
+    together = threading.Barrier(4)
 
     def put(url: str, doc_id: str, text: str) -> tuple[int, dict[str, Any]]:
+        together.wait(timeout=120)
         r = httpx.put(f"{url}/documents/{doc_id}", json={"doc_id": doc_id, "text": text}, timeout=120)
         return r.status_code, r.json()
 
-    jobs = [(a if k % 2 else b, "shared.txt", version("shared", k)) for k in range(10)]
-    jobs += [(a if k % 2 else b, f"own-{k}.txt", version(f"own-{k}", k)) for k in range(6)]
-    with ThreadPoolExecutor(6) as pool:
-        answers = list(pool.map(lambda job: put(*job), jobs))
-    assert {status for status, _ in answers} <= {200, 201, 409}, answers
-    ok = {body["sha256"]: text for (status, body), (_, _, text) in zip(answers, jobs, strict=True) if status < 300}
-    held = stored(Held(client))
-    sha, texts = held["shared.txt"]
-    assert sha in ok and sha == hashlib.sha256(ok[sha].encode()).hexdigest()
-    assert versions_in(texts) == versions_in(ok[sha].split("\n\n")) and len(texts) == 4
-    for k in range(6):
-        assert versions_in(held[f"own-{k}.txt"][1]) == {f"第{k}版"}
+    held: dict[str, tuple[str, list[str]]] = {}
+    for k in range(0, 12, 2):  # each round: both replicas replace one document, and write one of their own, at once
+        jobs = [(a, "shared.txt", version("shared", k, 12)), (b, "shared.txt", version("shared", k + 1, 12))]
+        jobs += [(a, f"own-{k}.txt", version("own", k)), (b, f"own-{k + 1}.txt", version("own", k + 1))]
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda job: put(*job), jobs))
+        assert {status for status, _ in answers} <= {200, 201, 409}, answers
+        held = stored(Held(client))
+        ok = {
+            body["sha256"]: text
+            for (status, body), (_, _, text) in zip(answers[:2], jobs[:2], strict=True)
+            if status < 300
+        }
+        if ok:  # the document is one of this round's answered versions, whole and unmixed
+            sha, texts = held["shared.txt"]
+            assert sha in ok and versions_in(texts) == versions_in(ok[sha].split("\n\n")) and len(texts) == 12
+        for (status, body), (_, doc_id, text) in zip(answers[2:], jobs[2:], strict=True):
+            if status < 300:
+                assert held[doc_id][0] == body["sha256"] and held[doc_id][1] == sorted(text.split("\n\n"))
     settle((a, b), held)
 
 
