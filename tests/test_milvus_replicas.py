@@ -70,8 +70,14 @@ def claim(service: QAService, expires_in: float) -> None:
 def test_writers_of_two_services_take_turns_through_the_lease(tmp_path: Path) -> None:
     a = seed_service(tmp_path / "a", CountingEmbedder(), **milvus(tmp_path))
     b = seed_service(tmp_path / "b", CountingEmbedder(), **milvus(tmp_path))
-    with a.writer.exclusive(5), pytest.raises(Conflict, match="another qa process"):  # a holds the lease
-        b.put("one.txt", version("one", 1).encode(), timeout=1)
+    with a.writer.exclusive(5):  # a holds the lease, as it does while it writes
+        with pytest.raises(Conflict, match="another qa process"):
+            b.put("one.txt", version("one", 1).encode(), timeout=1)
+        held = a.writer._lease  # type: ignore[attr-defined]
+        held.check()
+        held.renewed -= lease.LEASE  # as if its renewals had stalled: it must not write on
+        with pytest.raises(Conflict, match="lapsed"):
+            held.check()
     assert not (tmp_path / "b" / "docs" / "one.txt").exists()  # refused before the folder was touched
     b.put("one.txt", version("one", 1).encode(), timeout=1)
 
