@@ -32,6 +32,8 @@ from qa.index.milvus import layout, lease
 from qa.index.segment import DocEntry
 from qa.service.core import QAService
 
+pytestmark = pytest.mark.slow  # milvus-lite, and seconds of waiting on each other, in every test
+
 RACE = Path(__file__).parent / "fixtures" / "race"  # a sitecustomize that widens the race in `qa serve` (see there)
 
 
@@ -221,7 +223,7 @@ def settle(urls: tuple[str, ...], held: dict[str, tuple[str, list[str]]]) -> Non
             time.sleep(0.3)
 
 
-@pytest.mark.slow
+@pytest.mark.model  # in the two `qa serve` processes
 def test_two_qa_serve_processes_writing_at_once_report_what_is_stored(replicas: tuple[str, str, Any]) -> None:
     a, b, client = replicas
     together = threading.Barrier(4)
@@ -253,7 +255,7 @@ def test_two_qa_serve_processes_writing_at_once_report_what_is_stored(replicas: 
     settle((a, b), held)
 
 
-@pytest.mark.slow
+@pytest.mark.model  # in the two `qa serve` processes
 def test_a_rebuild_through_one_replica_loses_nothing_written_through_the_other(
     tmp_path: Path, replicas: tuple[str, str, Any]
 ) -> None:
