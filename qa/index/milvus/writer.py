@@ -318,6 +318,8 @@ class MilvusWriter(BaseWriter[MilvusView]):
         with self._leased(None, priority=True) as held:
             replayed = self._replay(began, held.name, name) if held is not None else False
             self.collection.flush(name)
+            if held is not None:
+                held.check()  # a write after a lapsed lease could fall between the copy and the switch
             self.collection.switch(name)
         self._mark()
         report.embedded = total
