@@ -117,6 +117,14 @@ def seed_docs(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def folder_segments(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Segments written as folders, as a large one is: the seed article alone would be packed into one file."""
+    from qa.index import segment
+
+    monkeypatch.setattr(segment, "PACKED_MAX_WINDOWS", -1)
+
+
+@pytest.fixture
 def make_settings(tmp_path: Path):  # type: ignore[no-untyped-def]
     def make(**kw: object) -> Settings:
         kw.setdefault("docs_dir", tmp_path / "docs")

@@ -357,7 +357,9 @@ def test_start_up_serves_at_once_and_catches_up_in_the_background(make_service, 
 
 
 # ------------------------------------------------------------------ 9. damaged or changing files
-def test_a_vector_file_truncated_while_serving_is_a_503_not_a_crash(make_service, fake_embedder) -> None:  # type: ignore[no-untyped-def]
+def test_a_vector_file_truncated_while_serving_is_a_503_not_a_crash(
+    folder_segments, make_service, fake_embedder
+) -> None:  # type: ignore[no-untyped-def]
     service = QAService(make_service().settings, fake_embedder)
     service.start()  # serves the generation on disk, memory-mapped
     client = TestClient(create_app(service.settings, service=service))
@@ -380,8 +382,8 @@ def test_a_vector_file_truncated_while_serving_is_a_503_not_a_crash(make_service
         "deletions past the end",
     ],
 )
-def test_a_damaged_index_is_one_readable_error(make_service, damage: str) -> None:  # type: ignore[no-untyped-def]
-    service = make_service()
+def test_a_damaged_index_is_one_readable_error(folder_segments, make_service, damage: str) -> None:  # type: ignore[no-untyped-def]
+    service = make_service()  # a segment folder, whose files can be damaged one by one (tests/test_packed.py: a file)
     index_dir = service.settings.index_dir
     commit_file = store.current_path(index_dir)
     commit = json.loads(commit_file.read_text())

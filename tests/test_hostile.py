@@ -128,7 +128,9 @@ def test_the_spec_validates_and_every_ref_resolves(make_service) -> None:  # typ
 
 # ------------------------------------------------------------------ 7. memory-mapped term counts
 @pytest.mark.parametrize("file", ["lexical/rows.npy", "lexical/counts.npy", "bridge/indptr.npy", "bridge/lengths.npy"])
-def test_a_term_count_file_cut_short_is_a_503_not_a_sigbus(make_service, fake_embedder, file: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_term_count_file_cut_short_is_a_503_not_a_sigbus(
+    folder_segments, make_service, fake_embedder, file: str
+) -> None:  # type: ignore[no-untyped-def]
     """The report: truncating lexical/rows.npy of a served segment killed the server at the next search (exit 135)."""
     service = QAService(make_service().settings, fake_embedder)
     service.start()  # serves the segment on disk, memory-mapped

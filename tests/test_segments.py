@@ -97,13 +97,13 @@ def test_a_write_leaves_every_existing_segment_untouched(make_service) -> None: 
     service: QAService = make_service()
     service.writer.on_commit = None
     first = service.index.segments[0]
-    folder = service.settings.index_dir / first.name
-    stamps = {p: p.stat().st_mtime_ns for p in folder.rglob("*")}
+    folder = service.settings.index_dir / first.name  # a packed file here; a folder's files alike
+    stamps = {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in [folder, *folder.rglob("*")]}
     change = service.put("note.txt", "港口新到了两台起重机。".encode())
     assert change.report.embedded == 1  # one window: the note's, nothing else
     service.put("note.txt", "港口又到了三台起重机。".encode())
     service.writer.delete("note.txt")
-    assert {p: p.stat().st_mtime_ns for p in folder.rglob("*")} == stamps
+    assert {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in [folder, *folder.rglob("*")]} == stamps
     view = service.index
     assert view.segments[0] is first and "note.txt" not in view.manifest.documents
     assert view.live_size == first.size
@@ -126,7 +126,7 @@ def test_deletions_made_during_a_merge_are_not_undone_by_it(make_service) -> Non
     assert set(view.manifest.documents) == {"laoshan-vr-ai.txt", "n0.txt", "n1.txt", "n3.txt"}
 
 
-def test_an_index_of_the_earlier_format_is_converted_once(make_service, tmp_path: Path) -> None:
+def test_an_index_of_the_earlier_format_is_converted_once(folder_segments, make_service, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Format 1 (one generation folder) opens: converted into a segment, with a log line, nothing embedded."""
     service: QAService = make_service()
     before = {q: [h.chunk_id for h in service.search(q, 5, "hybrid").results] for q in QUERIES}

@@ -34,8 +34,8 @@ def test_a_damaged_index_stops_the_start_with_the_remedy(tmp_path: Path, real_em
     docs = seed_service(tmp_path, real_embedder).settings.docs_dir
     index_dir = tmp_path / "index"
     commit = json.loads(store.current_path(index_dir).read_text())
-    vectors = index_dir / commit["segments"][0]["name"] / "vectors.faiss"
-    vectors.write_bytes(vectors.read_bytes()[:100])  # truncated, as by a full disk
+    packed = index_dir / commit["segments"][0]["name"]  # the seed article's segment is one file
+    packed.write_bytes(packed.read_bytes()[:100])  # truncated, as by a full disk
     proc = subprocess.run(
         qa_command("serve", "--docs", str(docs), "--index", str(tmp_path / "index"), "--port", str(free_port())),
         capture_output=True,

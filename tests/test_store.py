@@ -91,12 +91,18 @@ def test_another_model_is_a_clear_error(service: QAService) -> None:
 
 
 @pytest.mark.parametrize(
-    "victim", [segment.VECTORS, segment.CHUNKS, segment.SEGMENT, segment.WINDOWS, "lexical/rows.npy", "commit"]
+    "victim",
+    [segment.VECTORS, segment.CHUNKS, segment.SEGMENT, segment.WINDOWS, "lexical/rows.npy", "commit", "packed"],
 )
-def test_truncated_files_are_a_clear_error(service: QAService, victim: str) -> None:
+def test_truncated_files_are_a_clear_error(request: pytest.FixtureRequest, service: QAService, victim: str) -> None:
+    if victim != "packed":  # a file of a segment folder (a large segment's layout)
+        request.getfixturevalue("folder_segments")
     service.writer.sync()
+    [written] = service.index.segments
+    assert written.is_packed == (victim == "packed")
     commit = store.current_path(service.settings.index_dir)
-    path = commit if victim == "commit" else service.settings.index_dir / service.index.segments[0].name / victim
+    path = service.settings.index_dir / written.name
+    path = commit if victim == "commit" else path if victim == "packed" else path / victim
     path.write_bytes(path.read_bytes()[: max(1, path.stat().st_size // 2)])
     with pytest.raises(IndexCorrupt, match="qa index --rebuild"):
         service.writer.load()

@@ -62,7 +62,8 @@ def test_a_new_document_leaves_the_existing_vector_index_alone(make_service, mon
     service = make_service(index_type="hnsw")
     before = service.index
     [first] = before.segments
-    files = {p.name: p.stat().st_mtime_ns for p in (service.settings.index_dir / first.name).rglob("*")}
+    path = service.settings.index_dir / first.name  # a packed file, or a folder of files
+    files = {p.name: p.stat().st_mtime_ns for p in [path, *path.rglob("*")]}
     built = []
     real = vectors.vector_index
     monkeypatch.setattr(vectors, "vector_index", lambda v, *a, **kw: built.append(len(v)) or real(v, *a, **kw))
@@ -70,7 +71,7 @@ def test_a_new_document_leaves_the_existing_vector_index_alone(make_service, mon
     after = service.index
     assert after.segments[0] is first and len(after.segments) == 2
     assert built == [after.segments[1].vectors.ntotal]  # only the new document's windows were indexed
-    assert {p.name: p.stat().st_mtime_ns for p in (service.settings.index_dir / first.name).rglob("*")} == files
+    assert {p.name: p.stat().st_mtime_ns for p in [path, *path.rglob("*")]} == files
     row = after.doc_rows("new.txt")[0]
     vec = after.window_vectors([row])[0][0]
     assert max(after.dense(vec, 1), key=lambda r: r) == row

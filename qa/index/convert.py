@@ -69,7 +69,7 @@ def from_v1(index_dir: Path, path: Path, commit_: store.Commit) -> store.Index:
         raise IndexCorrupt(f"cannot read the index in {path}: {exc}; {store.REMEDY}") from None
     texts = [c.text for c in chunks]
     segment = Segment(
-        new_name(),
+        new_name(vectors.ntotal),
         documents,
         chunks,
         np.asarray(offsets, np.int64),

@@ -14,6 +14,7 @@ idf = ln(1 + (N - df + 0.5) / (df + 0.5)), tf / (tf + k1 (1 - b + b len/avglen))
 
 from __future__ import annotations
 
+import io
 import json
 from array import array
 from collections import Counter
@@ -90,6 +91,22 @@ class Postings:
         """Memory-maps the arrays, each checked against its header first (:func:`qa.index.mapped.load_npy`)."""
         arrays = {name: mapped.load_npy(folder / f"{name}.npy") for name in _FILES}
         terms = {t: j for j, t in enumerate(json.loads((folder / "terms.json").read_text(encoding="utf-8")))}
+        return cls(terms, **arrays)
+
+    def parts(self) -> dict[str, bytes]:
+        """What :meth:`save` writes, as bytes by file name (a packed segment holds them in one file)."""
+        out = {}
+        for name in _FILES:
+            buffer = io.BytesIO()
+            np.save(buffer, getattr(self, name), allow_pickle=False)
+            out[f"{name}.npy"] = buffer.getvalue()
+        return out | {"terms.json": json.dumps(list(self.terms), ensure_ascii=False).encode("utf-8")}
+
+    @classmethod
+    def from_parts(cls, parts: dict[str, memoryview]) -> Postings:
+        """The inverse of :meth:`parts`; the arrays are read into memory."""
+        arrays = {name: np.load(io.BytesIO(parts[f"{name}.npy"]), allow_pickle=False) for name in _FILES}
+        terms = {t: j for j, t in enumerate(json.loads(bytes(parts["terms.json"]).decode("utf-8")))}
         return cls(terms, **arrays)
 
     def files(self, folder: Path) -> list[Path]:

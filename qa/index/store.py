@@ -4,6 +4,7 @@
       CURRENT                 name of the live commit (replaced by rename: the commit point)
       commit-<n>-<rand>.json  format, model, chunking, and the segments with their deletions
       seg-<time>-<rand>/      an immutable segment (qa.index.segment)
+      seg-<time>-<rand>.seg   a small one, packed into one file
       deletes/<seg>-<rand>.json  rows and documents of a segment that later writes removed
       .lock                   held by whoever is writing
 
@@ -11,12 +12,16 @@ A write costs what it changes: a new segment for the documents it adds or
 replaces, a new deletions file for each segment it removes rows from, and a
 small commit; nothing else is read, copied or rewritten. Everything is
 fsynced before CURRENT names the commit, so readers never see half a write
-and a writer killed at any moment leaves the last good commit live. A merge
+and a writer killed at any moment leaves the last good commit live. The
+fsyncs are what a small write costs, so there are as few as that order
+allows: each new file once (a small segment is one file), the folders that
+gained names once, before the switch, and CURRENT's rename once after. A merge
 (qa.index.merging) rewrites small or much-deleted segments into one, in the
 background, through the same kind of commit.
 
 Format 1 (one folder per generation, before segments) is converted once, on
-first open, with a log line.
+first open, with a log line. Format 2 (segments are folders) is read as it
+is; its next commit is written as format 3, which adds packed segments.
 """
 
 from __future__ import annotations
@@ -48,7 +53,8 @@ from qa.index.postings import Field
 from qa.index.segment import DocEntry, Segment
 
 __all__ = ["DocEntry", "Index", "Manifest", "commit", "current_path", "load", "prune", "writer_lock"]
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+READABLE = (1, 2, FORMAT_VERSION)  # 1 only to convert it (qa.index.convert); 2 has no packed segments, else the same
 CURRENT = "CURRENT"
 DELETES = "deletes"
 REMEDY = "rebuild it with `qa index --rebuild`"
@@ -369,6 +375,7 @@ def commit(
     make_folder(index_dir)
     make_folder(index_dir / DELETES)
     written: list[Path] = []
+    deletions = 0  # files written under deletes/
     name = f"commit-{secrets.token_hex(6)}.json"
     try:
         refs, segments, deleted = [], [], []
@@ -382,10 +389,9 @@ def commit(
                 deletes = f"{segment.name}-{secrets.token_hex(4)}.json"
                 ref = SegmentRef(segment.name, deletes)
                 path = index_dir / DELETES / deletes
-                durable.write_file(
-                    path, json.dumps({"rows": rows.tolist(), "documents": sorted(docs)}, ensure_ascii=False).encode()
-                )
+                _write_deletes(path, rows, docs)
                 written.append(path)
+                deletions += 1
             refs.append(ref)
             segments.append(segment)
             deleted.append((rows, docs))
@@ -396,21 +402,21 @@ def commit(
             if len(rows) or docs:  # a merge that rows were deleted from while it ran
                 ref.deletes = f"{segment.name}-{secrets.token_hex(4)}.json"
                 path = index_dir / DELETES / ref.deletes
-                durable.write_file(
-                    path, json.dumps({"rows": rows.tolist(), "documents": sorted(docs)}, ensure_ascii=False).encode()
-                )
+                _write_deletes(path, rows, docs)
                 written.append(path)
+                deletions += 1
             refs.append(ref)
             segments.append(segment)
             deleted.append((np.asarray(rows, np.int64), frozenset(docs)))
-        durable.fsync_dir(index_dir / DELETES)
+        if deletions:
+            durable.fsync_dir(index_dir / DELETES)
         old = previous.commit
         name_dim = model or (old.model, old.dim)
         stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
         new = Commit(name_dim[0], name_dim[1], chunking or old.chunking, refs, stamp)
         durable.write_file(index_dir / name, _COMMIT.dump_json(new, indent=1))
         written.append(index_dir / name)
-        durable.fsync_dir(index_dir)
+        durable.fsync_dir(index_dir)  # the new segments' names and the commit's, before CURRENT may name them
         if (index_dir / CURRENT).is_dir():  # damage a rebuild is the remedy for: rename() cannot replace a folder
             shutil.rmtree(index_dir / CURRENT)
         durable.replace(
@@ -425,6 +431,12 @@ def commit(
     view = Index(new, segments, [(r, frozenset(d)) for r, d in deleted], index_dir / name)
     prune(index_dir, keep={name, previous.path.name if previous.path else ""})
     return view
+
+
+def _write_deletes(path: Path, rows: np.ndarray, docs: frozenset[str]) -> None:
+    durable.write_file(
+        path, json.dumps({"rows": rows.tolist(), "documents": sorted(docs)}, ensure_ascii=False).encode()
+    )
 
 
 def _current_name(index_dir: Path) -> str | None:
@@ -496,7 +508,7 @@ def read_manifest(index_dir: Path) -> Commit:
 
 
 def check_model(commit_: Commit, model: str, dim: int) -> None:
-    if commit_.format_version not in (1, FORMAT_VERSION):
+    if commit_.format_version not in READABLE:
         raise IndexCorrupt(f"index format {commit_.format_version} is not {FORMAT_VERSION}; {REMEDY}")
     if commit_.model != model or commit_.dim != dim:
         raise ModelMismatch(
