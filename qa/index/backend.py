@@ -2,7 +2,7 @@
 
 Everything above it (service, API, CLI, MCP, jobs, watch, search) is typed
 against :class:`IndexView` and :class:`IndexWriter` and never asks which
-backend it is. The local store (:class:`qa.index.store.Index`,
+backend it is. The local store (:class:`qa.index.store.Snapshot`,
 :class:`qa.index.writer.Writer`) and Milvus (:class:`qa.index.milvus.view.MilvusView`,
 :class:`qa.index.milvus.writer.MilvusWriter`) satisfy them structurally, and
 mypy (``make test``) holds both sides to them. Milvus is imported only when
@@ -161,10 +161,10 @@ def open_writer(settings: Settings, embedder: Embedder, live: LiveIndex) -> Inde
 if TYPE_CHECKING:  # what mypy holds both backends to, stated once (never run)
     from qa.index.milvus.view import MilvusView
     from qa.index.milvus.writer import MilvusWriter
-    from qa.index.store import Index
+    from qa.index.store import Snapshot
     from qa.index.writer import Writer
 
     def _both_backends(
-        local: Index, milvus: MilvusView, writer: Writer, milvus_writer: MilvusWriter
+        local: Snapshot, milvus: MilvusView, writer: Writer, milvus_writer: MilvusWriter
     ) -> tuple[IndexView, IndexView, IndexWriter, IndexWriter]:
         return local, milvus, writer, milvus_writer

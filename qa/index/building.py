@@ -21,7 +21,7 @@ from qa.index.backend import IndexView
 from qa.index.chunking import Chunk, chunk_document, embedding_windows
 from qa.index.lexical import TOKENS_VERSION
 from qa.index.segment import DocEntry, Segment
-from qa.index.store import Index
+from qa.index.store import Snapshot
 from qa.ingest.folder import Document
 
 Progress = Callable[[int, int], None]
@@ -93,7 +93,7 @@ class _Assembly:
     vectors: list[np.ndarray | None] = field(default_factory=list)  # per chunk; None = embed
     texts: list[str] = field(default_factory=list)  # windows to embed, in order
 
-    def copy(self, previous: Index, doc: Document) -> None:
+    def copy(self, previous: Snapshot, doc: Document) -> None:
         """``doc`` as ``previous`` holds it (same text), with its stored vectors."""
         rows = previous.doc_rows(doc.doc_id)
         vecs, owners = previous.window_vectors(rows)
@@ -127,7 +127,7 @@ class _Assembly:
         return Segment.build(self.documents, self.chunks, matrix, offsets, embedder.dim, spec)
 
 
-def _deletions(previous: Index, doc_ids: Sequence[str]) -> dict[int, tuple[np.ndarray, frozenset[str]]]:
+def _deletions(previous: Snapshot, doc_ids: Sequence[str]) -> dict[int, tuple[np.ndarray, frozenset[str]]]:
     """The rows and documents to delete, per segment of ``previous``."""
     out: dict[int, tuple[list[int], set[str]]] = {}
     for doc_id in doc_ids:
@@ -144,7 +144,7 @@ def sync(
     docs: list[Document],
     embedder: Embedder,
     params: ChunkParams,
-    previous: Index | None,
+    previous: Snapshot | None,
     progress: Progress | None = None,
     *,
     reuse_vectors: bool = True,
@@ -204,7 +204,7 @@ def assemble(
 
 
 def update(
-    previous: Index,
+    previous: Snapshot,
     embedder: Embedder,
     params: ChunkParams,
     *,

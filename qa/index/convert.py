@@ -53,7 +53,7 @@ def read_manifest_v1(path: Path) -> store.Commit:
         raise IndexCorrupt(f"cannot read {path / 'manifest.json'}: {exc}; {store.REMEDY}") from None
 
 
-def from_v1(index_dir: Path, path: Path, commit_: store.Commit) -> store.Index:
+def from_v1(index_dir: Path, path: Path, commit_: store.Commit) -> store.Snapshot:
     """Convert generation ``path`` into a segment and commit it; the caller holds the writer lock."""
     log.warning(
         "converting the index in %s to format %d (once; nothing is embedded again)", index_dir, store.FORMAT_VERSION

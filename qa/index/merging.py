@@ -33,7 +33,7 @@ MAX_SEGMENTS = 8
 DELETED_SHARE = 0.3
 
 
-def plan(view: store.Index) -> list[str]:
+def plan(view: store.Snapshot) -> list[str]:
     """Names of the segments worth merging now (none: nothing to do)."""
     segments = view.segments
     live = [int(m.sum()) for m in view.live_masks]
@@ -53,7 +53,7 @@ class _Merged:
     origin: dict[str, np.ndarray]  # segment name -> new row of each of its rows (-1: not carried over)
 
 
-def _rewrite(view: store.Index, names: list[str], spec: VectorSpec) -> _Merged:
+def _rewrite(view: store.Snapshot, names: list[str], spec: VectorSpec) -> _Merged:
     """The live rows of the named segments as one new segment, and where each old row went."""
     documents: dict[str, DocEntry] = {}
     chunks: list[Chunk] = []
@@ -80,7 +80,7 @@ def _rewrite(view: store.Index, names: list[str], spec: VectorSpec) -> _Merged:
     return _Merged(Segment.build(documents, chunks, matrix, offsets, dim, spec), origin)
 
 
-def _commit(index_dir: Path, current: store.Index, before: store.Index, merged: _Merged) -> store.Index | None:
+def _commit(index_dir: Path, current: store.Snapshot, before: store.Snapshot, merged: _Merged) -> store.Snapshot | None:
     """Replace the merged segments in ``current`` (the caller holds the lock); None if another merge got there first."""
     names = set(merged.origin)
     positions = {s.name: k for k, s in enumerate(current.segments) if s.name in names}
@@ -112,11 +112,11 @@ class Merger:
         self._running = threading.Lock()
         self.merges = 0
 
-    def consider(self, view: store.Index) -> None:
+    def consider(self, view: store.Snapshot) -> None:
         if plan(view) and self._running.acquire(blocking=False):
             threading.Thread(target=self._run, args=(view,), name="qa-merge", daemon=True).start()
 
-    def _run(self, view: store.Index) -> None:
+    def _run(self, view: store.Snapshot) -> None:
         try:
             self.merge(view)
         except Exception:  # a merge is housekeeping: log it, the index stays as it was
@@ -124,7 +124,7 @@ class Merger:
         finally:
             self._running.release()
 
-    def merge(self, view: store.Index) -> store.Index | None:
+    def merge(self, view: store.Snapshot) -> store.Snapshot | None:
         """Merge what :func:`plan` picks in ``view`` now (synchronously) and commit it."""
         names = plan(view)
         if not names:

@@ -33,7 +33,7 @@ import shutil
 from bisect import bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
@@ -52,7 +52,7 @@ from qa.index.lexical import TOKENS_VERSION, tokenize
 from qa.index.postings import Field
 from qa.index.segment import DocEntry, Segment
 
-__all__ = ["DocEntry", "Index", "Manifest", "commit", "current_path", "load", "prune", "writer_lock"]
+__all__ = ["DocEntry", "Manifest", "Snapshot", "commit", "current_path", "load", "prune", "writer_lock"]
 FORMAT_VERSION = 3
 READABLE = (1, 2, FORMAT_VERSION)  # 1 only to convert it (qa.index.convert); 2 has no packed segments, else the same
 CURRENT = "CURRENT"
@@ -125,7 +125,7 @@ class Manifest:
 class _Chunks:
     """``index.chunks[r]`` across segments."""
 
-    def __init__(self, index: Index) -> None:
+    def __init__(self, index: Snapshot) -> None:
         self._index = index
 
     def __getitem__(self, row: int) -> Chunk:
@@ -136,8 +136,9 @@ class _Chunks:
         return self._index.size
 
 
-class Index:
-    """A view of the index: some segments, what was deleted from each, and the corpus-wide BM25 over them.
+class Snapshot:
+    """One commit of the local store, opened: some segments, what was deleted from each, and the corpus-wide BM25
+    over them. Immutable: a write makes a new snapshot (sharing the unchanged segments) and swaps it in.
 
     Rows are numbered across the view (segment after segment); a deleted row
     keeps its number, scores nothing and is never returned.
@@ -313,8 +314,8 @@ def _search(
     return [(float(s), int(w)) for s, w in zip(scores[0], ids[0], strict=True) if w >= 0]
 
 
-def empty(model: str, dim: int, chunking: dict[str, int]) -> Index:
-    return Index(Commit(model, dim, chunking), [], [], None)
+def empty(model: str, dim: int, chunking: dict[str, int]) -> Snapshot:
+    return Snapshot(Commit(model, dim, chunking), [], [], None)
 
 
 # ------------------------------------------------------------------ writing
@@ -354,7 +355,7 @@ def writer_lock(index_dir: Path, *, timeout: float | None = None) -> Iterator[No
 
 def commit(
     index_dir: Path,
-    previous: Index,
+    previous: Snapshot,
     *,
     add: Sequence[Segment] = (),
     delete: dict[int, tuple[np.ndarray, frozenset[str]]] | None = None,
@@ -362,7 +363,7 @@ def commit(
     model: tuple[str, int] | None = None,
     chunking: dict[str, int] | None = None,
     add_deletes: Sequence[tuple[np.ndarray, frozenset[str]]] = (),
-) -> Index:
+) -> Snapshot:
     """Write a new commit: ``previous``'s segments but ``drop`` (by position), more deletions on some, ``add``
     (with ``add_deletes`` of its own, for a merge that rows were deleted from while it ran).
 
@@ -428,7 +429,7 @@ def commit(
                 shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
             raise
         log.warning("commit %s is live, but making the switch durable failed", name, exc_info=True)
-    view = Index(new, segments, [(r, frozenset(d)) for r, d in deleted], index_dir / name)
+    view = Snapshot(new, segments, [(r, frozenset(d)) for r, d in deleted], index_dir / name)
     prune(index_dir, keep={name, previous.path.name if previous.path else ""})
     return view
 
@@ -521,7 +522,7 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
-def load(index_dir: Path, *, model: str, dim: int, known: Index | None = None) -> Index:
+def load(index_dir: Path, *, model: str, dim: int, known: Snapshot | None = None) -> Snapshot:
     """Load the live commit, checking it was built by ``model`` and is intact.
 
     Segments that ``known`` (a view already in memory) holds are reused, so
@@ -545,9 +546,4 @@ def load(index_dir: Path, *, model: str, dim: int, known: Index | None = None) -
     for segment, (rows, docs) in zip(segments, deleted, strict=True):
         if (len(rows) and (rows.min() < 0 or rows.max() >= segment.size)) or not docs <= set(segment.documents):
             raise IndexCorrupt(f"the deletions of {segment.name} name rows or documents it does not have; {REMEDY}")
-    return Index(commit_, segments, deleted, path)
-
-
-def to_json(view: Index) -> dict[str, Any]:
-    """A description of a view (for tests and `qa index --json` style reports)."""
-    return {"commit": asdict(view.commit), "live": view.live_size, "segments": len(view.segments)}
+    return Snapshot(commit_, segments, deleted, path)

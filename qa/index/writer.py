@@ -278,14 +278,14 @@ class BaseWriter(ABC, Generic[V]):
         return DocumentChange(doc_id, 0, None, False, report)
 
 
-class Writer(BaseWriter[store.Index]):
+class Writer(BaseWriter[store.Snapshot]):
     """The local store's writer: segments and commits in QA_INDEX_DIR, one writer across processes (a file lock)."""
 
     def __init__(self, settings: Settings, embedder: Embedder, live: LiveIndex) -> None:
         super().__init__(settings, embedder, live)
         self.merger = merging.Merger(self)
         # After each commit: merging small or much-deleted segments in the background (tests may turn it off).
-        self.on_commit: Callable[[store.Index], None] | None = self.merger.consider
+        self.on_commit: Callable[[store.Snapshot], None] | None = self.merger.consider
 
     @contextmanager
     def exclusive(self, timeout: float | None = None) -> Iterator[None]:
@@ -302,11 +302,11 @@ class Writer(BaseWriter[store.Index]):
         finally:
             self._lock.release()
 
-    def on_disk(self) -> store.Index | None:
+    def on_disk(self) -> store.Snapshot | None:
         """The live commit on disk: the view in memory unless another process committed since (then only its
         new segments are loaded)."""
         current = self.live.peek()
-        known = current if isinstance(current, store.Index) else None
+        known = current if isinstance(current, store.Snapshot) else None
         try:
             path = store.current_path(self.settings.index_dir)
         except IndexMissing:
@@ -315,13 +315,13 @@ class Writer(BaseWriter[store.Index]):
             return known
         return self._load(known=known)
 
-    def _load(self, known: store.Index | None = None) -> store.Index:
+    def _load(self, known: store.Snapshot | None = None) -> store.Snapshot:
         """The live commit, a format-1 index converted first (once)."""
         where, model, dim = self.settings.index_dir, self.embedder.name, self.embedder.dim
         convert.upgrade(where, model=model, dim=dim)
         return store.load(where, model=model, dim=dim, known=known)
 
-    def _commit(self, previous: store.Index | None, change: building.Change) -> store.Index:
+    def _commit(self, previous: store.Snapshot | None, change: building.Change) -> store.Snapshot:
         base = previous or store.empty(self.embedder.name, self.embedder.dim, asdict(self.params))
         drop = set(range(len(base.segments))) if change.replace_all else set()
         view = store.commit(
@@ -340,7 +340,7 @@ class Writer(BaseWriter[store.Index]):
         return view
 
     # ------------------------------------------------------------ opening
-    def load(self) -> store.Index:
+    def load(self) -> store.Snapshot:
         """Serve the live commit on disk as it is."""
         index = self._load()
         self.live.set(index)

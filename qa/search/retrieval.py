@@ -18,7 +18,7 @@ import numpy as np
 from qa.config import SearchMode
 from qa.encoder.embedder import Embedder
 from qa.index import bridge
-from qa.index.backend import IndexView as Index  # what searches read, from either backend
+from qa.index.backend import IndexView  # what searches read, from either backend
 from qa.index.chunking import Chunk
 from qa.search import calibration, english, sentence_features
 from qa.search.answering import Sentence
@@ -49,11 +49,11 @@ class Query:
 _UNSEEN = "\0"  # a token no index has: its ceiling is the top idf, which words that match nothing count at
 
 
-def _known(index: Index, token: str) -> bool:
+def _known(index: IndexView, token: str) -> bool:
     return token in (index.bridge.vocab if token.startswith((bridge.CHAR, bridge.PINYIN)) else index.lexical.vocab)
 
 
-def prepare(index: Index, text: str, translate: Callable[[str], str | None] | None = None) -> Query:
+def prepare(index: IndexView, text: str, translate: Callable[[str], str | None] | None = None) -> Query:
     """A question in Latin letters over this index goes through :mod:`qa.search.english`; others as they are.
 
     With ``translate`` (a Chinese-to-English translator), a Chinese question
@@ -69,7 +69,7 @@ def prepare(index: Index, text: str, translate: Callable[[str], str | None] | No
     return Query(text, text, LEXICAL_WEIGHT, glossed=glossed, english=translated or None)
 
 
-def idf(index: Index, tokens: Sequence[str]) -> np.ndarray:
+def idf(index: IndexView, tokens: Sequence[str]) -> np.ndarray:
     """Each token's idf in the field that holds its kind (pinyin and character tokens are the bridge index's)."""
     return np.array(
         [(index.bridge if t.startswith((bridge.CHAR, bridge.PINYIN)) else index.lexical).idf([t])[0] for t in tokens],
@@ -77,13 +77,13 @@ def idf(index: Index, tokens: Sequence[str]) -> np.ndarray:
     )
 
 
-def question(index: Index, query: Query) -> sentence_features.Question:
+def question(index: IndexView, query: Query) -> sentence_features.Question:
     """The question as the answering model compares it with sentences: an English one by its translated concepts."""
     concepts = query.translation.concepts if query.translation is not None else None
     return sentence_features.question(query.text, lambda tokens: idf(index, tokens), concepts)
 
 
-def _lexical(index: Index, query: Query) -> tuple[np.ndarray, float]:
+def _lexical(index: IndexView, query: Query) -> tuple[np.ndarray, float]:
     """BM25 of every chunk and the query's ceiling.
 
     A translated question scores each concept by its best wording. A Chinese
@@ -110,7 +110,7 @@ def _lexical(index: Index, query: Query) -> tuple[np.ndarray, float]:
     return scores, ceiling
 
 
-def _concepts(index: Index, concepts: list[list[english.Terms]]) -> tuple[np.ndarray, float]:
+def _concepts(index: IndexView, concepts: list[list[english.Terms]]) -> tuple[np.ndarray, float]:
     total, ceiling = np.zeros(index.size, np.float32), 0.0
     for concept in concepts:
         best, best_ceiling = np.zeros(index.size, np.float32), 0.0
@@ -161,7 +161,7 @@ class Hit:
 
 
 def _in_english(
-    index: Index, embedder: Embedder, query: Query, depth: int, only: np.ndarray | None, dense: dict[int, float]
+    index: IndexView, embedder: Embedder, query: Query, depth: int, only: np.ndarray | None, dense: dict[int, float]
 ) -> np.ndarray | None:
     """For a translated question: the passages in Latin letters also by their cosine to the English, the best kept."""
     if not query.english:
@@ -191,13 +191,13 @@ def _top(scores: np.ndarray, k: int) -> np.ndarray:
     return np.flatnonzero(scores >= kth)
 
 
-def _ranked(index: Index, scores: dict[int, float], k: int) -> list[tuple[int, float]]:
+def _ranked(index: IndexView, scores: dict[int, float], k: int) -> list[tuple[int, float]]:
     """The ``k`` best (row, score): ties go by chunk id, so equal passages rank alike however they were written."""
     return sorted(scores.items(), key=lambda rs: (-rs[1], index.chunks[rs[0]].chunk_id))[:k]
 
 
 def search(
-    index: Index,
+    index: IndexView,
     embedder: Embedder,
     query: str | Query,
     top_k: int,
@@ -219,7 +219,7 @@ def search(
 
 
 def _search(
-    index: Index,
+    index: IndexView,
     embedder: Embedder,
     query: Query,
     top_k: int,

@@ -1,4 +1,4 @@
-"""What searches read on the Milvus backend: a :class:`qa.index.backend.IndexView`, as :class:`qa.index.store.Index` is.
+"""What searches read on the Milvus backend: a :class:`qa.index.backend.IndexView`, as :class:`qa.index.store.Snapshot` is.
 
 Vectors stay in Milvus, and dense search is a Milvus search. Passages and
 their BM25 term counts live in the process, as qa's own postings over qa's

@@ -1,4 +1,5 @@
-"""Index endpoints: start a full rebuild in the background and poll it."""
+"""The background jobs' endpoints, under /index: start a full rebuild, and poll it or any other job (a large
+document or batch answered 202)."""
 
 from __future__ import annotations
 
