@@ -17,11 +17,11 @@ import numpy as np
 
 from qa.config import ChunkParams, VectorSpec
 from qa.encoder.embedder import Embedder
-from qa.index.backend import IndexView
 from qa.index.chunking import Chunk, chunk_document, embedding_windows
 from qa.index.lexical import TOKENS_VERSION
 from qa.index.segment import DocEntry, Segment
 from qa.index.store import Snapshot
+from qa.index.view import IndexView
 from qa.ingest.folder import Document
 
 Progress = Callable[[int, int], None]

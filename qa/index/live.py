@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from qa.errors import IndexMissing, QAError
-from qa.index.backend import IndexView
+from qa.index.view import IndexView
 
 log = logging.getLogger(__name__)
 

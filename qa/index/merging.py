@@ -14,19 +14,20 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from qa.config import VectorSpec
+from qa.config import Settings, VectorSpec
 from qa.index import store
 from qa.index.chunking import Chunk
 from qa.index.segment import DocEntry, Segment
 
-if TYPE_CHECKING:  # the writer imports this module
-    from qa.index.writer import Writer
+if TYPE_CHECKING:
+    from qa.index.live import LiveIndex
 
 log = logging.getLogger(__name__)
 MAX_SEGMENTS = 8
@@ -104,10 +105,22 @@ def _commit(index_dir: Path, current: store.Snapshot, before: store.Snapshot, me
     )
 
 
+class Merging(Protocol):
+    """What a merge needs of the local store's writer (which owns a :class:`Merger`, so this module cannot import it)."""
+
+    settings: Settings
+    spec: VectorSpec
+    live: LiveIndex
+
+    def exclusive(self, timeout: float | None = None) -> AbstractContextManager[None]: ...
+
+    def on_disk(self) -> store.Snapshot | None: ...
+
+
 class Merger:
     """Runs at most one merge at a time for a writer, on a thread of its own; :meth:`consider` after each commit."""
 
-    def __init__(self, writer: Writer) -> None:
+    def __init__(self, writer: Merging) -> None:
         self.writer = writer
         self._running = threading.Lock()
         self.merges = 0

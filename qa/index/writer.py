@@ -29,12 +29,12 @@ from qa.config import Settings
 from qa.encoder.embedder import Embedder
 from qa.errors import BadDocument, Conflict, IndexMissing, IndexUnusable, NotFound, QAError, TooLarge
 from qa.index import building, convert, merging, store
-from qa.index.backend import IndexView
 from qa.index.building import BuildReport, Progress
 from qa.index.chunking import chunk_document, embedding_windows
 from qa.index.lexical import TOKENS_VERSION
 from qa.index.live import LiveIndex
 from qa.index.segment import Segment
+from qa.index.view import IndexView
 from qa.ingest import folder, formats, names
 
 log = logging.getLogger(__name__)

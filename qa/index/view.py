@@ -1,0 +1,69 @@
+"""What searches read: the read view every backend's index is (:class:`IndexView`), declared below the
+modules that make one, so they can name it without importing the writers (:mod:`qa.index.backend` re-exports it
+beside the writer's seam).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:  # only annotations need these
+    from qa.index.chunking import Chunk
+    from qa.index.postings import Field
+    from qa.index.store import Manifest
+
+
+class Chunks(Protocol):
+    """A view's passages by row: ``view.chunks[r]``, rows numbered across the whole view."""
+
+    def __getitem__(self, row: int) -> Chunk: ...
+
+    def __len__(self) -> int: ...
+
+
+class IndexView(Protocol):
+    """What searches read: one immutable view of an index, its passages, their term counts and their vectors.
+
+    Rows are numbered across the view; a deleted (masked) row keeps its
+    number, scores nothing and is never returned.
+    """
+
+    @property
+    def manifest(self) -> Manifest: ...  # the model and chunking it was built with, and its live documents
+
+    @property
+    def chunks(self) -> Chunks: ...
+
+    @property
+    def size(self) -> int: ...  # rows, deleted ones included
+
+    @property
+    def live_size(self) -> int: ...  # rows not deleted
+
+    @property
+    def live(self) -> np.ndarray: ...  # bool per row: not deleted
+
+    @property
+    def latin_rows(self) -> np.ndarray: ...  # bool per row: the passage is mostly Latin letters
+
+    @property
+    def lexical(self) -> Field: ...  # BM25 over qa's tokens
+
+    @property
+    def bridge(self) -> Field: ...  # BM25 over the cross-lingual bridge tokens
+
+    def doc_rows(self, doc_id: str) -> list[int]: ...
+
+    def check_vectors(self) -> None:
+        """Raise :class:`~qa.errors.IndexCorrupt` rather than read a damaged vector file."""
+
+    def check_terms(self) -> None:
+        """Raise :class:`~qa.errors.IndexCorrupt` rather than read a damaged term-count file."""
+
+    def dense(self, qvec: np.ndarray, depth: int, only: np.ndarray | None = None) -> dict[int, float]:
+        """The best window score of the ``depth`` nearest live chunks (among rows ``only``), best first."""
+
+    def dense_of(self, qvec: np.ndarray, rows: list[int]) -> dict[int, float]:
+        """The best window score of each of ``rows``."""
