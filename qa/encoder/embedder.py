@@ -90,11 +90,14 @@ class SentenceTransformerEmbedder:
     def tokenizer(self) -> Any:  # the model's (a transformers tokenizer), for callers that count tokens
         return self._model.tokenizer
 
-    def _encode(self, method: Callable[..., Any], texts: Sequence[str]) -> np.ndarray:
+    def _encode(self, method: Callable[..., Any], texts: Sequence[str], *, split_small: bool = False) -> np.ndarray:
+        """``texts`` on the torch workers, a shard each. ``split_small``: several texts fewer than a batch are dealt
+        out too (one small document's windows: 139 -> 82 ms for 7 windows on two workers, and a write waits for
+        them); otherwise a shard is at least a batch."""
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         texts = list(texts)
-        shards = min(self.workers, -(-len(texts) // self.batch_size))
+        shards = min(self.workers, len(texts) if split_small else -(-len(texts) // self.batch_size))
         if shards <= 1:
             return compute.run(self._encode_here, method, texts)
         # Dealt round-robin, so every shard gets a like mix of lengths.
@@ -134,7 +137,7 @@ class SentenceTransformerEmbedder:
             return packed.encode(self._model, texts)
 
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(self._model.encode_document, texts)
+        return self._encode(self._model.encode_document, texts, split_small=True)
 
 
 def resolve_model_path(settings: Settings) -> str:
