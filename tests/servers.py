@@ -81,6 +81,17 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 240) -> dict
     raise AssertionError("qa serve did not become healthy in time")
 
 
+def stop(procs: list[subprocess.Popen], sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+    """Signal every process first, then wait for each (killed when it outlasts ``timeout``)."""
+    for p in procs:
+        p.send_signal(sig)
+    for p in procs:
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 @contextmanager
 def qa_serve(docs: Path, index: Path) -> Iterator[tuple[str, dict]]:
     """`qa serve` as a process on a free port: yields its URL and first /health once healthy; stops it with Ctrl-C."""
@@ -95,11 +106,7 @@ def qa_serve(docs: Path, index: Path) -> Iterator[tuple[str, dict]]:
     try:
         yield url, wait_healthy(url, proc)
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop([proc], signal.SIGINT, timeout=20)
 
 
 @contextmanager
@@ -126,8 +133,4 @@ def milvus_lite_server(data_dir: Path) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop([proc], timeout=20)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -21,7 +20,7 @@ import numpy as np
 import pytest
 
 from conftest import SEED, TEST_HOSTS, CountingEmbedder, seed_service
-from servers import free_port, milvus_lite_server, offline_env, qa_command, wait_healthy
+from servers import free_port, milvus_lite_server, offline_env, qa_command, stop, wait_healthy
 
 pytest.importorskip("pymilvus", reason="the milvus extra is not installed: pip install -e '.[milvus]'")
 pytest.importorskip("milvus_lite", reason="the milvus extra is not installed: pip install -e '.[milvus]'")
@@ -292,13 +291,7 @@ def test_two_qa_serve_processes_share_one_milvus(tmp_path: Path, lite_server: st
             assert time.monotonic() < deadline
             time.sleep(0.3)
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(procs)
 
 
 def test_qa_serve_refuses_a_bad_milvus_in_one_line(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ Services in this process share milvus-lite's file as replicas share a server; th
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import threading
 import time
@@ -21,7 +20,7 @@ import httpx
 import pytest
 
 from conftest import SEED, CountingEmbedder, seed_service
-from servers import free_port, milvus_lite_server, offline_env, qa_command, wait_healthy
+from servers import free_port, milvus_lite_server, offline_env, qa_command, stop, wait_healthy
 
 pytest.importorskip("pymilvus", reason="the milvus extra is not installed: pip install -e '.[milvus]'")
 pytest.importorskip("milvus_lite", reason="the milvus extra is not installed: pip install -e '.[milvus]'")
@@ -189,13 +188,7 @@ def replicas(tmp_path: Path) -> Iterator[tuple[str, str, Any]]:
                 wait_healthy(urls[-1], procs[-1])  # one after the other: the first builds the collection
             yield urls[0], urls[1], MilvusClient(uri=uri)
         finally:
-            for p in procs:
-                p.send_signal(signal.SIGTERM)
-            for p in procs:
-                try:
-                    p.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+            stop(procs)
 
 
 class Held:

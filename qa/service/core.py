@@ -206,9 +206,12 @@ class QAService:
         """Store the batch's documents and index them as one change, waiting at most ``timeout`` seconds for the
         writer (``QA_WRITE_TIMEOUT`` when None). A document that cannot land fails alone, in its place; a failure
         of the index change itself raises, and then none is stored (see ``Writer.put_uploads``)."""
-        uploads = batch.uploads
-        stored = self.writer.put_uploads(uploads, create=batch.create, timeout=timeout, ahead=batch.vectors)
-        landed = iter(stored if uploads else [])
+        uploads = batch.uploads  # none when every document was refused: then the writer is not even waited for
+        landed = iter(
+            self.writer.put_uploads(uploads, create=batch.create, timeout=timeout, ahead=batch.vectors)
+            if uploads
+            else []
+        )
         return Written(batch.names, [next(landed) if isinstance(p, Upload) else p for p in batch.prepared])
 
     def write(self, batch: Batch, *, progress: Progress | None = None, timeout: float | None = None) -> Written:
