@@ -3,6 +3,7 @@
     python benchmarks/xling_translated.py translate   # translate every chunk of the eval indexes (resumable)
     python benchmarks/xling_translated.py embed       # the e5 vectors of the translations (measure does it too)
     python benchmarks/xling_translated.py measure     # tune the channel's weights on dev, report test
+    python benchmarks/xling_translated.py search      # the same, through retrieval.search(..., english=view)
 
 ``translate`` fills benchmarks/results/translations/ (sha256 of a chunk's
 text -> its English) from the indexes `make eval` builds
@@ -220,9 +221,46 @@ def embed(names: list[str]) -> None:
         print(json.dumps({"set": name, "chunks": len(english), "seconds": round(time.perf_counter() - start)}))
 
 
+def through_search() -> None:
+    """R@1 and R@5 per half with and without the channel, as the service would rank (qa.search.translated)."""
+    from qa.search.translated import EnglishView
+
+    cache = read_cache()
+    print("| set | half | today R@1 | R@5 | + channel R@1 | R@5 |")
+    print("|---|---|---|---|---|---|")
+    for name in ("cmrc2018_dev", "drcd_dev"):
+        service = open_service(name)
+        index = service.index
+        texts = [index.chunks[r].text for r in range(index.size)]
+        vectors = RESULTS / f"translated-vectors-{name}.npy"  # `embed` made them, in row order
+        view = EnglishView(texts, lambda t: cache.get(key(t)), lambda have: np.load(vectors))
+        queries = evaluation.read_queries(ROOT / "benchmarks" / "xling" / f"{name}.en.jsonl")
+        for half in ("dev", "test"):
+            cells = []
+            for channel in (None, view):
+                ranks = [
+                    evaluation.first_hit(
+                        q,
+                        [
+                            h.chunk
+                            for h in retrieval.search(
+                                index, service.embedder, q.question, 10, "hybrid", english=channel
+                            )
+                        ],
+                    )
+                    for q in queries
+                    if q.split == half
+                ]
+                cells += [
+                    sum(r == 1 for r in ranks) / len(ranks),
+                    sum(r is not None and r <= 5 for r in ranks) / len(ranks),
+                ]
+            print(f"| {name} | {half} | " + " | ".join(f"{x:.3f}" for x in cells) + " |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("step", choices=["translate", "embed", "measure"])
+    ap.add_argument("step", choices=["translate", "embed", "measure", "search"])
     ap.add_argument("--sets", nargs="*", default=list(SETS))
     ap.add_argument("--batch", type=int, default=32, help="chunks per translator call")
     args = ap.parse_args()
@@ -230,6 +268,8 @@ def main() -> None:
         translate(args.sets, args.batch)
     elif args.step == "embed":
         embed(args.sets)
+    elif args.step == "search":
+        through_search()
     else:
         measure()
 

@@ -23,6 +23,7 @@ from qa.index.chunking import Chunk
 from qa.search import calibration, english, sentence_features
 from qa.search.answering import Sentence
 from qa.search.filters import Predicate, rows_where
+from qa.search.translated import EnglishView
 
 CANDIDATES = 50  # depth each ranking contributes before fusion
 LEXICAL_WEIGHT = 0.4  # chosen on the CMRC/DRCD public halves (see README)
@@ -32,6 +33,10 @@ CROSS_LINGUAL_WEIGHT = 0.25  # for questions in Latin letters, chosen on the dev
 # Chosen on the dev halves (best mean R@1 of zh_over_en and of CMRC's Chinese questions over the same mixed
 # corpus, which a larger bonus costs); docs/crosslingual.md has the figures and the command.
 TRANSLATED_COSINE_BONUS = 0.02
+# The English channel, for questions in Latin letters over passages with a machine translation: added to the
+# hybrid score, BM25 over the translations as a share of the best row's, and the cosine of the question to the
+# translated passage. Chosen on the dev halves of benchmarks/xling (benchmarks/xling_translated.py measure).
+ENGLISH_CHANNEL = (0.02, 0.2)
 
 
 @dataclass(frozen=True)
@@ -204,18 +209,50 @@ def search(
     mode: SearchMode,
     qvec: np.ndarray | None = None,
     where: Predicate | None = None,
+    english: EnglishView | None = None,
 ) -> list[Hit]:
     """The ``top_k`` best chunks, only of documents ``where`` admits when given (see :mod:`qa.search.filters`),
     each with its calibrated relevance.
 
     ``query`` as text, or as :func:`prepare` made it; ``qvec`` (the embedding
-    of its ``dense_text``) saves an encode when the caller has it.
+    of its ``dense_text``) saves an encode when the caller has it. ``english``,
+    the translations of this index's passages, adds the English channel to a
+    hybrid search of a question in Latin letters.
     """
     index.check_terms()
     query = prepare(index, query) if isinstance(query, str) else query
-    hits = _search(index, embedder, query, top_k, mode, qvec, where)
+    if english is not None and mode == "hybrid" and query.translation is not None:
+        hits = _with_english(index, embedder, query, top_k, english, where)
+    else:
+        hits = [h for _, h in _search(index, embedder, query, top_k, mode, qvec, where)]
     found = calibration.relevances([h.score for h in hits], mode, latin=query.translation is not None)
     return [replace(h, relevance=p) for h, p in zip(hits, found, strict=True)]
+
+
+def _with_english(
+    index: Index, embedder: Embedder, query: Query, top_k: int, english: EnglishView, where: Predicate | None
+) -> list[Hit]:
+    """Today's hybrid ranking taken deep, plus the channel's best rows, re-ranked with the channel's scores added."""
+    base = _search(index, embedder, query, 2 * CANDIDATES, "hybrid", None, where)
+    if len(english.rows) != index.size:  # a view of another generation of the index: none rather than a wrong one
+        return [h for _, h in base[:top_k]]
+    bm, cos = english.scores(query.text, embedder.encode_queries([query.text])[0])  # English meets English
+    allowed = index.live.copy()
+    if (only := rows_where(index, where)) is not None:
+        allowed[:] = False
+        allowed[only] = True
+    weight_bm, weight_cos = ENGLISH_CHANNEL
+    channel = np.where(allowed, weight_bm * bm + weight_cos * cos, 0.0)
+    known = dict(base)
+    floor = min((h.score for h in known.values()), default=0.0)
+    extra = [int(r) for r in np.concatenate([_top(bm, CANDIDATES), _top(cos, CANDIDATES)]) if allowed[r]]
+    fused = {r: (known[r].score if r in known else floor) + float(channel[r]) for r in {*known, *extra}}
+    out = []
+    for r, score in _ranked(index, fused, top_k):
+        chunk, was = index.chunks[r], known.get(r)
+        dense, lexical = (was.dense_score, was.lexical_score) if was else (None, None)
+        out.append(Hit(chunk, score, dense, lexical, "hybrid", index.manifest.documents[chunk.doc_id].metadata))
+    return out
 
 
 def _search(
@@ -226,14 +263,14 @@ def _search(
     mode: SearchMode,
     qvec: np.ndarray | None,
     where: Predicate | None,
-) -> list[Hit]:
+) -> list[tuple[int, Hit]]:
     only = rows_where(index, where)
     if index.live_size == 0 or (only is not None and len(only) == 0):
         return []
 
-    def hit(r: int, score: float, dense: float | None, lexical: float | None) -> Hit:
+    def hit(r: int, score: float, dense: float | None, lexical: float | None) -> tuple[int, Hit]:
         chunk = index.chunks[r]
-        return Hit(chunk, score, dense, lexical, mode, index.manifest.documents[chunk.doc_id].metadata)
+        return r, Hit(chunk, score, dense, lexical, mode, index.manifest.documents[chunk.doc_id].metadata)
 
     depth = max(top_k, CANDIDATES)
     lex_all, ceiling = _lexical(index, query) if mode != "dense" else (None, 0.0)
