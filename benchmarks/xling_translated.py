@@ -232,8 +232,9 @@ def through_search() -> None:
         service = open_service(name)
         index = service.index
         texts = [index.chunks[r].text for r in range(index.size)]
-        vectors = RESULTS / f"translated-vectors-{name}.npy"  # `embed` made them, in row order
-        view = EnglishView(texts, lambda t: cache.get(key(t)), lambda have: np.load(vectors))
+        vectors = np.load(RESULTS / f"translated-vectors-{name}.npy")  # `embed` made them, in row order
+        entries = {key(t): (cache[key(t)], vectors[r]) for r, t in enumerate(texts) if key(t) in cache}
+        view = EnglishView(texts, lambda t, e=entries: e.get(key(t)), vectors.shape[1])
         queries = evaluation.read_queries(ROOT / "benchmarks" / "xling" / f"{name}.en.jsonl")
         for half in ("dev", "test"):
             cells = []

@@ -230,7 +230,7 @@ def search(
 
 
 def _with_english(
-    index: Index, embedder: Embedder, query: Query, top_k: int, english: EnglishView, where: Predicate | None
+    index: IndexView, embedder: Embedder, query: Query, top_k: int, english: EnglishView, where: Predicate | None
 ) -> list[Hit]:
     """Today's hybrid ranking taken deep, plus the channel's best rows, re-ranked with the channel's scores added."""
     base = _search(index, embedder, query, 2 * CANDIDATES, "hybrid", None, where)

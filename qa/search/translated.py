@@ -1,8 +1,8 @@
 """The English channel's view of an index: BM25 and e5 vectors over its passages' machine translations.
 
-Built from the passages' texts and a lookup of their English (kept by
-:mod:`qa.translate.passages`, filled in the background); a passage whose
-English is not there yet scores 0 here and is searched as before.
+Built from the passages' texts and a lookup of their English and its vector
+(kept by :mod:`qa.translate.passages`, filled in the background); a passage
+whose English is not there yet scores 0 here and is searched as before.
 :func:`qa.search.retrieval.search` adds it to a question in Latin letters.
 """
 
@@ -14,28 +14,33 @@ from typing import Any
 
 import numpy as np
 
-from qa.index.lexical import CJK
 from qa.search.english import stopwords
+
+Entered = tuple[str, "np.ndarray | None"]  # a passage's English and the e5 vector of it, when there are both
 
 
 class EnglishView:
-    """BM25 and e5 vectors over the English of each row of an index; rows without English score 0."""
+    """BM25 and e5 vectors over the English of each row of an index; rows without both score 0.
 
-    def __init__(
-        self, texts: Sequence[str], english_of: Callable[[str], str | None], encode: Callable[[list[str]], np.ndarray]
-    ) -> None:
+    ``entry_of(text)`` is a passage's ``(english, vector)`` or None, as kept by
+    :class:`qa.translate.passages.Translations`: nothing is encoded here, so a
+    view is rebuilt after each translated batch for the price of its BM25.
+    """
+
+    def __init__(self, texts: Sequence[str | None], entry_of: Callable[[str], Entered | None], dim: int) -> None:
         import bm25s
         import Stemmer
 
         self._stem = Stemmer.Stemmer("english")
-        english = [english_of(t) if CJK.search(t) else t for t in texts]
+        english: list[str | None] = [None] * len(texts)
+        self.vectors = np.zeros((len(texts), dim), np.float32)
+        for r, text in enumerate(texts):
+            entry = entry_of(text) if text is not None else None  # None: a deleted row, never in the channel
+            if entry is not None and entry[1] is not None:
+                english[r], self.vectors[r] = entry
         self.rows = np.array([e is not None for e in english], bool)
         self.bm25: Any = bm25s.BM25()
         self.bm25.index([self.tokens(e) or ["\0"] if e else ["\0"] for e in english], show_progress=False)
-        have = [e for e in english if e]
-        vectors = encode(have) if have else np.zeros((0, 1), np.float32)
-        self.vectors = np.zeros((len(english), vectors.shape[1]), np.float32)
-        self.vectors[self.rows] = vectors
 
     def tokens(self, text: str) -> list[str]:
         return list(self._stem.stemWords([w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in stopwords()]))
