@@ -102,6 +102,13 @@ class Settings(BaseSettings):
         "(one sentence, at query time) and matched against them in English (docs/crosslingual.md); an index "
         "without English passages never translates. Off: no translation latency on such indexes.",
     )
+    translate_passages: bool = Field(
+        False,
+        description="The English channel: after a document is indexed, its passages are machine-translated to "
+        "English in the background (one core, about a paragraph a second) and questions in Latin letters are also "
+        "matched against the translations (docs/crosslingual.md); /health shows the progress. Off: nothing is "
+        "translated ahead.",
+    )
     translation_threads: int = Field(
         0, ge=0, le=64, description="Threads one translation runs on; 0: every core (the lowest latency)."
     )

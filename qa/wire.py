@@ -203,6 +203,15 @@ class AskResponse(Wire):
     took_ms: Annotated[float, AfterValidator(lambda v: round(v, 3))]
 
 
+class TranslationProgress(Wire):
+    """The English channel's backfill (``QA_TRANSLATE_PASSAGES``): of the live passages, how many are in it."""
+
+    translated: int = Field(..., description="Passages translated and encoded, searchable through the channel.")
+    passages: int = Field(..., description="Live passages of the index.")
+    running: bool = Field(..., description="A batch is being translated now.")
+    error: str | None = Field(None, description="Why translating stopped; it resumes at the next change of the index.")
+
+
 class Health(Wire):
     status: str = "ok"
     documents: int
@@ -210,6 +219,9 @@ class Health(Wire):
     model: str
     dim: int
     index_created_at: str
+    translation: TranslationProgress | None = Field(
+        None, description="The English channel's progress; null when QA_TRANSLATE_PASSAGES is off."
+    )
 
 
 class ErrorBody(BaseModel):

@@ -39,14 +39,17 @@ class EnglishView:
             if entry is not None and entry[1] is not None:
                 english[r], self.vectors[r] = entry
         self.rows = np.array([e is not None for e in english], bool)
-        self.bm25: Any = bm25s.BM25()
-        self.bm25.index([self.tokens(e) or ["\0"] if e else ["\0"] for e in english], show_progress=False)
+        self.bm25: Any = bm25s.BM25() if texts else None  # bm25s cannot index nothing (an empty collection)
+        if self.bm25 is not None:
+            self.bm25.index([self.tokens(e) or ["\0"] if e else ["\0"] for e in english], show_progress=False)
 
     def tokens(self, text: str) -> list[str]:
         return list(self._stem.stemWords([w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in stopwords()]))
 
     def scores(self, question: str, qvec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per row: BM25 as a share of the best row's, and the cosine of ``qvec`` to the row's English."""
+        if self.bm25 is None:
+            return np.zeros(0, np.float32), np.zeros(0, np.float32)
         vocab = self.bm25.vocab_dict
         tokens = [t for t in self.tokens(question) if t in vocab]
         bm = np.asarray(self.bm25.get_scores(tokens), np.float32) if tokens else np.zeros(len(self.rows), np.float32)

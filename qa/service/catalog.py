@@ -93,6 +93,7 @@ class Catalog:
                 with durable.disk_errors(f"creating collection {name!r}"):
                     service.settings.docs_dir.mkdir(parents=True, exist_ok=True)
                     service.sync()  # an empty index, so the collection exists on disk and answers at once
+                    service.start_channel()
             except BaseException:
                 shutil.rmtree(self.settings.collections_dir / name, ignore_errors=True)  # no half-made collection
                 raise
@@ -107,6 +108,7 @@ class Catalog:
         # Wait for its writer (a rebuild may be running) without holding the catalog lock, which every request takes.
         with service.writer.exclusive(self.settings.write_timeout):
             service.writer.closed = True  # a write queued behind this one must not recreate the collection
+            service.close()  # nor its English channel's backfill, writing translations into the folder
             with self._lock:
                 # The index goes first: a crash mid-delete leaves a folder that is not a collection, never half of one.
                 service.writer.destroy()

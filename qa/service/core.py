@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -31,8 +31,10 @@ from qa.ingest import folder, names
 from qa.search import answering, english, lexicon, retrieval
 from qa.search.filters import Predicate
 from qa.search.retrieval import Hit
+from qa.search.translated import EnglishView
 from qa.service import listing
 from qa.service.changes import Batch, NewDocument, Written, change_data
+from qa.service.channel import EnglishChannel
 from qa.service.jobs import Job, Jobs
 from qa.translate.loader import LazyTranslator
 
@@ -137,6 +139,11 @@ class QAService:
         self.live.follow(self.writer.on_disk)
         self.jobs = Jobs(settings.index_dir / "jobs.json")  # kept across restarts (see qa.service.jobs)
         self.sentences = CachedPassages(embedder, settings.sentence_cache_size)
+        self.channel = (  # passages in English, filled in the background (qa.service.channel); off by default
+            EnglishChannel(settings, embedder, self.live, self.translator.translate_passages)
+            if settings.translate_passages
+            else None
+        )
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> QAService:
@@ -162,6 +169,7 @@ class QAService:
         date while searches are answered from the index as it was.
         """
         stale = self.writer.open(progress)
+        self.start_channel()
         # The first question in English should not wait for the dictionary. Only once the index opened: a
         # damaged one ends the process, and a thread still building the table in C++ then aborts it (exit 134).
         lexicon.warm()
@@ -212,7 +220,9 @@ class QAService:
             if uploads
             else []
         )
-        return Written(batch.names, [next(landed) if isinstance(p, Upload) else p for p in batch.prepared])
+        written = Written(batch.names, [next(landed) if isinstance(p, Upload) else p for p in batch.prepared])
+        self._changed()
+        return written
 
     def write(self, batch: Batch, *, progress: Progress | None = None, timeout: float | None = None) -> Written:
         """:meth:`embed` (unless done) then :meth:`store`, in this thread: searchable when this returns."""
@@ -245,17 +255,37 @@ class QAService:
 
     def delete(self, name: str, *, timeout: float | None = None) -> DocumentChange:
         """Remove a document's file, metadata and passages (see ``Writer.delete``)."""
-        return self.writer.delete(name, timeout=timeout)
+        change = self.writer.delete(name, timeout=timeout)
+        self._changed()  # its passages leave the channel with the commit; their English is forgotten after
+        return change
 
     def sync(
         self, *, rebuild: bool = False, progress: Progress | None = None, timeout: float | None = None
     ) -> BuildReport:
         """Bring the index in line with the docs folder, embedding only what changed (everything if ``rebuild``)."""
-        return self.writer.sync(rebuild=rebuild, progress=progress, timeout=timeout)
+        report = self.writer.sync(rebuild=rebuild, progress=progress, timeout=timeout)
+        self._changed()
+        return report
 
     def ensure(self, progress: Progress | None = None) -> BuildReport | None:
         """Load the index, first building or updating it when it is missing or lags the folder; None when current."""
-        return self.writer.ensure(progress)
+        report = self.writer.ensure(progress)
+        self._changed()
+        return report
+
+    def start_channel(self) -> None:
+        """Start translating passages in the background, when ``QA_TRANSLATE_PASSAGES`` is on (:meth:`start` does)."""
+        if self.channel is not None:
+            self.channel.start()
+
+    def _changed(self) -> None:
+        if self.channel is not None:
+            self.channel.changed()
+
+    def close(self) -> None:
+        """Stop the background work that belongs to this collection (its English channel's backfill)."""
+        if self.channel is not None:
+            self.channel.close()
 
     # ------------------------------------------------------------ documents
     def documents(self) -> list[DocumentInfo]:
@@ -328,7 +358,7 @@ class QAService:
         q = self._query(query, top_k, mode)
         threshold = self._min_relevance(min_relevance)
         prepared = retrieval.prepare(q.index, q.text, self._question_translator())
-        hits = retrieval.search(q.index, self.embedder, prepared, top_k, q.mode, where=where)
+        hits = retrieval.search(q.index, self.embedder, prepared, top_k, q.mode, where=where, english=self._view(q))
         reason = not_found(hits, threshold)
         return SearchResult(q.text, q.mode, hits if reason is None else [], q.took_ms(), threshold, reason)
 
@@ -346,7 +376,10 @@ class QAService:
         threshold = self._min_relevance(min_relevance)
         prepared = retrieval.prepare(q.index, q.text, self._question_translator())
         qvec = self.embedder.encode_queries([prepared.dense_text])[0]
-        hits = retrieval.search(q.index, self.embedder, prepared, top_k, q.mode, qvec=qvec, where=where)
+        channel = self._view(q)
+        hits = retrieval.search(
+            q.index, self.embedder, prepared, top_k, q.mode, qvec=qvec, where=where, english=channel
+        )
         asked = retrieval.question(q.index, prepared)
         sents = answering.best_sentences([h.chunk for h in hits], asked, qvec, self.sentences)
         hits = [replace(h, sentence=s) for h, s in zip(hits, sents, strict=True)]
@@ -370,6 +403,10 @@ class QAService:
             )
         return AskResult(q.text, q.mode, answer, hits, q.took_ms(), threshold, reason)
 
+    def _view(self, q: _Query) -> EnglishView | None:
+        """The English channel over the index this request searches, when it is on and built for that index."""
+        return self.channel.view(q.index) if self.channel is not None else None
+
     def _question_translator(self) -> Callable[[str], str | None] | None:
         """What puts a Chinese question in English for the passages in Latin letters, when that is turned on."""
         return self.translator.translate_one if self.settings.translate_questions else None
@@ -388,4 +425,5 @@ class QAService:
             "model": self.embedder.name,
             "dim": self.embedder.dim,
             "index_created_at": index.manifest.created_at,
+            "translation": asdict(self.channel.progress()) if self.channel is not None else None,
         }

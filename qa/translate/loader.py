@@ -29,6 +29,8 @@ class LazyTranslator:
         self._tried = False
         self._translator: Translator | None = None
         self._recent: LRUCache[str, str] = LRUCache(maxsize=1024)  # a question is often searched, then asked
+        self._passages: Translator | None = None  # a second instance, for the English channel's backfill
+        self._passages_tried = False
 
     def get(self) -> Translator | None:
         with self._lock:
@@ -37,15 +39,25 @@ class LazyTranslator:
                 self._translator = self._load()
             return self._translator
 
-    def _load(self) -> Translator | None:
+    def _load(self, threads: Threads | None = None) -> Translator | None:
         s = self._settings
         try:
             folder = provision.materialize(s.model_cache)
             # one call on every core: a lone answer sentence is the latency that matters (docs/crosslingual.md)
-            return Translator(folder, Threads(inter=1, intra=s.translation_threads))
+            return Translator(folder, threads or Threads(inter=1, intra=s.translation_threads))
         except ModelError as exc:
-            log.warning("answers go untranslated: %s", exc)
+            log.warning("nothing is translated (answers, questions, passages): %s", exc)
             return None
+
+    def translate_passages(self, texts: list[str]) -> list[str] | None:
+        """``texts`` in English on a second instance of the model, or None without one. Its own queue, so a lone
+        answer or question never waits behind a batch of passages; one thread, so the other core keeps serving."""
+        with self._lock:
+            if not self._passages_tried:
+                self._passages_tried = True
+                self._passages = self._load(Threads(inter=1, intra=1))
+            translator = self._passages
+        return translator.translate(texts) if translator is not None else None
 
     def translate_one(self, text: str) -> str | None:
         """``text`` in English, or None without a model."""
