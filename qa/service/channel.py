@@ -2,8 +2,8 @@
 background, and the view of them that searches of questions in Latin letters add (docs/crosslingual.md).
 
 A written document is searchable at once; the channel only wakes its backfill
-thread, which translates and encodes what the live index lacks and then builds
-a new :class:`EnglishView` for it. A search takes the view built for the very
+thread, which translates and encodes what the live index lacks and, once it
+has all of it, builds a new :class:`EnglishView` for it. A search takes the view built for the very
 index it searches, once every live passage is in it, or none: a passage never
 scores by another commit's rows, nor is ranked below the rest for being new.
 """
@@ -40,8 +40,7 @@ class EnglishChannel:
             translate,
             embedder.encode_passages,
             self._texts,
-            on_change=self._rebuild,
-            on_batch=self._rebuild,
+            on_caught_up=self._rebuild,
         )
         # The index the channel last caught up with, and its view: None while a live passage is not in it yet.
         self._built: tuple[IndexView, EnglishView | None] | None = None
@@ -83,7 +82,8 @@ class EnglishChannel:
         return (entry.english, entry.vector) if entry is not None else None
 
     def _rebuild(self) -> None:
-        """A view of the live index as it is now, over every entry kept so far (nothing is encoded here)."""
+        """A view of the live index as it is now, over the entries kept (nothing is encoded here); None for it when a
+        live passage is not in them (the index changed since the catch-up began: the backfill runs again)."""
         index = self._live.get()
         live = index.live
         texts = [index.chunks[r].text if live[r] else None for r in range(index.size)]

@@ -130,9 +130,10 @@ class Backfill:
 
     A passage with Chinese is translated, then the English of each (its own
     text when it is English already) is encoded; each batch is kept before
-    the next starts. ``wake()`` after the index changed; ``on_change`` runs
-    first on each wake, ``on_batch`` after each batch is kept (the caller
-    rebuilds its view). ``translate`` returns None when there is no model.
+    the next starts. ``wake()`` after the index changed; ``on_caught_up``
+    runs once every passage ``texts()`` listed is kept (the caller builds its
+    view then: a partial one is of no use, see :mod:`qa.service.channel`).
+    ``translate`` returns None when there is no model.
     """
 
     def __init__(
@@ -143,11 +144,10 @@ class Backfill:
         texts: Callable[[], Sequence[str]],
         *,
         batch: int = 8,
-        on_change: Callable[[], None] | None = None,
-        on_batch: Callable[[], None] | None = None,
+        on_caught_up: Callable[[], None] | None = None,
     ) -> None:
         self.store, self._translate, self._encode, self._texts = store, translate, encode, texts
-        self.batch, self._on_change, self._on_batch = batch, on_change, on_batch
+        self.batch, self._on_caught_up = batch, on_caught_up
         self._wake, self._stop = threading.Event(), threading.Event()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -188,28 +188,25 @@ class Backfill:
                 return
             self._running = True
             try:
-                if self._on_change is not None:
-                    self._on_change()
-                self._catch_up()
+                if self._catch_up() and self._on_caught_up is not None:
+                    self._on_caught_up()
             except Exception as exc:  # a failure must not end the thread: log, wait for the next change
                 self._error = f"translating passages stopped: {exc}"
                 log.exception("translating passages stopped; it resumes at the next change of the index")
             finally:
                 self._running = False
 
-    def _catch_up(self) -> None:
+    def _catch_up(self) -> bool:
+        """Translate and encode what ``texts()`` lacks; False when stopped or without a model."""
         texts = list(dict.fromkeys(self._texts()))
         todo = [t for t in texts if not self._complete(self.store.entry(t))]
         for i in range(0, len(todo), self.batch):
-            if self._stop.is_set():
-                return
-            if not self._one_batch(todo[i : i + self.batch]):
-                return
+            if self._stop.is_set() or not self._one_batch(todo[i : i + self.batch]):
+                return False
             self._error = None
-            if self._on_batch is not None:
-                self._on_batch()
         if len(self.store) > len(texts):  # entries of passages deleted or replaced since
             self.store.keep_only(texts)
+        return True
 
     def _one_batch(self, part: list[str]) -> bool:
         known = [self.store.get(t) for t in part]
