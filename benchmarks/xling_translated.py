@@ -4,6 +4,7 @@
     python benchmarks/xling_translated.py embed       # the e5 vectors of the translations (measure does it too)
     python benchmarks/xling_translated.py measure     # tune the channel's weights on dev, report test
     python benchmarks/xling_translated.py search      # the same, through retrieval.search(..., english=view)
+    python benchmarks/xling_translated.py cost        # the service's backfill, view and query costs
 
 ``translate`` fills benchmarks/results/translations/ (sha256 of a chunk's
 text -> its English) from the indexes `make eval` builds
@@ -259,11 +260,90 @@ def through_search() -> None:
             print(f"| {name} | {half} | " + " | ".join(f"{x:.3f}" for x in cells) + " |", flush=True)
 
 
+def cost(passages: int) -> None:
+    """What the service's channel costs: the backfill's passages/s (its one-thread translator and e5), rebuilding
+    the view at CMRC's size, and the latency an English question pays for the channel."""
+    import resource
+    import tempfile
+
+    from qa.encoder.embedder import load_embedder
+    from qa.search.translated import EnglishView
+    from qa.translate.loader import LazyTranslator
+    from qa.translate.passages import Backfill, Translations
+
+    name = "cmrc2018_dev"
+    settings = Settings(docs_dir=SETS[name], index_dir=RESULTS / f"idx-{name}")
+    service = QAService(settings, load_embedder(settings))  # no query cache: every question is encoded
+    service.writer.load()
+    index, cache = service.index, read_cache()
+    texts = [index.chunks[r].text for r in range(index.size)]
+    print(json.dumps({"load_average": os.getloadavg()}))
+
+    # the backfill, as the service runs it, over the first passages of CMRC, into a scratch folder
+    rss, cpu, start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.process_time(), time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+        store = Translations(Path(folder), service.embedder.name)
+        backfill = Backfill(
+            store,
+            LazyTranslator(settings).translate_passages,
+            service.embedder.encode_passages,
+            lambda: texts[:passages],
+        )
+        backfill.start()
+        while (p := backfill.progress()).translated < p.passages and p.error is None:
+            time.sleep(0.2)
+        backfill.stop()
+    took, cpu = time.perf_counter() - start, time.process_time() - cpu
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps(
+            {
+                "backfill_passages": passages,
+                "seconds": round(took, 1),
+                "passages_per_s": round(passages / took, 2),
+                "cpu_s_per_passage": round(cpu / passages, 3),
+                "rss_mb_before": rss // 1024,
+                "peak_rss_mb": peak // 1024,
+                "error": p.error,
+            }
+        ),
+        flush=True,
+    )
+
+    vectors = np.load(RESULTS / f"translated-vectors-{name}.npy")
+    entries = {key(t): (cache[key(t)], vectors[r]) for r, t in enumerate(texts) if key(t) in cache}
+    builds = []
+    for _ in range(5):
+        start = time.perf_counter()
+        view = EnglishView(texts, lambda t: entries.get(key(t)), vectors.shape[1])
+        builds.append((time.perf_counter() - start) * 1000)
+    print(json.dumps({"view_rows": len(texts), "view_build_ms_median": round(float(np.median(builds)), 1)}))
+
+    questions = [q.question for q in evaluation.read_queries(ROOT / "benchmarks" / "xling" / f"{name}.en.jsonl")]
+    times: dict[str, list[float]] = {"without": [], "with": []}
+    for i, question in enumerate(questions):
+        order = [("without", None), ("with", view)] if i % 2 else [("with", view), ("without", None)]
+        for label, channel in order:
+            start = time.perf_counter()
+            retrieval.search(index, service.embedder, question, 5, "hybrid", english=channel)
+            times[label].append((time.perf_counter() - start) * 1000)
+    print(
+        json.dumps(
+            {
+                k: {"median_ms": round(float(np.median(v)), 1), "p90_ms": round(float(np.percentile(v, 90)), 1)}
+                for k, v in times.items()
+            }
+            | {"questions": len(questions), "load_average": os.getloadavg()}
+        )
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("step", choices=["translate", "embed", "measure", "search"])
+    ap.add_argument("step", choices=["translate", "embed", "measure", "search", "cost"])
     ap.add_argument("--sets", nargs="*", default=list(SETS))
     ap.add_argument("--batch", type=int, default=32, help="chunks per translator call")
+    ap.add_argument("--passages", type=int, default=40, help="cost: passages the backfill translates")
     args = ap.parse_args()
     if args.step == "translate":
         translate(args.sets, args.batch)
@@ -271,6 +351,8 @@ def main() -> None:
         embed(args.sets)
     elif args.step == "search":
         through_search()
+    elif args.step == "cost":
+        cost(args.passages)
     else:
         measure()
 
