@@ -5,6 +5,7 @@ runs the real OPUS-MT model and e5 for the claim about meaning."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,10 @@ from qa.search import retrieval
 from qa.service.core import QAService
 from qa.translate.loader import LazyTranslator
 
+import browser
+from browser import chromium, console_errors, wait_until
 from conftest import EVAL, SEED, TEST_HOSTS, CountingEmbedder, backend_settings
+from servers import ThreadedServer
 
 BOOKMARKS = "即时书签是火狐浏览器在二〇〇四年推出的功能，让用户订阅新闻。"
 BOOKMARKS_EN = "Live bookmarks are a feature the Firefox browser launched in 2004, letting users subscribe to news."
@@ -156,4 +160,20 @@ def test_the_real_channel_brings_english_questions_to_their_passages_after_the_b
         assert service.search(question, 5, "hybrid").results[0].doc_id == doc, question
     translated = service.channel.store.get((folder / "DEV_152.txt").read_text(encoding="utf-8").strip())  # type: ignore[union-attr]
     assert translated is not None and "China First" in translated and not CJK.search(translated)
+    service.close()
+
+
+@pytest.mark.skipif(browser.missing() is not None and not os.environ.get("QA_REQUIRE_BROWSER"), reason="no browser")
+@pytest.mark.browser
+def test_the_page_shows_the_progress(tmp_path: Path, fake_embedder: CountingEmbedder) -> None:
+    from selenium.webdriver.common.by import By
+
+    service = _service(tmp_path, fake_embedder, TableTranslator, translate_passages=True)
+    n = _caught_up(service)["passages"]
+    with ThreadedServer(create_app(service.settings, service=service)) as server, chromium() as driver:
+        driver.get(server.url + "/")
+        driver.find_element(By.ID, "tab-documents").click()
+        line = driver.find_element(By.ID, "docs-english")
+        wait_until(lambda: line.is_displayed() and f"all {n} passages" in line.text, what="the translation progress")
+        assert console_errors(driver) == []
     service.close()

@@ -128,6 +128,23 @@ async function loadList() {
     say(error, readable(failure));
   }
   renderList();
+  showTranslation(mine);
+}
+
+/** The English channel's progress (GET /health's translation; null when QA_TRANSLATE_PASSAGES is off). */
+async function showTranslation(mine) {
+  const line = byId("docs-english");
+  let progress = null;
+  try {
+    progress = (await call("/health")).data.translation ?? null;
+  } catch {
+    progress = null; // the list says what went wrong; this line only adds to it
+  }
+  if (mine !== listing) return;
+  line.hidden = progress === null;
+  if (progress === null) return;
+  const key = progress.error ? "docs.english.stopped" : progress.translated < progress.passages ? "docs.english" : "docs.english.done";
+  line.textContent = t(key, { done: progress.translated, n: progress.passages });
 }
 
 /** Clear what was listed for another collection or key. */
