@@ -213,7 +213,7 @@ class Backfill:
         chinese = [t for t, e in zip(part, known, strict=True) if e is None and needs_translation(t)]
         english = dict(zip(chinese, self._translate(chinese) or [], strict=False)) if chinese else {}
         if len(english) < len(chinese):
-            self._error = "no translation model: run `qa model install-translation`"
+            self._error = "no translation model: run `qa model install-translation`, then restart"
             return False
         done = [(t, e if e is not None else english.get(t, t)) for t, e in zip(part, known, strict=True)]
         vectors = self._encode([e for _, e in done])
