@@ -209,7 +209,10 @@ class TranslationProgress(Wire):
     translated: int = Field(..., description="Passages translated and encoded, searchable through the channel.")
     passages: int = Field(..., description="Live passages of the index.")
     running: bool = Field(..., description="A batch is being translated now.")
-    error: str | None = Field(None, description="Why translating stopped; it resumes at the next change of the index.")
+    error: str | None = Field(
+        None,
+        description="Why translating stopped: no model (install it, restart), or a failed batch (retried at the next change).",
+    )
 
 
 class Health(Wire):

@@ -122,7 +122,7 @@ class Progress:
     translated: int
     passages: int
     running: bool  # a batch is being translated now
-    error: str | None = None  # why the backfill stopped (no model, a failed batch); it resumes at the next change
+    error: str | None = None  # why the backfill stopped: no model (until a restart), a failed batch (till a change)
 
 
 class Backfill:
