@@ -91,6 +91,12 @@ class Settings(BaseSettings):
         "bf16 vectors match fp32 to cosine 0.9999 and encode faster (docs/performance.md).",
     )
 
+    reader: bool = Field(
+        True,
+        description="The answer sentence is picked by reading the question and the first passage together (a "
+        "cross-encoder fine-tuned from the bundled e5, docs/answers.md): right far more often, at the cost of one "
+        "model pass over that passage per /ask. Off, or with another model: the answering model alone.",
+    )
     translate_answers: bool = Field(
         True,
         description="A question in Latin letters gets its Chinese answer sentence in English too (answer.translation), "

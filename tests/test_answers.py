@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from qa.api import create_app
+from qa.index.chunking import sentences
+from qa.search import reader
 from qa.search.evaluation import first_hit, read_queries
 from qa.service.core import QAService
 
@@ -104,3 +107,35 @@ def test_relevance_is_per_language_and_lower_for_wrong_passages(service: QAServi
     ).results
     assert "1969亩" in hits[0].text and hits[0].relevance > 0.5
     assert all(h.relevance < 0.5 for h in hits[1:]), [h.relevance for h in hits]
+
+
+def test_the_reader_shares_the_embedders_bottom_layers_and_copies_the_trained_ones(service: QAService) -> None:
+    """The reader costs only its trained layers in memory, and fine-tuning them never touches the embedder's."""
+    loaded = service.reader.get()
+    assert loaded is not None
+    base = service.embedder.transformer  # type: ignore[attr-defined]
+    first = base.config.num_hidden_layers - int(loaded.meta["layers"])
+    bert = loaded.model.bert
+    assert bert.embeddings is base.embeddings
+    assert all(bert.encoder.layer[i] is base.encoder.layer[i] for i in range(first))
+    assert all(bert.encoder.layer[i] is not base.encoder.layer[i] for i in range(first, len(base.encoder.layer)))
+
+
+def test_a_passage_longer_than_the_model_reads_is_read_in_windows(service: QAService) -> None:
+    loaded = service.reader.get()
+    assert loaded is not None
+    text = "".join(f"第{i}句说的是青岛的第{i}个园区,它在崂山区。" for i in range(120))
+    spans = sentences(text, (0, len(text)))
+    wins = reader.windows(loaded.tokenizer, "哪个园区在崂山区?", text, spans)
+    assert len(wins) > 1 and all(len(w.ids) <= reader.MAX_TOKENS for w in wins)
+    assert all(any(w.members[s] for w in wins) for s in range(len(spans)))  # every sentence is read somewhere
+    logits = service.reader.sentence_logits("哪个园区在崂山区?", text, spans)
+    assert logits is not None and logits.shape == (len(spans),) and np.isfinite(logits).all()
+    assert (logits > -1e3).all()
+
+
+def test_without_the_reader_the_answering_model_alone_answers(real_embedder, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    plain = seed_service(tmp_path, real_embedder, reader=False)
+    assert plain.reader.get() is None
+    answer = plain.ask("青岛人工智能计算中心是哪天上线的?", 3).answer
+    assert answer is not None and "2月23日" in answer.text

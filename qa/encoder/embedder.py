@@ -90,6 +90,11 @@ class SentenceTransformerEmbedder:
     def tokenizer(self) -> Any:  # the model's (a transformers tokenizer), for callers that count tokens
         return self._model.tokenizer
 
+    @property
+    def transformer(self) -> Any:
+        """The model's transformer (a transformers ``BertModel`` for e5), which the answer reader shares."""
+        return self._model[0].auto_model
+
     def _encode(self, method: Callable[..., Any], texts: Sequence[str], *, split_small: bool = False) -> np.ndarray:
         """``texts`` on the torch workers, a shard each. ``split_small``: several texts fewer than a batch are dealt
         out too (one small document's windows: 139 -> 82 ms for 7 windows on two workers, and a write waits for

@@ -99,10 +99,25 @@ def answer_span(q: Question, text: str, offset: int) -> Span | None:
     return Span(text[m.start : m.end], offset + m.start, offset + m.end, m.kind)
 
 
-def pick(q: Question, chunk: Chunk, cosines: np.ndarray, sentence_spans: list[tuple[int, int]]) -> Sentence:
-    """The answering sentence of one passage, given each sentence's cosine to the question."""
+# Starts the reader on a passage (its text, its sentences' spans relative to it) and returns what waits for its
+# logits: None where there is no reader.
+Read = Callable[[str, list[tuple[int, int]]], Callable[[], "np.ndarray | None"]]
+
+
+def pick(
+    q: Question,
+    chunk: Chunk,
+    cosines: np.ndarray,
+    sentence_spans: list[tuple[int, int]],
+    read: np.ndarray | None = None,
+    mix: float = 1.0,
+) -> Sentence:
+    """The answering sentence of one passage, given each sentence's cosine to the question; with the reader's
+    logits (``read``), those plus ``mix`` times the model's."""
     texts = [chunk.text[a - chunk.start : b - chunk.start] for a, b in sentence_spans]
     logits = model().scores(features(q, texts, cosines))
+    if read is not None:
+        logits = read + mix * logits
     probs = np.exp(logits - logits.max())
     probs /= probs.sum()
     best = int(np.argmax(probs))
@@ -111,16 +126,27 @@ def pick(q: Question, chunk: Chunk, cosines: np.ndarray, sentence_spans: list[tu
 
 
 def best_sentences(
-    chunks: Sequence[Chunk], q: Question, qvec: np.ndarray, encode: Callable[[list[str]], np.ndarray]
+    chunks: Sequence[Chunk],
+    q: Question,
+    qvec: np.ndarray,
+    encode: Callable[[list[str]], np.ndarray],
+    read_first: Read | None = None,
+    mix: float = 1.0,
 ) -> list[Sentence]:
-    """The answering sentence of each chunk, in the chunks' order; one ``encode`` call for all their sentences."""
+    """The answering sentence of each chunk, in the chunks' order; one ``encode`` call for all their sentences.
+    ``read_first``: the reader for the first chunk, whose sentence is the answer (it costs a model pass over the
+    whole passage, so the others keep the model's pick)."""
     all_spans = [spans(c) for c in chunks]
     texts = [c.text[a - c.start : b - c.start] for c, ss in zip(chunks, all_spans, strict=True) for a, b in ss]
     if not texts:
         return []
+    first = chunks[0]
+    # Started first: the reader runs on one torch worker while the sentences are encoded on the other.
+    wait = read_first(first.text, [(a - first.start, b - first.start) for a, b in all_spans[0]]) if read_first else None
     cosines = encode(texts) @ qvec
     out, i = [], 0
-    for chunk, ss in zip(chunks, all_spans, strict=True):
-        out.append(pick(q, chunk, cosines[i : i + len(ss)], ss))
+    for k, (chunk, ss) in enumerate(zip(chunks, all_spans, strict=True)):
+        read = wait() if k == 0 and wait is not None else None
+        out.append(pick(q, chunk, cosines[i : i + len(ss)], ss, read, mix))
         i += len(ss)
     return out

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from qa.index.chunking import Chunk
 from qa.index.live import LiveIndex
 from qa.index.writer import DocumentChange, Upload
 from qa.ingest import folder, names
-from qa.search import answering, english, lexicon, retrieval
+from qa.search import answering, english, lexicon, reader, retrieval
 from qa.search.filters import Predicate
 from qa.search.retrieval import Hit
 from qa.search.translated import EnglishView
@@ -144,6 +145,7 @@ class QAService:
             if settings.translate_passages
             else None
         )
+        self.reader = reader.LazyReader(settings, embedder)
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> QAService:
@@ -381,11 +383,13 @@ class QAService:
             q.index, self.embedder, prepared, top_k, q.mode, qvec=qvec, where=where, english=channel
         )
         asked = retrieval.question(q.index, prepared)
-        sents = answering.best_sentences([h.chunk for h in hits], asked, qvec, self.sentences)
-        hits = [replace(h, sentence=s) for h, s in zip(hits, sents, strict=True)]
         # The passage ranking weighs the whole context, so the answer is the
         # best sentence of the best passage rather than the best sentence anywhere.
         reason = not_found(hits, threshold)
+        # The reader costs a model pass over the first passage: only for an answer that will be shown.
+        read = partial(self.reader.start, q.text) if self.settings.reader and reason is None else None
+        sents = answering.best_sentences([h.chunk for h in hits], asked, qvec, self.sentences, read, reader.MIX)
+        hits = [replace(h, sentence=s) for h, s in zip(hits, sents, strict=True)]
         answer = None
         if reason is None:
             best, sent = hits[0], sents[0]
