@@ -5,13 +5,13 @@ beside the writer's seam).
 
 from __future__ import annotations
 
+from collections.abc import Container, Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 if TYPE_CHECKING:  # only annotations need these
     from qa.index.chunking import Chunk
-    from qa.index.postings import Field
     from qa.index.store import Manifest
 
 
@@ -21,6 +21,22 @@ class Chunks(Protocol):
     def __getitem__(self, row: int) -> Chunk: ...
 
     def __len__(self) -> int: ...
+
+
+class Lexical(Protocol):
+    """BM25 over one of qa's tokenizations (lexical or bridge), as searches read it: :class:`qa.index.postings.Field`
+    in the process, or :class:`qa.index.milvus.remote.RemoteField` over Milvus."""
+
+    @property
+    def vocab(self) -> Container[str]: ...  # ``token in vocab``: some live passage holds it
+
+    def idf(self, tokens: Iterable[str]) -> np.ndarray: ...
+
+    def ceiling(self, tokens: Sequence[str]) -> float: ...  # what matching every token would score, about
+
+    def token_scores(self, tokens: Sequence[str]) -> np.ndarray: ...  # summed BM25 per row (0: no match, deleted)
+
+    def scores(self, query: str) -> tuple[np.ndarray, float]: ...  # token_scores of the query's tokens, its ceiling
 
 
 class IndexView(Protocol):
@@ -49,10 +65,10 @@ class IndexView(Protocol):
     def latin_rows(self) -> np.ndarray: ...  # bool per row: the passage is mostly Latin letters
 
     @property
-    def lexical(self) -> Field: ...  # BM25 over qa's tokens
+    def lexical(self) -> Lexical: ...  # BM25 over qa's tokens
 
     @property
-    def bridge(self) -> Field: ...  # BM25 over the cross-lingual bridge tokens
+    def bridge(self) -> Lexical: ...  # BM25 over the cross-lingual bridge tokens
 
     def doc_rows(self, doc_id: str) -> list[int]: ...
 
