@@ -72,6 +72,10 @@ class IndexView(Protocol):
 
     def doc_rows(self, doc_id: str) -> list[int]: ...
 
+    def chunks_of(self, rows: Sequence[int]) -> list[Chunk]:
+        """The passages of ``rows``, text included, read together: ``chunks[r]`` may lack the text of a passage a
+        search met only by its id (BM25 in Milvus, :mod:`qa.index.milvus.remote`), which this reads in one call."""
+
     def check_vectors(self) -> None:
         """Raise :class:`~qa.errors.IndexCorrupt` rather than read a damaged vector file."""
 

@@ -231,9 +231,10 @@ def _search(
     if index.live_size == 0 or (only is not None and len(only) == 0):
         return []
 
-    def hit(r: int, score: float, dense: float | None, lexical: float | None) -> Hit:
-        chunk = index.chunks[r]
-        return Hit(chunk, score, dense, lexical, mode, index.manifest.documents[chunk.doc_id].metadata)
+    def hits(ranked: list[tuple[int, float, float | None, float | None]]) -> list[Hit]:
+        """(row, score, dense, lexical) as hits; their passages read at once (a backend may fetch their text)."""
+        chunks, docs = index.chunks_of([r for r, *_ in ranked]), index.manifest.documents
+        return [Hit(c, s, d, x, mode, docs[c.doc_id].metadata) for c, (_, s, d, x) in zip(chunks, ranked, strict=True)]
 
     depth = max(top_k, CANDIDATES)
     lex_all, ceiling = _lexical(index, query) if mode != "dense" else (None, 0.0)
@@ -246,14 +247,14 @@ def _search(
         assert lex_all is not None
         # Ranked by BM25; the score is its share of the query's ceiling, so it is comparable across queries.
         top = _ranked(index, {int(r): float(lex_all[r]) for r in _top(lex_all, top_k) if lex_all[r] > 0}, top_k)
-        return [hit(r, s * scale, None, s) for r, s in top]
+        return hits([(r, s * scale, None, s) for r, s in top])
     if qvec is None:
         qvec = embedder.encode_queries([query.dense_text])[0]
     index.check_vectors()
     dense = index.dense(qvec, depth, only)
     qvec_en = _in_english(index, embedder, query, depth, only, dense)
     if mode == "dense":
-        return [hit(r, s, s, None) for r, s in _ranked(index, dense, top_k)]
+        return hits([(r, s, s, None) for r, s in _ranked(index, dense, top_k)])
     assert lex_all is not None
     lex_rows = [int(r) for r in _top(lex_all, depth) if lex_all[r] > 0]
     dense |= index.dense_of(qvec, [r for r in lex_rows if r not in dense])
@@ -261,4 +262,4 @@ def _search(
         _keep_best(dense, index.dense_of(qvec_en, [r for r in lex_rows if index.latin_rows[r]]))
     weight = query.lexical_weight
     fused = {r: (1 - weight) * d + weight * float(lex_all[r]) * scale for r, d in dense.items()}
-    return [hit(r, s, dense[r], float(lex_all[r])) for r, s in _ranked(index, fused, top_k)]
+    return hits([(r, s, dense[r], float(lex_all[r])) for r, s in _ranked(index, fused, top_k)])

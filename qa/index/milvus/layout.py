@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from qa.index.chunking import Chunk
+from qa.index.lexical import CJK_CHAR
 from qa.index.milvus.terms import PLACEHOLDER
 from qa.index.segment import DocEntry
 
@@ -85,6 +86,11 @@ def _entity(id_: str, kind: int, vector: np.ndarray, **fields: Any) -> dict[str,
     return row | fields
 
 
+def is_latin(text: str) -> bool:
+    """A passage mostly in Latin letters (what cross-lingual ranking asks)."""
+    return len(CJK_CHAR.findall(text)) < 0.1 * len(text)
+
+
 def window_id(chunk_id: str, k: int) -> str:
     return f"w:{chunk_id}:{k}"
 
@@ -124,6 +130,7 @@ def document_entities(
             )
             if weights is not None and k == 0:  # the other windows and the record: a placeholder
                 rows[-1]["sparse"] = weights[i]
+                rows[-1]["info"]["latin"] = is_latin(chunk.text)  # searches return no text: what they need of it
 
     info = {"sha256": entry.sha256, "chunks": entry.chunks, "version": version}
     rows.append(

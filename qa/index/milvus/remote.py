@@ -28,7 +28,7 @@ import numpy as np
 
 from qa.index import bridge
 from qa.index.chunking import Chunk
-from qa.index.lexical import CJK_CHAR, tokenize
+from qa.index.lexical import tokenize
 from qa.index.milvus import layout, terms
 from qa.index.milvus.collection import Collection
 from qa.index.milvus.layout import State
@@ -67,10 +67,13 @@ class _Rows:
                 self.by_id[entity["chunk_id"]] = row
                 self.chunks.append(layout.chunk_of(entity | {"text": entity.get("text", "")}))
                 self.textless.add(row)
+            info = entity.get("info") or {}
+            if "latin" in info:
+                self.latin[row] = bool(info["latin"])
             text = entity.get("text") or ""
             if row in self.textless and text and int(entity.get("window", 0)) == 0:
                 self.chunks[row] = layout.chunk_of(entity)
-                self.latin[row] = len(CJK_CHAR.findall(text)) < 0.1 * len(text)
+                self.latin[row] = layout.is_latin(text)
                 self.textless.discard(row)
             return row
 
@@ -171,7 +174,7 @@ class RemoteView:
     def lexical_hits(self, weights: dict[int, float]) -> list[tuple[int, float]]:
         """(row, BM25) of the ``LEXICAL_DEPTH`` best passages for a query vector of idfs, of this view's versions."""
         out = []
-        for hit in self.collection.lexical_search(weights, LEXICAL_DEPTH, _FIELDS):
+        for hit in self.collection.lexical_search(weights, LEXICAL_DEPTH, _TEXTLESS):
             if self.versions.get(hit["doc_id"]) != layout.version_of(hit):
                 continue  # written since this view: it joins with the next one
             row = self._rows.add(hit)
@@ -218,8 +221,13 @@ class RemoteView:
     def check_terms(self) -> None:
         """Nothing is memory-mapped here: Milvus holds the term weights."""
 
+    def chunks_of(self, rows: Sequence[int]) -> list[Chunk]:
+        self._complete(rows)
+        return [self._rows.chunks[r] for r in rows]
+
     def _complete(self, rows: Iterable[int]) -> None:
-        """Read the text of those of ``rows`` met through a window other than their first (which alone holds it)."""
+        """Read the text of those of ``rows`` searches met by their id only (a search returns no text: most
+        candidates are never shown)."""
         wanted = sorted({self._rows.chunks[r].chunk_id for r in rows if r in self._rows.textless})
         for i in range(0, len(wanted), 256):
             expr = f"kind == {layout.WINDOW} and window == 0 and chunk_id in {layout.quoted(wanted[i : i + 256])}"
@@ -234,7 +242,7 @@ class RemoteView:
             allowed = set(only.tolist())
             doc_ids = sorted({self._rows.chunks[r].doc_id for r in allowed})
         best: dict[int, float] = {}
-        found = self.collection.search_entities(qvec, depth * WINDOWS_PER_CHUNK, doc_ids, None, [*_FIELDS, "window"])
+        found = self.collection.search_entities(qvec, depth * WINDOWS_PER_CHUNK, doc_ids, None, _TEXTLESS)
         for hit in found:
             if self.versions.get(hit["doc_id"]) != layout.version_of(hit):
                 continue
@@ -244,7 +252,6 @@ class RemoteView:
             best[row] = hit["distance"]
             if len(best) == depth:
                 break
-        self._complete(best)
         return best
 
     def dense_of(self, qvec: np.ndarray, rows: list[int]) -> dict[int, float]:
@@ -264,6 +271,8 @@ class RemoteView:
 
 
 class _RemoteChunks:
+    """``view.chunks[r]``: a passage's id, document and offsets; its text only once read (:meth:`RemoteView.chunks_of`)."""
+
     def __init__(self, view: RemoteView) -> None:
         self._view = view
 
