@@ -201,6 +201,9 @@ class Snapshot:
     def chunks_of(self, rows: Sequence[int]) -> list[Chunk]:
         return [self.chunks[r] for r in rows]
 
+    def rows_of(self, doc_ids: Sequence[str]) -> list[int]:
+        return [r for d in doc_ids for r in self.doc_rows(d)]
+
     def doc_rows(self, doc_id: str) -> list[int]:
         k = self.documents.locate(doc_id)
         if k is None:

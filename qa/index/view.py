@@ -72,6 +72,9 @@ class IndexView(Protocol):
 
     def doc_rows(self, doc_id: str) -> list[int]: ...
 
+    def rows_of(self, doc_ids: Sequence[str]) -> list[int]:
+        """The rows of every one of ``doc_ids`` (what a filter admits), found together."""
+
     def chunks_of(self, rows: Sequence[int]) -> list[Chunk]:
         """The passages of ``rows``, text included, read together: ``chunks[r]`` may lack the text of a passage a
         search met only by its id (BM25 in Milvus, :mod:`qa.index.milvus.remote`), which this reads in one call."""

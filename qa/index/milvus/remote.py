@@ -208,11 +208,21 @@ class RemoteView:
         return RemoteField(self, "bridge", bridge.tokens)
 
     def doc_rows(self, doc_id: str) -> list[int]:
-        if doc_id not in self.versions:
-            return []
-        expr = f"kind == {layout.WINDOW} and window == 0 and doc_id == {layout.quoted([doc_id])[1:-1]}"
-        found = [r for r in self.collection.query(expr, _FIELDS) if self.versions[doc_id] == layout.version_of(r)]
-        found.sort(key=lambda r: (int(r["start"]), r["chunk_id"]))
+        return self._read_rows([doc_id], _FIELDS)
+
+    def rows_of(self, doc_ids: Sequence[str]) -> list[int]:
+        """A filter's rows: read without their text (only the passages shown need it), 256 documents a call."""
+        return self._read_rows(doc_ids, _TEXTLESS)
+
+    def _read_rows(self, doc_ids: Sequence[str], fields: list[str]) -> list[int]:
+        wanted = [d for d in doc_ids if d in self.versions]
+        found = []
+        for i in range(0, len(wanted), 256):
+            expr = f"kind == {layout.WINDOW} and window == 0 and doc_id in {layout.quoted(wanted[i : i + 256])}"
+            found += [
+                r for r in self.collection.query(expr, fields) if self.versions[r["doc_id"]] == layout.version_of(r)
+            ]
+        found.sort(key=lambda r: (r["doc_id"], int(r["start"]), r["chunk_id"]))
         return [row for row in (self._rows.add(r) for r in found) if row is not None]
 
     def check_vectors(self) -> None:

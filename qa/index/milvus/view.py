@@ -202,6 +202,9 @@ class MilvusView:
     def chunks_of(self, rows: Sequence[int]) -> list[Chunk]:
         return [self.chunks[r] for r in rows]
 
+    def rows_of(self, doc_ids: Sequence[str]) -> list[int]:
+        return [r for d in doc_ids for r in self.doc_rows(d)]
+
     def check_vectors(self) -> None:
         """Nothing is memory-mapped here: Milvus holds the vectors."""
 
