@@ -185,3 +185,22 @@ def test_process_mode_collections_stay_as_they_were(tmp_path: Path) -> None:
     name = collection.behind()
     assert not collection.sparse(name)
     assert not collection.client.has_collection(name + terms.STATS_SUFFIX)
+
+
+def test_qa_index_moves_a_collection_between_the_two_places(tmp_path: Path) -> None:
+    """A sync with the setting changed rebuilds the collection there; serving never does."""
+    embedder = CountingEmbedder()
+    service = seed_service(tmp_path, embedder, backend="milvus", milvus_uri=str(tmp_path / "milvus.db"))
+    service.put("robots.txt", ROBOTS.encode())
+    moved = QAService(service.settings.model_copy(update={"milvus_lexical": "milvus"}), embedder)
+    moved.start()
+    assert isinstance(moved.index, MilvusView)  # serving opens it as it was built
+    moved.writer.sync()
+    assert isinstance(moved.index, RemoteView)
+    assert_stats_match(moved.writer.collection)  # type: ignore[attr-defined]
+    assert moved.search("机器人馆", 1, "lexical").results[0].doc_id == "robots.txt"
+    back = QAService(service.settings, embedder)
+    back.writer.sync()
+    assert isinstance(back.index, MilvusView)
+    collection = back.writer.collection  # type: ignore[attr-defined]
+    assert not collection.client.has_collection(str(collection.behind()) + terms.STATS_SUFFIX)
