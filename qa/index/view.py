@@ -34,6 +34,9 @@ class Lexical(Protocol):
 
     def ceiling(self, tokens: Sequence[str]) -> float: ...  # what matching every token would score, about
 
+    def prefetch(self, tokens: Iterable[str]) -> None:
+        """Read what scoring these tokens needs at once, where that is a remote read (else nothing)."""
+
     def token_scores(self, tokens: Sequence[str]) -> np.ndarray: ...  # summed BM25 per row (0: no match, deleted)
 
     def scores(self, query: str) -> tuple[np.ndarray, float]: ...  # token_scores of the query's tokens, its ceiling

@@ -20,6 +20,7 @@ from qa.encoder.embedder import Embedder
 from qa.index import bridge
 from qa.index.backend import IndexView  # what searches read, from either backend
 from qa.index.chunking import Chunk
+from qa.index.lexical import tokenize
 from qa.search import calibration, english, sentence_features
 from qa.search.answering import Sentence
 from qa.search.filters import Predicate, rows_where
@@ -64,6 +65,7 @@ def prepare(index: IndexView, text: str, translate: Callable[[str], str | None] 
     if english.applies(text):
         translation = english.translate(text, lambda t: _known(index, t))
         return Query(text, translation.dense_text(text), CROSS_LINGUAL_WEIGHT, translation)
+    index.lexical.prefetch([*tokenize(text), *english.gloss_terms(text)])  # one read where BM25 is in Milvus
     glossed = english.glossed(text, lambda t: _known(index, t))
     translated = translate(text) if translate is not None and index.latin_rows[index.live].any() else None
     return Query(text, text, LEXICAL_WEIGHT, glossed=glossed, english=translated or None)

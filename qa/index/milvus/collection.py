@@ -316,12 +316,12 @@ class Collection:
     def apply(self, name: str, delta: Delta, built: bool = False) -> Totals:
         """Add ``delta`` to collection ``name``'s statistics (the caller is its one writer); the new totals.
 
-        ``built``: a whole build, whose averages the passages' weights used."""
+        ``built``: a whole build into a new collection (nothing counted yet), whose averages the weights used."""
         totals = self.totals(name).plus(delta)
         if built:
             totals = Totals(totals.n, totals.length, totals.avg())
         keys = [k for k, v in delta.df.items() if v]
-        now = self.frequencies(name, keys)
+        now = {} if built else self.frequencies(name, keys)
         rows, gone = [], []
         for k in keys:
             df = now.get(k, 0) + delta.df[k]
@@ -351,3 +351,10 @@ class Collection:
             search_params={"metric_type": "IP"},
         )
         return [h["entity"] | {"distance": float(h["distance"])} for h in found[0]]
+
+    def query_few(self, expr: str, fields: list[str], limit: int) -> list[dict[str, Any]]:
+        """At most ``limit`` entities matching ``expr``, in one call (a query iterator takes three)."""
+        rows = self._call(
+            "reading", self.client.query, self.alias, filter=expr, output_fields=fields, limit=min(limit, MAX_LIMIT)
+        )
+        return list(rows)

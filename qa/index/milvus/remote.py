@@ -98,6 +98,9 @@ class RemoteField:
     def ceiling(self, tokens: Sequence[str]) -> float:
         return float(self.idf(tokens).sum() * (K1 + 1))
 
+    def prefetch(self, tokens: Iterable[str]) -> None:
+        self.dfs(list(tokens))
+
     def token_scores(self, tokens: Sequence[str]) -> np.ndarray:
         out = np.zeros(self.view.size, np.float32)
         n = self.view.live_size
@@ -241,7 +244,7 @@ class RemoteView:
         wanted = sorted({self._rows.chunks[r].chunk_id for r in rows if r in self._rows.textless})
         for i in range(0, len(wanted), 256):
             expr = f"kind == {layout.WINDOW} and window == 0 and chunk_id in {layout.quoted(wanted[i : i + 256])}"
-            for entity in self.collection.query(expr, _FIELDS):
+            for entity in self.collection.query_few(expr, _FIELDS, 256):  # a passage has one first window
                 self._rows.add(entity)
 
     def dense(self, qvec: np.ndarray, depth: int, only: np.ndarray | None = None) -> dict[int, float]:
