@@ -1,12 +1,12 @@
 """Ranking with BM25 in Milvus (QA_MILVUS_LEXICAL=milvus) against the local store, over indexes already built.
 
 `qa eval` measures each backend alone, answers included; this reads the local index and the Milvus collection
-`qa eval` left behind (no embedding), encodes each question once for both, and ranks every question of the
+`qa eval` left behind (or, with --build, builds it from the local index's window vectors: no embedding), encodes each question once for both, and ranks every question of the
 half asked by lexical and hybrid search on each, to compare R@1 / R@5 / MRR@10 on the same vectors and the
 same day's code, and to count the questions whose first passage differs.
 
     python benchmarks/bench_milvus_bm25.py --set cmrc2018_dev --local INDEX_DIR --milvus-uri FILE.db \
-        --collection NAME [--split test]
+        --collection NAME [--split test] [--build]
 """
 
 from __future__ import annotations
@@ -38,7 +38,24 @@ class QueryCache:
         return np.vstack([self.cache[t] for t in texts])
 
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
-        raise AssertionError("the indexes are built: nothing should embed a passage")
+        return np.vstack([self.passages[t] for t in texts])
+
+    passages: dict[str, np.ndarray] = {}  # noqa: RUF012 - filled by stored(): the local index's window vectors
+
+
+def stored(settings) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
+    """Each window's vector as the local index holds it, by the window's text (so a build embeds nothing)."""
+    from qa.index import store
+    from qa.index.chunking import embedding_windows
+
+    snapshot = store.load(settings.index_dir, model="bundled:multilingual-e5-small", dim=384)
+    out: dict[str, np.ndarray] = {}
+    for segment in snapshot.segments:
+        for row, chunk in enumerate(segment.chunks):
+            vectors, _ = segment.window_vectors([row])
+            for text, vec in zip(embedding_windows(chunk, settings.chunk_params), vectors, strict=True):
+                out[text] = vec
+    return out
 
 
 def main() -> None:
@@ -48,6 +65,7 @@ def main() -> None:
     parser.add_argument("--milvus-uri", required=True)
     parser.add_argument("--collection", required=True)
     parser.add_argument("--split", default="test", choices=["all", "dev", "test"])
+    parser.add_argument("--build", action="store_true", help="build the collection from the local index's vectors")
     args = parser.parse_args()
 
     from qa.config import Settings
@@ -69,6 +87,9 @@ def main() -> None:
             "index_dir": Path(args.local).with_name(Path(args.local).name + "-unused"),
         }
     )
+    if args.build:  # the collection from the local index's vectors: the same vectors, no model run over the corpus
+        QueryCache.passages = stored(local)
+        QAService(milvus, embedder).writer.sync(rebuild=True)  # type: ignore[arg-type]
     firsts: dict[str, dict[str, list[str | None]]] = {}
     for label, settings in (("local", local), ("milvus", milvus)):
         service = QAService(settings, embedder)  # type: ignore[arg-type]
