@@ -6,7 +6,7 @@ half asked by lexical and hybrid search on each, to compare R@1 / R@5 / MRR@10 o
 same day's code, and to count the questions whose first passage differs.
 
     python benchmarks/bench_milvus_bm25.py --set cmrc2018_dev --local INDEX_DIR --milvus-uri FILE.db \
-        --collection NAME [--split test] [--build]
+        --collection NAME [--split test] [--modes lexical,hybrid] [--build]
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ def main() -> None:
     parser.add_argument("--milvus-uri", required=True)
     parser.add_argument("--collection", required=True)
     parser.add_argument("--split", default="test", choices=["all", "dev", "test"])
+    parser.add_argument("--modes", default="lexical,hybrid")
     parser.add_argument("--build", action="store_true", help="build the collection from the local index's vectors")
     args = parser.parse_args()
 
@@ -94,7 +95,7 @@ def main() -> None:
     for label, settings in (("local", local), ("milvus", milvus)):
         service = QAService(settings, embedder)  # type: ignore[arg-type]
         service.writer.load()
-        for mode in ("lexical", "hybrid"):
+        for mode in args.modes.split(","):
             ranks, top = [], []
             for q in queries:
                 chunks = [h.chunk for h in service.search(q.question, 10, mode, min_relevance=0.0).results]
