@@ -216,6 +216,12 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,180}$",
         description="Milvus alias of the default collection; other collections get this name plus their own.",
     )
+    milvus_lexical: Literal["process", "milvus"] = Field(
+        "process",
+        description="With QA_BACKEND=milvus, where BM25 lives: 'process' (each qa process reads every passage at "
+        "start and keeps its postings) or 'milvus' (experimental: qa's term weights as a sparse vector per passage "
+        "and the corpus statistics in Milvus, so a process holds no passages; applies to collections built with it).",
+    )
     index_type: IndexType = Field(
         "auto",
         description="FAISS index of the window vectors: exact up to QA_HNSW_THRESHOLD vectors, HNSW beyond (auto).",

@@ -155,6 +155,9 @@ class Field:
         """
         return float(self.idf(tokens).sum() * (K1 + 1))
 
+    def prefetch(self, tokens: Iterable[str]) -> None:
+        """Nothing to read ahead: the postings are in memory."""
+
     def token_scores(self, tokens: Sequence[str]) -> np.ndarray:
         """The summed BM25 score of ``tokens`` for every row of the view (deleted rows: 0)."""
         out = np.zeros(self.size, np.float32)

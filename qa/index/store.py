@@ -198,6 +198,12 @@ class Snapshot:
     def live_size(self) -> int:
         return sum(int(m.sum()) for m in self.live_masks)
 
+    def chunks_of(self, rows: Sequence[int]) -> list[Chunk]:
+        return [self.chunks[r] for r in rows]
+
+    def rows_of(self, doc_ids: Sequence[str]) -> list[int]:
+        return [r for d in doc_ids for r in self.doc_rows(d)]
+
     def doc_rows(self, doc_id: str) -> list[int]:
         k = self.documents.locate(doc_id)
         if k is None:

@@ -5,13 +5,13 @@ beside the writer's seam).
 
 from __future__ import annotations
 
+from collections.abc import Container, Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 if TYPE_CHECKING:  # only annotations need these
     from qa.index.chunking import Chunk
-    from qa.index.postings import Field
     from qa.index.store import Manifest
 
 
@@ -21,6 +21,25 @@ class Chunks(Protocol):
     def __getitem__(self, row: int) -> Chunk: ...
 
     def __len__(self) -> int: ...
+
+
+class Lexical(Protocol):
+    """BM25 over one of qa's tokenizations (lexical or bridge), as searches read it: :class:`qa.index.postings.Field`
+    in the process, or :class:`qa.index.milvus.remote.RemoteField` over Milvus."""
+
+    @property
+    def vocab(self) -> Container[str]: ...  # ``token in vocab``: some live passage holds it
+
+    def idf(self, tokens: Iterable[str]) -> np.ndarray: ...
+
+    def ceiling(self, tokens: Sequence[str]) -> float: ...  # what matching every token would score, about
+
+    def prefetch(self, tokens: Iterable[str]) -> None:
+        """Read what scoring these tokens needs at once, where that is a remote read (else nothing)."""
+
+    def token_scores(self, tokens: Sequence[str]) -> np.ndarray: ...  # summed BM25 per row (0: no match, deleted)
+
+    def scores(self, query: str) -> tuple[np.ndarray, float]: ...  # token_scores of the query's tokens, its ceiling
 
 
 class IndexView(Protocol):
@@ -49,12 +68,19 @@ class IndexView(Protocol):
     def latin_rows(self) -> np.ndarray: ...  # bool per row: the passage is mostly Latin letters
 
     @property
-    def lexical(self) -> Field: ...  # BM25 over qa's tokens
+    def lexical(self) -> Lexical: ...  # BM25 over qa's tokens
 
     @property
-    def bridge(self) -> Field: ...  # BM25 over the cross-lingual bridge tokens
+    def bridge(self) -> Lexical: ...  # BM25 over the cross-lingual bridge tokens
 
     def doc_rows(self, doc_id: str) -> list[int]: ...
+
+    def rows_of(self, doc_ids: Sequence[str]) -> list[int]:
+        """The rows of every one of ``doc_ids`` (what a filter admits), found together."""
+
+    def chunks_of(self, rows: Sequence[int]) -> list[Chunk]:
+        """The passages of ``rows``, text included, read together: ``chunks[r]`` may lack the text of a passage a
+        search met only by its id (BM25 in Milvus, :mod:`qa.index.milvus.remote`), which this reads in one call."""
 
     def check_vectors(self) -> None:
         """Raise :class:`~qa.errors.IndexCorrupt` rather than read a damaged vector file."""

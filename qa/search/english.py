@@ -168,16 +168,34 @@ def glossed(query: str, known: Callable[[str], bool]) -> tuple[list[list[Terms]]
     a Chinese question competes with every Chinese passage, and without this
     an English passage that answers it has nothing to match but the embedding.
     """
-    import rjieba
-
-    stop, concepts = stopwords(), []
-    words = list(dict.fromkeys(w for w in rjieba.cut(fold(query)) if len(w) >= 2 and CJK.fullmatch(w)))
-    for word in words:
+    concepts = []
+    candidates = _gloss_candidates(query)
+    for glosses in candidates:
         alternatives: list[Terms] = []
-        for gloss in lexicon.glosses(word)[:MAX_TRANSLATIONS]:
-            terms = tuple(latin(w) for w in gloss.split() if w not in stop)
-            if terms and all(known(t) for t in terms) and terms not in alternatives:
+        for terms in glosses:
+            if all(known(t) for t in terms) and terms not in alternatives:
                 alternatives.append(terms)
         if alternatives:
             concepts.append(alternatives)
-    return concepts, len(words)
+    return concepts, len(candidates)
+
+
+def _gloss_candidates(query: str) -> list[list[Terms]]:
+    """Per word of a Chinese question, its glosses' content words, stemmed (what :func:`glossed` checks)."""
+    import rjieba
+
+    stop = stopwords()
+    words = list(dict.fromkeys(w for w in rjieba.cut(fold(query)) if len(w) >= 2 and CJK.fullmatch(w)))
+    found = []
+    for word in words:
+        terms = (
+            tuple(latin(w) for w in gloss.split() if w not in stop)
+            for gloss in lexicon.glosses(word)[:MAX_TRANSLATIONS]
+        )
+        found.append([t for t in terms if t])
+    return found
+
+
+def gloss_terms(query: str) -> list[str]:
+    """Every term :func:`glossed` may ask the index about, so an index that reads them remotely reads them at once."""
+    return sorted({t for glosses in _gloss_candidates(query) for terms in glosses for t in terms})

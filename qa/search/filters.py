@@ -25,7 +25,7 @@ def rows_where(index: IndexView, where: Predicate | None) -> np.ndarray | None:
     if where is None:
         return None
     docs = index.manifest.documents
-    rows = [r for d, entry in docs.items() if where(d, entry.metadata) for r in index.doc_rows(d)]
+    rows = index.rows_of([d for d, entry in docs.items() if where(d, entry.metadata)])
     return np.asarray(sorted(rows), np.int64)
 
 

@@ -20,6 +20,7 @@ from qa.encoder.embedder import Embedder
 from qa.index import bridge
 from qa.index.backend import IndexView  # what searches read, from either backend
 from qa.index.chunking import Chunk
+from qa.index.lexical import tokenize
 from qa.search import calibration, english, sentence_features
 from qa.search.answering import Sentence
 from qa.search.filters import Predicate, rows_where
@@ -69,6 +70,7 @@ def prepare(index: IndexView, text: str, translate: Callable[[str], str | None] 
     if english.applies(text):
         translation = english.translate(text, lambda t: _known(index, t))
         return Query(text, translation.dense_text(text), CROSS_LINGUAL_WEIGHT, translation)
+    index.lexical.prefetch([*tokenize(text), *english.gloss_terms(text)])  # one read where BM25 is in Milvus
     glossed = english.glossed(text, lambda t: _known(index, t))
     translated = translate(text) if translate is not None and index.latin_rows[index.live].any() else None
     return Query(text, text, LEXICAL_WEIGHT, glossed=glossed, english=translated or None)
@@ -247,9 +249,9 @@ def _with_english(
     floor = min((h.score for h in known.values()), default=0.0)
     extra = [int(r) for r in np.concatenate([_top(bm, CANDIDATES), _top(cos, CANDIDATES)]) if allowed[r]]
     fused = {r: (known[r].score if r in known else floor) + float(channel[r]) for r in {*known, *extra}}
-    out = []
-    for r, score in _ranked(index, fused, top_k):
-        chunk, was = index.chunks[r], known.get(r)
+    out, ranked = [], _ranked(index, fused, top_k)
+    for (r, score), chunk in zip(ranked, index.chunks_of([r for r, _ in ranked]), strict=True):
+        was = known.get(r)
         dense, lexical = (was.dense_score, was.lexical_score) if was else (None, None)
         out.append(Hit(chunk, score, dense, lexical, "hybrid", index.manifest.documents[chunk.doc_id].metadata))
     return out
@@ -268,9 +270,12 @@ def _search(
     if index.live_size == 0 or (only is not None and len(only) == 0):
         return []
 
-    def hit(r: int, score: float, dense: float | None, lexical: float | None) -> tuple[int, Hit]:
-        chunk = index.chunks[r]
-        return r, Hit(chunk, score, dense, lexical, mode, index.manifest.documents[chunk.doc_id].metadata)
+    def hits(ranked: list[tuple[int, float, float | None, float | None]]) -> list[tuple[int, Hit]]:
+        """(row, score, dense, lexical) as (row, hit); their passages read at once (a backend may fetch their text)."""
+        chunks, docs = index.chunks_of([r for r, *_ in ranked]), index.manifest.documents
+        return [
+            (r, Hit(c, s, d, x, mode, docs[c.doc_id].metadata)) for c, (r, s, d, x) in zip(chunks, ranked, strict=True)
+        ]
 
     depth = max(top_k, CANDIDATES)
     lex_all, ceiling = _lexical(index, query) if mode != "dense" else (None, 0.0)
@@ -283,14 +288,14 @@ def _search(
         assert lex_all is not None
         # Ranked by BM25; the score is its share of the query's ceiling, so it is comparable across queries.
         top = _ranked(index, {int(r): float(lex_all[r]) for r in _top(lex_all, top_k) if lex_all[r] > 0}, top_k)
-        return [hit(r, s * scale, None, s) for r, s in top]
+        return hits([(r, s * scale, None, s) for r, s in top])
     if qvec is None:
         qvec = embedder.encode_queries([query.dense_text])[0]
     index.check_vectors()
     dense = index.dense(qvec, depth, only)
     qvec_en = _in_english(index, embedder, query, depth, only, dense)
     if mode == "dense":
-        return [hit(r, s, s, None) for r, s in _ranked(index, dense, top_k)]
+        return hits([(r, s, s, None) for r, s in _ranked(index, dense, top_k)])
     assert lex_all is not None
     lex_rows = [int(r) for r in _top(lex_all, depth) if lex_all[r] > 0]
     dense |= index.dense_of(qvec, [r for r in lex_rows if r not in dense])
@@ -298,4 +303,4 @@ def _search(
         _keep_best(dense, index.dense_of(qvec_en, [r for r in lex_rows if index.latin_rows[r]]))
     weight = query.lexical_weight
     fused = {r: (1 - weight) * d + weight * float(lex_all[r]) * scale for r, d in dense.items()}
-    return [hit(r, s, dense[r], float(lex_all[r])) for r, s in _ranked(index, fused, top_k)]
+    return hits([(r, s, dense[r], float(lex_all[r])) for r, s in _ranked(index, fused, top_k)])

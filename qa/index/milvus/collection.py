@@ -9,15 +9,16 @@ search that resolved the alias just before the switch still finds it.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
 from qa.config import Settings
 from qa.errors import ModelMismatch, QAError
-from qa.index.milvus import client, layout
+from qa.index.milvus import client, layout, terms
 from qa.index.milvus.layout import State
+from qa.index.milvus.terms import Delta, Totals
 
 BATCH = 512  # entities per insert call (a request stays well under gRPC's 64 MB)
 MAX_LIMIT = 16384  # Milvus' largest top-k and query page
@@ -28,6 +29,7 @@ class Collection:
         self.settings = settings
         self.alias = settings.milvus_collection
         self.client = client.connect(settings)
+        self._has_sparse: dict[str, bool] = {}  # by collection name (never an alias: a switch changes what it names)
 
     def _call(self, doing: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return client.call(self.settings, f"{doing} ({self.alias})", lambda: fn(*args, **kwargs))
@@ -48,8 +50,19 @@ class Collection:
             found = self._call("listing collections", self.client.list_collections)
         except QAError:
             return []
+        return [n for n in found if self._ours(n)]
+
+    def _ours(self, name: str) -> bool:
+        """Whether ``name`` is a collection this alias has named (its stats collection is not one)."""
         prefix = f"{self.alias}_"
-        return [n for n in found if n.startswith(prefix) and len(n) == len(prefix) + 8]
+        return name.startswith(prefix) and len(name) == len(prefix) + 8
+
+    def _drop(self, name: str) -> None:
+        """Drop collection ``name`` and, when BM25 lived in Milvus, its stats collection."""
+        self._call("dropping a collection", self.client.drop_collection, name)
+        stats = name + terms.STATS_SUFFIX
+        if self._call("looking for the stats collection", self.client.has_collection, stats):
+            self._call("dropping the stats collection", self.client.drop_collection, stats)
 
     def load(self) -> None:
         """Make the collection searchable: a reopened milvus-lite file starts with it not loaded."""
@@ -77,15 +90,21 @@ class Collection:
             spec = self.settings.vector_spec
             hnsw = {"M": spec.m, "efConstruction": spec.ef_construction}
             params.add_index("vector", index_type="HNSW", metric_type="IP", params=hnsw)
+        sparse = state.lexical == "milvus"
+        if sparse:  # qa's BM25 weights: an inner product with the query's idfs is the passage's BM25
+            params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
         self._call(
             "creating a collection",
             self.client.create_collection,
             name,
-            schema=layout.schema(state.dim),
+            schema=layout.schema(state.dim, sparse),
             index_params=params,
             consistency_level="Strong",  # a write is visible to every reader once it returns
         )
         self._call("loading the collection", self.client.load_collection, name)
+        self._has_sparse[name] = sparse
+        if sparse:
+            self._create_stats(name)
         self.write(name, [state.entity()])
         return name
 
@@ -96,23 +115,23 @@ class Collection:
             self._call("creating the alias", self.client.create_alias, name, self.alias)
         else:
             self._call("switching the alias", self.client.alter_alias, name, self.alias)
-        prefix = f"{self.alias}_"
         for other in self._call("listing collections", self.client.list_collections):
-            if other.startswith(prefix) and len(other) == len(prefix) + 8 and other not in (name, old):
-                self._call("dropping a replaced collection", self.client.drop_collection, other)
+            if self._ours(other) and other not in (name, old):
+                self._drop(other)
 
     def drop(self) -> None:
         """Remove the alias and every collection behind it, past or present."""
         if self.exists():
             self._call("dropping the alias", self.client.drop_alias, self.alias)
-        prefix = f"{self.alias}_"
         for other in self._call("listing collections", self.client.list_collections):
-            if other.startswith(prefix) and len(other) == len(prefix) + 8:
-                self._call("dropping the collection", self.client.drop_collection, other)
+            if self._ours(other):
+                self._drop(other)
 
     # ------------------------------------------------------------ writing
     def write(self, name: str | None, rows: list[dict[str, Any]]) -> None:
-        """Upsert entities (into ``name``, or through the alias)."""
+        """Upsert entities (into ``name``, or through the alias: then the rows carry the sparse field if it has one)."""
+        if name is not None and self.sparse(name):
+            rows = [r if "sparse" in r else r | {"sparse": dict(terms.PLACEHOLDER)} for r in rows]
         for i in range(0, len(rows), BATCH):
             self._call("writing", self.client.upsert, name or self.alias, rows[i : i + BATCH])
 
@@ -128,13 +147,22 @@ class Collection:
             expr = f"kind in [{layout.WINDOW}, {layout.DOCUMENT}] and doc_id in {layout.quoted(doc_ids)}"
             self._call("deleting documents", self.client.delete, name or self.alias, filter=expr)
 
-    def copy_documents(self, doc_ids: list[str], source: str, target: str) -> None:
-        """Replace the documents' entities in ``target`` with those in ``source`` (as stored: nothing is embedded)."""
+    def copy_documents(
+        self, doc_ids: list[str], source: str, target: str, weigh: Callable[[str], dict[int, float]] | None = None
+    ) -> None:
+        """Replace the documents' entities in ``target`` with those in ``source`` (as stored: nothing is embedded).
+
+        ``weigh``: a passage's BM25 weights, for a ``target`` that holds them when ``source`` does not."""
         self.delete_documents(doc_ids, target)
+        fields = [*layout.FIELDS, "sparse"] if self.sparse(source) and self.sparse(target) else layout.FIELDS
         for i in range(0, len(doc_ids), 256):
             expr = f"kind in [{layout.WINDOW}, {layout.DOCUMENT}] and doc_id in {layout.quoted(doc_ids[i : i + 256])}"
-            rows = list(self.query(expr, layout.FIELDS, source))
-            self.write(target, [{f: r[f] for f in layout.FIELDS} for r in rows])
+            rows = [{f: r[f] for f in fields} for r in self.query(expr, fields, source)]
+            if weigh is not None and "sparse" not in fields:
+                for r in rows:
+                    if r["kind"] == layout.WINDOW and r["window"] == 0:
+                        r["sparse"] = weigh(r["text"])
+            self.write(target, rows)
 
     # ------------------------------------------------------------ reading
     def state(self, name: str | None = None) -> State | None:
@@ -195,6 +223,18 @@ class Collection:
         Scoring given chunks is a filtered search too: it returns only scores,
         where reading their vectors back to score here takes ten times longer.
         """
+        found = self.search_entities(qvec, limit, doc_ids, chunk_ids, ["chunk_id"])
+        return [(h["chunk_id"], h["distance"]) for h in found]
+
+    def search_entities(
+        self,
+        qvec: np.ndarray,
+        limit: int,
+        doc_ids: list[str] | None,
+        chunk_ids: list[str] | None,
+        fields: list[str],
+    ) -> list[dict[str, Any]]:
+        """:meth:`search`, each hit its ``fields`` and ``distance``."""
         expr = f"kind == {layout.WINDOW}"
         if doc_ids is not None:
             expr += f" and doc_id in {layout.quoted(doc_ids)}"
@@ -211,13 +251,110 @@ class Collection:
             anns_field="vector",
             limit=min(limit, MAX_LIMIT),
             filter=expr,
-            output_fields=["chunk_id"],
+            output_fields=fields,
             search_params=params,
         )
-        return [(h["entity"]["chunk_id"], float(h["distance"])) for h in found[0]]
+        return [h["entity"] | {"distance": float(h["distance"])} for h in found[0]]
 
     def window_vectors(self, chunk_ids: list[str]) -> list[tuple[str, int, np.ndarray]]:
         """(chunk id, window number, vector) of every window of the given chunks."""
         expr = f"kind == {layout.WINDOW} and chunk_id in {layout.quoted(chunk_ids)}"
         rows = self.query(expr, ["chunk_id", "window", "vector"])
         return [(r["chunk_id"], int(r["window"]), np.asarray(r["vector"], np.float32)) for r in rows]
+
+    # ------------------------------------------------------------ BM25 in Milvus (terms.py)
+    def sparse(self, name: str) -> bool:
+        """Whether collection ``name`` holds qa's BM25 weights (described once: a collection's fields never change)."""
+        found = self._has_sparse.get(name)
+        if found is None:
+            described = self._call("describing the collection", self.client.describe_collection, name)
+            found = any(f.get("name") == "sparse" for f in described.get("fields", []))
+            self._has_sparse[name] = found
+        return found
+
+    def _create_stats(self, name: str) -> None:
+        from pymilvus import MilvusClient
+
+        params = MilvusClient.prepare_index_params()
+        params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
+        stats = name + terms.STATS_SUFFIX
+        self._call(
+            "creating the stats collection",
+            self.client.create_collection,
+            stats,
+            schema=terms.stats_schema(),
+            index_params=params,
+            consistency_level="Strong",
+        )
+        self._call("loading the stats collection", self.client.load_collection, stats)
+        self._call("writing the stats", self.client.upsert, stats, [Totals.of(None).entity()])
+
+    def load_stats(self, name: str) -> None:
+        self._call("loading the stats collection", self.client.load_collection, name + terms.STATS_SUFFIX)
+
+    def totals(self, name: str) -> Totals:
+        """The live passage count and total lengths of collection ``name``'s BM25."""
+        rows = self._call(
+            "reading the stats", self.client.get, name + terms.STATS_SUFFIX, ids=[terms.TOTALS], output_fields=["info"]
+        )
+        return Totals.of(rows[0] if rows else None)
+
+    def frequencies(self, name: str, keys: list[str]) -> dict[str, int]:
+        """The document frequency of each of ``keys`` (:func:`terms.stat_id`) that some live passage holds."""
+        out: dict[str, int] = {}
+        for i in range(0, len(keys), BATCH * 4):
+            rows = self._call(
+                "reading term frequencies",
+                self.client.get,
+                name + terms.STATS_SUFFIX,
+                ids=keys[i : i + BATCH * 4],
+                output_fields=["df"],
+            )
+            out.update((r["id"], int(r["df"])) for r in rows)
+        return out
+
+    def apply(self, name: str, delta: Delta, built: bool = False) -> Totals:
+        """Add ``delta`` to collection ``name``'s statistics (the caller is its one writer); the new totals.
+
+        ``built``: a whole build into a new collection (nothing counted yet), whose averages the weights used."""
+        totals = self.totals(name).plus(delta)
+        if built:
+            totals = Totals(totals.n, totals.length, totals.avg())
+        keys = [k for k, v in delta.df.items() if v]
+        now = {} if built else self.frequencies(name, keys)
+        rows, gone = [], []
+        for k in keys:
+            df = now.get(k, 0) + delta.df[k]
+            if df > 0:
+                rows.append({"id": k, "df": df, "info": {}, "sparse": dict(terms.PLACEHOLDER)})
+            else:
+                gone.append(k)
+        stats = name + terms.STATS_SUFFIX
+        for i in range(0, len(rows), BATCH * 4):
+            self._call("writing the stats", self.client.upsert, stats, rows[i : i + BATCH * 4])
+        for i in range(0, len(gone), BATCH * 4):
+            self._call("writing the stats", self.client.delete, stats, ids=gone[i : i + BATCH * 4])
+        self._call("writing the stats", self.client.upsert, stats, [totals.entity()])
+        return totals
+
+    def lexical_search(self, weights: dict[int, float], limit: int, fields: list[str]) -> list[dict[str, Any]]:
+        """The ``limit`` passages of highest BM25 for a query vector of idfs: each its ``fields`` and ``distance``."""
+        found = self._call(
+            "searching the terms",
+            self.client.search,
+            self.alias,
+            data=[weights],
+            anns_field="sparse",
+            limit=min(limit, MAX_LIMIT),
+            filter=f"kind == {layout.WINDOW} and window == 0",
+            output_fields=fields,
+            search_params={"metric_type": "IP"},
+        )
+        return [h["entity"] | {"distance": float(h["distance"])} for h in found[0]]
+
+    def query_few(self, expr: str, fields: list[str], limit: int) -> list[dict[str, Any]]:
+        """At most ``limit`` entities matching ``expr``, in one call (a query iterator takes three)."""
+        rows = self._call(
+            "reading", self.client.query, self.alias, filter=expr, output_fields=fields, limit=min(limit, MAX_LIMIT)
+        )
+        return list(rows)

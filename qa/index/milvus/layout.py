@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 
 from qa.index.chunking import Chunk
+from qa.index.lexical import CJK_CHAR
+from qa.index.milvus.terms import PLACEHOLDER
 from qa.index.segment import DocEntry
 
 WINDOW, DOCUMENT, STATE, CLAIM = 0, 1, 2, 3
@@ -44,16 +46,19 @@ class State:
     created_at: str = ""
     stamp: str = field(default_factory=lambda: secrets.token_hex(8))
     format: int = FORMAT
+    lexical: str = "process"  # where BM25 lives (QA_MILVUS_LEXICAL): "milvus" adds the sparse field and stats
 
     def renewed(self) -> State:
         stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        return State(self.model, self.dim, self.chunking, self.tokens_version, stamp)
+        return State(self.model, self.dim, self.chunking, self.tokens_version, stamp, lexical=self.lexical)
 
     def entity(self) -> dict[str, Any]:
-        return _entity(STATE_ID, STATE, np.zeros(self.dim, np.float32), info=self.__dict__.copy())
+        row = _entity(STATE_ID, STATE, np.zeros(self.dim, np.float32), info=self.__dict__.copy())
+        return row | ({"sparse": dict(PLACEHOLDER)} if self.lexical == "milvus" else {})
 
 
-def schema(dim: int) -> Any:
+def schema(dim: int, sparse: bool = False) -> Any:
+    """The collection's fields; ``sparse``: also each passage's BM25 term weights (``terms.py``)."""
     from pymilvus import DataType, MilvusClient
 
     s = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
@@ -70,6 +75,8 @@ def schema(dim: int) -> Any:
     s.add_field("text", DataType.VARCHAR, max_length=LONG)
     s.add_field("metadata", DataType.JSON)
     s.add_field("info", DataType.JSON)
+    if sparse:
+        s.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
     return s
 
 
@@ -79,17 +86,30 @@ def _entity(id_: str, kind: int, vector: np.ndarray, **fields: Any) -> dict[str,
     return row | fields
 
 
+def is_latin(text: str) -> bool:
+    """A passage mostly in Latin letters (what cross-lingual ranking asks)."""
+    return len(CJK_CHAR.findall(text)) < 0.1 * len(text)
+
+
 def window_id(chunk_id: str, k: int) -> str:
     return f"w:{chunk_id}:{k}"
 
 
 def document_entities(
-    doc_id: str, entry: DocEntry, chunks: list[Chunk], vectors: list[np.ndarray], dim: int
+    doc_id: str,
+    entry: DocEntry,
+    chunks: list[Chunk],
+    vectors: list[np.ndarray],
+    dim: int,
+    weights: list[dict[int, float]] | None = None,
 ) -> list[dict[str, Any]]:
-    """The entities of one document: a window per vector row of each chunk (``vectors[i]``: chunk i's), and its record."""
+    """The entities of one document: a window per vector row of each chunk (``vectors[i]``: chunk i's), and its record.
+
+    ``weights[i]``: chunk i's BM25 term weights, on its window 0 (the one that carries the text), when BM25 lives
+    in Milvus."""
     rows = []
     version = secrets.token_hex(8)  # on the record and every window: readers keep only the record's version's
-    for chunk, vecs in zip(chunks, vectors, strict=True):
+    for i, (chunk, vecs) in enumerate(zip(chunks, vectors, strict=True)):
         for k, vec in enumerate(vecs):
             rows.append(
                 _entity(
@@ -108,10 +128,16 @@ def document_entities(
                     info={"version": version},
                 )
             )
+            if weights is not None and k == 0:  # the other windows and the record: a placeholder
+                rows[-1]["sparse"] = weights[i]
+                rows[-1]["info"]["latin"] = is_latin(chunk.text)  # searches return no text: what they need of it
+
     info = {"sha256": entry.sha256, "chunks": entry.chunks, "version": version}
     rows.append(
         _entity(f"d:{doc_id}", DOCUMENT, np.zeros(dim, np.float32), doc_id=doc_id, metadata=entry.metadata, info=info)
     )
+    if weights is not None:
+        rows = [r if "sparse" in r else r | {"sparse": dict(PLACEHOLDER)} for r in rows]
     return rows
 
 
@@ -150,6 +176,7 @@ def state_of(row: dict[str, Any]) -> State:
         info.get("created_at", ""),
         info["stamp"],
         int(info.get("format", FORMAT)),
+        str(info.get("lexical", "process")),
     )
 
 

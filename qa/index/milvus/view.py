@@ -13,6 +13,7 @@ following a write costs what it changed, not the corpus.
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -197,6 +198,12 @@ class MilvusView:
 
     def doc_rows(self, doc_id: str) -> list[int]:
         return list(self._doc_rows.get(doc_id, []))
+
+    def chunks_of(self, rows: Sequence[int]) -> list[Chunk]:
+        return [self.chunks[r] for r in rows]
+
+    def rows_of(self, doc_ids: Sequence[str]) -> list[int]:
+        return [r for d in doc_ids for r in self.doc_rows(d)]
 
     def check_vectors(self) -> None:
         """Nothing is memory-mapped here: Milvus holds the vectors."""

@@ -29,7 +29,7 @@ import secrets
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 
@@ -48,6 +48,8 @@ from qa.index.milvus import layout, lease
 from qa.index.milvus.client import where
 from qa.index.milvus.collection import Collection
 from qa.index.milvus.layout import State
+from qa.index.milvus.remote import RemoteView
+from qa.index.milvus.terms import Delta, Terms, Totals
 from qa.index.milvus.view import MilvusView, Part, check, passages, records
 from qa.index.segment import DocEntry, Segment
 from qa.index.writer import BaseWriter
@@ -56,9 +58,14 @@ from qa.ingest.folder import Document
 
 MARKER = "MILVUS"  # in QA_INDEX_DIR: names the Milvus collection, so the catalog finds collections as it does locally
 _STEP = 1024  # windows embedded and written per step of a whole build
+View = MilvusView | RemoteView  # BM25 in the process, or in Milvus too (QA_MILVUS_LEXICAL)
 
 
-class MilvusWriter(BaseWriter[MilvusView]):
+def _read(collection: Collection, state: State) -> View:
+    return RemoteView.read(collection, state) if state.lexical == "milvus" else MilvusView.read(collection, state)
+
+
+class MilvusWriter(BaseWriter[View]):
     def __init__(self, settings: Settings, embedder: Embedder, live: LiveIndex) -> None:
         super().__init__(settings, embedder, live)  # no merger: Milvus compacts its own segments
         self.collection = Collection(settings)  # connects now: a bad URI or token fails at start, in one line
@@ -108,8 +115,8 @@ class MilvusWriter(BaseWriter[MilvusView]):
         check(state, self.embedder.name, self.embedder.dim, self.collection.alias)
         return state
 
-    def load(self) -> MilvusView:
-        """Read the collection (its passages, for BM25) and serve it."""
+    def load(self) -> View:
+        """Read the collection (its passages for BM25, or only its records when BM25 is in Milvus) and serve it."""
         if not self.collection.exists():
             raise IndexMissing(
                 f"no Milvus collection {self.collection.alias!r} at {where(self.settings)}; build one with `qa index`"
@@ -118,11 +125,15 @@ class MilvusWriter(BaseWriter[MilvusView]):
         self.collection.load()
         state = self._state()
         assert state is not None
-        view = MilvusView.read(self.collection, state)
+        if state.lexical == "milvus":
+            name = self.collection.behind()
+            assert name is not None
+            self.collection.load_stats(name)
+        view = _read(self.collection, state)
         self.live.set(view)
         return view
 
-    def on_disk(self) -> MilvusView | None:
+    def on_disk(self) -> View | None:
         """The collection as it is now: the view in memory if nothing was written since, else that view caught up."""
         current = self.live.peek()
         state = self._state()
@@ -130,6 +141,10 @@ class MilvusWriter(BaseWriter[MilvusView]):
             return None
         if isinstance(current, MilvusView) and current.state.stamp == state.stamp:
             return current
+        if isinstance(current, RemoteView) and current.state.stamp == state.stamp and not current.full:
+            return current  # a full one (it met SEEN passages) is replaced by an empty one
+        if state.lexical == "milvus":  # records and totals: nothing to catch up on
+            return RemoteView.read(self.collection, state)
         with self._following:
             if not isinstance(current, MilvusView) or current.manifest.chunking != state.chunking:
                 return MilvusView.read(self.collection, state)
@@ -177,7 +192,8 @@ class MilvusWriter(BaseWriter[MilvusView]):
                 if not rebuild:
                     raise
                 previous = None
-            if rebuild or previous is None or not building.compatible(previous, self.embedder, self.params):
+            moved = previous is not None and previous.state.lexical != self.settings.milvus_lexical
+            if rebuild or moved or previous is None or not building.compatible(previous, self.embedder, self.params):
                 began = self._versions()  # before the folder is read: any write later than this is carried over
                 docs = folder.read_folder(self.settings.docs_dir) if docs is None else docs
                 report = _plan(previous, docs)
@@ -216,12 +232,14 @@ class MilvusWriter(BaseWriter[MilvusView]):
         self._write(previous, upserts, report.removed, embedder, report, None)
         return report
 
-    def _state_now(self) -> State:
-        return State(self.embedder.name, self.embedder.dim, asdict(self.params), TOKENS_VERSION).renewed()
+    def _state_now(self, lexical: str | None = None) -> State:
+        """A new state: of the collection's BM25 place (``lexical``), or the configured one for a new collection."""
+        lexical = lexical or self.settings.milvus_lexical
+        return State(self.embedder.name, self.embedder.dim, asdict(self.params), TOKENS_VERSION, lexical=lexical)
 
     def _write(
         self,
-        previous: MilvusView,
+        previous: View,
         upserts: list[Document],
         removes: list[str],
         embedder: Embedder,
@@ -236,32 +254,46 @@ class MilvusWriter(BaseWriter[MilvusView]):
         report.embedded = len(texts)
         documents, versions = dict(old), dict(previous.versions)
         added: list[Chunk] = []
+        stats = _Stats(self.collection, previous) if isinstance(previous, RemoteView) else None
         for doc, chunks, windows in pieces:
             if self._lease is not None:
                 self._lease.check()
             vectors = [w if isinstance(w, np.ndarray) else np.vstack([next(fresh) for _ in w]) for w in windows]
             entry = DocEntry(doc.sha256, len(chunks), dict(doc.metadata))
-            rows = layout.document_entities(doc.doc_id, entry, chunks, vectors, embedder.dim)
+            weights = stats.replace(doc.doc_id, chunks) if stats is not None else None
+            rows = layout.document_entities(doc.doc_id, entry, chunks, vectors, embedder.dim, weights)
             stale = set(self.collection.window_ids(doc.doc_id)) if doc.doc_id in old else set()
             self.collection.write(None, rows)  # the new entities first: a search never finds the document missing
             self.collection.delete_ids(sorted(stale - {r["id"] for r in rows}))
+            if stats is not None:
+                stats.commit()
             documents[doc.doc_id] = entry
             versions[doc.doc_id] = layout.version_of(rows[-1])
             added += chunks
         if self._lease is not None and removes:
             self._lease.check()
+        if stats is not None:
+            for doc_id in removes:
+                stats.replace(doc_id, [])
         self.collection.delete_documents(removes)
+        if stats is not None:
+            stats.commit()
         for doc_id in removes:
             documents.pop(doc_id, None)
             versions.pop(doc_id, None)
-        state = self._state_now()
+        state = self._state_now(previous.state.lexical)
         self.collection.write(None, [state.entity()])  # last: other processes follow once the write is whole
         gone = {d.doc_id for d in upserts if d.doc_id in old} | set(removes)
-        view = previous.changed(state, documents, gone, added, versions)
+        view: View
+        if isinstance(previous, RemoteView):
+            assert stats is not None
+            view = RemoteView(self.collection, previous.name, state, documents, versions, stats.totals)
+        else:
+            view = previous.changed(state, documents, gone, added, versions)
         report.chunks = view.live_size
         self.live.set(view)
 
-    def _piece(self, previous: MilvusView, doc: Document) -> tuple[Document, list[Chunk], list[np.ndarray | list[str]]]:
+    def _piece(self, previous: View, doc: Document) -> tuple[Document, list[Chunk], list[np.ndarray | list[str]]]:
         """A document's chunks and, per chunk, its stored window vectors when its text is indexed already (only
         metadata changed), else the windows to embed."""
         entry = previous.manifest.documents.get(doc.doc_id)
@@ -299,6 +331,13 @@ class MilvusWriter(BaseWriter[MilvusView]):
         began = self._versions() if began is None else began
         name = self.collection.create(state)
         plan = [(doc, chunk_document(doc.doc_id, doc.text, self.params, doc.layout)) for doc in docs]
+        weigh = None
+        if state.lexical == "milvus":  # every passage's terms first: its weights need the corpus' average length
+            counted = {c.chunk_id: Terms.of(c.text) for _, chunks in plan for c in chunks}
+            delta = Delta()
+            delta.add(counted.values())
+            avg = Totals.of(None).plus(delta).avg()
+            weigh = lambda c: counted[c.chunk_id].weights(avg)  # noqa: E731
         total = sum(len(embedding_windows(c, self.params)) for _, chunks in plan for c in chunks)
         done = 0
         documents: dict[str, DocEntry] = {}
@@ -311,10 +350,12 @@ class MilvusWriter(BaseWriter[MilvusView]):
             batch.append((doc, chunks))
             windows = sum(len(embedding_windows(c, self.params)) for _, cs in batch for c in cs)
             if windows >= _STEP or i == len(plan) - 1:
-                done += self._fill(name, batch, embedder, (documents, versions), chunks_all)
+                done += self._fill(name, batch, embedder, (documents, versions), chunks_all, weigh)
                 batch = []
                 if progress:
                     progress(done, total)
+        if weigh is not None:
+            self.collection.apply(name, delta, built=True)
         with self._leased(None, priority=True) as held:
             replayed = self._replay(began, held.name, name) if held is not None else False
             self.collection.flush(name)
@@ -324,10 +365,13 @@ class MilvusWriter(BaseWriter[MilvusView]):
         self._mark()
         report.embedded = total
         if replayed:  # the new collection holds what other processes wrote meanwhile: read it whole
-            self.live.set(MilvusView.read(self.collection, state))
+            self.live.set(_read(self.collection, state))
             report.chunks = self.live.get().live_size
             return
         report.chunks = len(chunks_all)
+        if weigh is not None:
+            self.live.set(RemoteView(self.collection, name, state, documents, versions, self.collection.totals(name)))
+            return
         chunks_all.sort(key=lambda c: (c.doc_id, c.start, c.chunk_id))
         self.live.set(
             MilvusView(
@@ -346,9 +390,28 @@ class MilvusWriter(BaseWriter[MilvusView]):
         now = self.collection.versions(old)
         written = sorted(d for d, v in now.items() if began.get(d) != v)
         deleted = sorted(set(began) - set(now))
-        self.collection.copy_documents(written, old, new)
+        weigh = None
+        if self.collection.sparse(new):  # the statistics follow what is carried over
+            delta = Delta()
+            delta.add((Terms.of(c.text) for c in self._stored(new, written + deleted)), -1)
+            delta.add(Terms.of(c.text) for c in self._stored(old, written))
+            avg = self.collection.totals(new).plus(delta).avg()
+            weigh = lambda text: Terms.of(text).weights(avg)  # noqa: E731
+        self.collection.copy_documents(written, old, new, weigh)
         self.collection.delete_documents(deleted, new)
+        if weigh is not None:
+            self.collection.apply(new, delta)
         return bool(written or deleted)
+
+    def _stored(self, name: str, doc_ids: list[str]) -> list[Chunk]:
+        """The passages of ``doc_ids`` in collection ``name``, of each one's version there."""
+        versions = self.collection.versions(name)
+        out: list[Chunk] = []
+        for i in range(0, len(doc_ids), 256):
+            expr = f"kind == {layout.WINDOW} and window == 0 and doc_id in {layout.quoted(doc_ids[i : i + 256])}"
+            rows = self.collection.query(expr, [*layout.PASSAGE_FIELDS, "info"], name)
+            out += [layout.chunk_of(r) for r in rows if versions.get(r["doc_id"]) == layout.version_of(r)]
+        return out
 
     def _fill(
         self,
@@ -357,6 +420,7 @@ class MilvusWriter(BaseWriter[MilvusView]):
         embedder: Embedder,
         into: tuple[dict[str, DocEntry], dict[str, str]],
         out: list[Chunk],
+        weigh: Callable[[Chunk], dict[int, float]] | None = None,
     ) -> int:
         texts = [w for _, chunks in batch for c in chunks for w in embedding_windows(c, self.params)]
         vecs = iter(building.encode_all(embedder, texts))
@@ -364,7 +428,8 @@ class MilvusWriter(BaseWriter[MilvusView]):
         for doc, chunks in batch:
             vectors = [np.vstack([next(vecs) for _ in embedding_windows(c, self.params)]) for c in chunks]
             entry = DocEntry(doc.sha256, len(chunks), dict(doc.metadata))
-            written = layout.document_entities(doc.doc_id, entry, chunks, vectors, embedder.dim)
+            weights = [weigh(c) for c in chunks] if weigh is not None else None
+            written = layout.document_entities(doc.doc_id, entry, chunks, vectors, embedder.dim, weights)
             into[0][doc.doc_id], into[1][doc.doc_id] = entry, layout.version_of(written[-1])
             rows += written
             out += chunks
@@ -378,7 +443,31 @@ class MilvusWriter(BaseWriter[MilvusView]):
         durable.write_file(d / MARKER, f"{self.settings.milvus_uri} {self.collection.alias}\n".encode())
 
 
-def _plan(previous: MilvusView | None, docs: list[Document]) -> BuildReport:
+class _Stats:
+    """A write's changes to BM25's statistics when they live in Milvus (the writer holds the lease): the weights of
+    a document's new passages, and the statistics updated once its entities are written."""
+
+    def __init__(self, collection: Collection, view: RemoteView) -> None:
+        self.collection, self.name, self.versions = collection, view.name, view.versions
+        self.totals = collection.totals(view.name)  # as stored now: another replica may have written since the view
+        self.pending = Delta()
+
+    def replace(self, doc_id: str, chunks: list[Chunk]) -> list[dict[int, float]]:
+        """Count the document's stored passages out and ``chunks`` in; the weights of ``chunks``."""
+        if doc_id in self.versions:
+            expr = f"kind == {layout.WINDOW} and window == 0 and doc_id == {layout.quoted([doc_id])[1:-1]}"
+            self.pending.add((Terms.of(c.text) for c in passages(self.collection, expr, self.versions)), -1)
+        new = [Terms.of(c.text) for c in chunks]
+        self.pending.add(new)
+        avg = self.totals.plus(self.pending).avg()
+        return [t.weights(avg) for t in new]
+
+    def commit(self) -> None:
+        self.totals = self.collection.apply(self.name, self.pending)
+        self.pending = Delta()
+
+
+def _plan(previous: View | None, docs: list[Document]) -> BuildReport:
     """What bringing the collection in line with ``docs`` adds, changes, keeps and removes."""
     report = BuildReport()
     old = previous.manifest.documents if previous is not None else {}

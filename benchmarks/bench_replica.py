@@ -1,0 +1,189 @@
+"""What a replica costs to start and to keep, by where BM25 lives: the local store, Milvus with BM25 in the process
+(QA_MILVUS_LEXICAL=process), and Milvus with BM25 in Milvus too (QA_MILVUS_LEXICAL=milvus).
+
+For each corpus size (embedding windows), the eval sets' documents are copied until they make that many windows
+(each copy with a line of its own, so the vocabulary grows a little with them), then indexed three ways with a hash
+embedder (vectors mean nothing here: what is measured is storage and BM25). Milvus is a `milvus-lite server` in its
+own process, as a replica's Milvus would be. Each replica is then a fresh process that opens the index and answers
+questions of the eval sets:
+  open    - seconds from the service object to a loaded index (the replica's start, the model aside);
+  first   - milliseconds of its first hybrid search;
+  RSS     - MB of the replica process above what it held before opening (Python, qa and numpy imported), after
+            opening and after --searches hybrid searches.
+
+    python benchmarks/bench_replica.py [--windows 10000,100000] [--searches 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+EVAL = ROOT.parent / "shared" / "eval"
+sys.path.insert(0, str(ROOT / "tests"))
+BACKENDS = {
+    "local": {},
+    "milvus, BM25 in process": {"backend": "milvus", "milvus_lexical": "process", "milvus_collection": "bench_p"},
+    "milvus, BM25 in Milvus": {"backend": "milvus", "milvus_lexical": "milvus", "milvus_collection": "bench_m"},
+}
+
+
+class HashEmbedder:
+    """A deterministic 384-d embedder: a text's vector is a hash of it (start and memory do not depend on meaning)."""
+
+    name = "bench:hash-embedder"
+    dim = 384
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), np.float32)
+        for i, t in enumerate(texts):
+            seed = int.from_bytes(hashlib.sha256(t.encode()).digest()[:8], "little")
+            v = np.random.default_rng(seed).standard_normal(self.dim).astype(np.float32)
+            out[i] = v / np.linalg.norm(v)
+        return out
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts)
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts)
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def corpus(folder: Path, windows: int) -> int:
+    """Copies of the eval sets' documents in ``folder`` until they make ``windows`` windows; how many they make."""
+    from qa.config import Settings
+    from qa.index.chunking import chunk_document, embedding_windows
+
+    params = Settings().chunk_params
+    sources = sorted((EVAL / "cmrc2018_dev" / "docs").iterdir()) + sorted((EVAL / "drcd_dev" / "docs").iterdir())
+    folder.mkdir(parents=True)
+    made, copy = 0, 0
+    while made < windows:
+        for src in sources:
+            text = src.read_text(encoding="utf-8") + f"\n\n副本编号{copy}：第{copy}份拷贝。\n"
+            name = f"c{copy}-{src.name}"
+            (folder / name).write_text(text, encoding="utf-8")
+            made += sum(len(embedding_windows(c, params)) for c in chunk_document(name, text, params))
+            if made >= windows:
+                break
+        copy += 1
+    return made
+
+
+def build(root: Path, uri: str) -> None:
+    from qa.config import Settings
+    from qa.service.core import QAService
+
+    for label, extra in BACKENDS.items():
+        started = time.perf_counter()
+        settings = Settings(docs_dir=root / "docs", index_dir=root / f"idx-{len(label)}", milvus_uri=uri, **extra)
+        QAService(settings, HashEmbedder()).writer.sync()
+        print(f"  built {label} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+
+
+def child(spec: dict[str, object], questions: list[str], searches: int) -> dict[str, float]:
+    """One replica: open the index, search; what it took."""
+    from qa.config import Settings
+    from qa.index import bridge
+    from qa.index.lexical import tokenize
+    from qa.search import lexicon
+    from qa.service.core import QAService
+
+    settings = Settings(**spec)  # type: ignore[arg-type]
+    service = QAService(settings, HashEmbedder())
+    tokenize("预热分词词典 warm"), bridge.tokens("预热")  # what every replica loads whatever the index: not counted
+    lexicon.table()
+    lexicon.glosses("预热")
+    before = rss_mb()
+    started = time.perf_counter()
+    service.writer.load()
+    opened = time.perf_counter() - started
+    after_open = rss_mb()
+    t = time.perf_counter()
+    service.search(questions[0], 10, "hybrid")
+    first = (time.perf_counter() - t) * 1000
+    times = []
+    for q in questions[1 : searches + 1]:
+        t = time.perf_counter()
+        service.search(q, 10, "hybrid")
+        times.append((time.perf_counter() - t) * 1000)
+    return {
+        "open_s": opened,
+        "first_ms": first,
+        "median_ms": float(np.median(times)) if times else 0.0,
+        "rss_open_mb": after_open - before,
+        "rss_searched_mb": rss_mb() - before,
+        "base_mb": before,
+    }
+
+
+def questions() -> list[str]:
+    out = []
+    for name in ("cmrc2018_dev", "drcd_dev"):
+        with (EVAL / name / "queries_public.jsonl").open(encoding="utf-8") as f:
+            out += [json.loads(line)["question"] for line in f]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--windows", default="10000")
+    parser.add_argument("--searches", type=int, default=200)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(json.loads(args.child), questions(), args.searches)))
+        return
+    from servers import milvus_lite_server  # the tests' helper: a milvus-lite server process, stopped after
+
+    rows = []
+    for windows in (int(w) for w in args.windows.split(",")):
+        root = Path(tempfile.mkdtemp(prefix=f"qa-replica-{windows}-"))
+        try:
+            made = corpus(root / "docs", windows)
+            print(f"{made} windows in {len(list((root / 'docs').iterdir()))} documents", file=sys.stderr)
+            with milvus_lite_server(root / "milvus") as uri:
+                build(root, uri)
+                for label, extra in BACKENDS.items():
+                    spec = {"docs_dir": str(root / "docs"), "index_dir": str(root / f"idx-{len(label)}")}
+                    spec |= {"milvus_uri": uri, **extra}
+                    cmd = [sys.executable, __file__, "--child", json.dumps(spec), "--searches", str(args.searches)]
+                    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+                    rows.append({"windows": made, "backend": label, **json.loads(out.strip().splitlines()[-1])})
+                    print(json.dumps(rows[-1]), file=sys.stderr)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+    print(
+        "| windows | replica | open (s) | first search (ms) | median search (ms) | RSS after open (MB) | "
+        f"RSS after {args.searches} searches (MB) |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['windows']:,} | {r['backend']} | {r['open_s']:.2f} | {r['first_ms']:.0f} | {r['median_ms']:.0f} | "
+            f"{r['rss_open_mb']:.0f} | {r['rss_searched_mb']:.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
