@@ -10,6 +10,7 @@ from qa.api import create_app
 from qa.index.chunking import sentences
 from qa.search import reader
 from qa.search.evaluation import first_hit, read_queries
+from qa.service.catalog import Catalog
 from qa.service.core import QAService
 
 from conftest import ROOT, SEED, seed_service
@@ -139,3 +140,12 @@ def test_without_the_reader_the_answering_model_alone_answers(real_embedder, tmp
     assert plain.reader.get() is None
     answer = plain.ask("青岛人工智能计算中心是哪天上线的?", 3).answer
     assert answer is not None and "2月23日" in answer.text
+
+
+def test_a_process_loads_one_reader_for_all_its_collections(service: QAService) -> None:
+    catalog = Catalog(service.settings, service.embedder, default=service)
+    other = catalog.create("second")
+    try:
+        assert other.reader is service.reader and catalog.reader is service.reader
+    finally:
+        catalog.delete("second")

@@ -20,6 +20,7 @@ from qa import durable
 from qa.config import Settings
 from qa.encoder.embedder import Embedder
 from qa.errors import Conflict, InvalidInput, NotFound
+from qa.search.reader import LazyReader
 from qa.service.core import QAService
 from qa.translate.loader import LazyTranslator
 
@@ -50,6 +51,7 @@ class Catalog:
         self._services: dict[str, QAService] = {DEFAULT: default} if default is not None else {}
         self._lock = threading.Lock()
         self.translator = default.translator if default is not None else LazyTranslator(settings)  # one per process
+        self.reader = default.reader if default is not None else LazyReader(settings, embedder)  # one per process
 
     def _settings_of(self, name: str) -> Settings:
         if name == DEFAULT:
@@ -78,7 +80,7 @@ class Catalog:
             if service is None:
                 if not _NAME.match(name) or not self._exists(name):
                     raise NotFound(f"no collection {name!r}; create it with POST /collections")
-                service = QAService(self._settings_of(name), self.embedder, self.translator)
+                service = QAService(self._settings_of(name), self.embedder, self.translator, self.reader)
                 service.start()
                 self._services = {**self._services, name: service}
             return service
@@ -88,7 +90,7 @@ class Catalog:
         with self._lock:
             if self._exists(name):
                 raise Conflict(f"collection {name!r} already exists")
-            service = QAService(self._settings_of(name), self.embedder, self.translator)
+            service = QAService(self._settings_of(name), self.embedder, self.translator, self.reader)
             try:
                 with durable.disk_errors(f"creating collection {name!r}"):
                     service.settings.docs_dir.mkdir(parents=True, exist_ok=True)

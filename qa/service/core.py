@@ -131,7 +131,13 @@ class _Query:
 class QAService:
     """Queries from the live index; writes through one :class:`Writer`; rebuilds as background :class:`Jobs`."""
 
-    def __init__(self, settings: Settings, embedder: Embedder, translator: LazyTranslator | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        translator: LazyTranslator | None = None,
+        reader_: reader.LazyReader | None = None,
+    ) -> None:
         self.settings = settings
         self.embedder = embedder
         self.translator = translator or LazyTranslator(settings)
@@ -145,7 +151,7 @@ class QAService:
             if settings.translate_passages
             else None
         )
-        self.reader = reader.LazyReader(settings, embedder)
+        self.reader = reader_ or reader.LazyReader(settings, embedder)  # shared by a process's collections
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> QAService:

@@ -51,6 +51,8 @@ class Startup:
             warm = getattr(self._catalog.embedder, "warm", None)
             if warm is not None:
                 warm()
+            # The answer reader loads once (about a second), here rather than on the first /ask.
+            self._catalog.reader.get()
             self.phase = "ready"
             self.ready.set()
         except BaseException as exc:  # noqa: BLE001 - a loading thread has no caller: keep it for the probes and the CLI
