@@ -45,16 +45,8 @@ from qa.search.evaluation import Query, read_queries
 from qa.service.core import QAService
 
 sys.path.insert(0, str(Path(__file__).parent))
-import train_answering
-
-ROOT = Path(__file__).resolve().parents[1]
-EVAL = ROOT.parent / "shared" / "eval"
-RESULTS = ROOT / "benchmarks" / "results"
-SETS = ("cmrc2018_dev", "drcd_dev")
-
-
-def question_files(name: str) -> dict[str, Path]:
-    return {"zh": EVAL / name / "queries_public.jsonl", "en": ROOT / "benchmarks" / "xling" / f"{name}.en.jsonl"}
+import train_answering  # the linear model's cached items, to compare and mix
+from train_answering import EVAL, RESULTS, SETS, question_files  # the same sets and question files
 
 
 @dataclass

@@ -33,6 +33,7 @@ from qa.index.milvus import layout, terms
 from qa.index.milvus.collection import Collection
 from qa.index.milvus.layout import State
 from qa.index.milvus.terms import Totals
+from qa.index.milvus.view import best_windows
 from qa.index.postings import K1
 from qa.index.segment import DocEntry
 from qa.index.store import WINDOWS_PER_CHUNK, Manifest
@@ -271,16 +272,7 @@ class RemoteView:
         """The best window score of each of ``rows``."""
         if not rows:
             return {}
-        wanted = {self._rows.chunks[r].chunk_id: r for r in rows}
-        step = max(1, self.manifest.chunking.get("window", 100) - self.manifest.chunking.get("window_overlap", 30))
-        depth = sum(
-            (len(c.text) or c.end - c.start) // step + 2 for c in (self._rows.chunks[r] for r in wanted.values())
-        )
-        out: dict[int, float] = {}
-        for chunk_id, score in self.collection.search(qvec, depth, chunk_ids=sorted(wanted)):
-            row = wanted[chunk_id]
-            out[row] = max(out.get(row, -1.0), score)
-        return out
+        return best_windows(self.collection, self.manifest, qvec, {r: self._rows.chunks[r] for r in rows})
 
 
 class _RemoteChunks:

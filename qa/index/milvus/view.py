@@ -232,11 +232,19 @@ class MilvusView:
         """The best window score of each of ``rows``."""
         if not rows:
             return {}
-        wanted = {self.chunks[r].chunk_id: r for r in rows}
-        step = max(1, self.manifest.chunking.get("window", 100) - self.manifest.chunking.get("window_overlap", 30))
-        depth = sum(len(self.chunks[r].text) // step + 2 for r in wanted.values())  # at least their window count
-        out: dict[int, float] = {}
-        for chunk_id, score in self.collection.search(qvec, depth, chunk_ids=sorted(wanted)):
-            row = wanted[chunk_id]
-            out[row] = max(out.get(row, -1.0), score)
-        return out
+        return best_windows(self.collection, self.manifest, qvec, {r: self.chunks[r] for r in rows})
+
+
+def best_windows(
+    collection: Collection, manifest: Manifest, qvec: np.ndarray, chunks: dict[int, Chunk]
+) -> dict[int, float]:
+    """The best window score of each passage of ``chunks`` (by row), in one search over just their windows."""
+    wanted = {c.chunk_id: r for r, c in chunks.items()}
+    step = max(1, manifest.chunking.get("window", 100) - manifest.chunking.get("window_overlap", 30))
+    # At least their window count; a passage read without its text counts by its offsets.
+    depth = sum((len(c.text) or c.end - c.start) // step + 2 for c in chunks.values())
+    out: dict[int, float] = {}
+    for chunk_id, score in collection.search(qvec, depth, chunk_ids=sorted(wanted)):
+        row = wanted[chunk_id]
+        out[row] = max(out.get(row, -1.0), score)
+    return out
