@@ -17,7 +17,14 @@ hour on two shared cores), so a run there may measure the BM25-in-Milvus replica
 distinct passage text once (the copies repeat the eval sets' passages): what is measured is a replica's start, not
 the build, and a memo changes no stored weight.
 
+--copies K (BM25 in Milvus only) makes the collection K times larger without K times the build: qa builds it
+from the copies as above, then every window and document entity is written K-1 times more straight into Milvus
+under new ids (the same vectors, weights, text and versions, as a corpus of K times the copies would hold), and the
+statistics are scaled to match (passages, lengths and each document frequency times K). That is how a million
+windows fit in a run: a build through qa fills milvus-lite at a few hundred windows a second here.
+
     python benchmarks/bench_replica.py [--windows 10000,100000] [--searches 200] [--backends local,milvus]
+        [--copies K]
 """
 
 from __future__ import annotations
@@ -125,6 +132,50 @@ def build(root: Path, uri: str, labels: list[str]) -> dict[str, float]:
     return took
 
 
+def grow(uri: str, alias: str, copies: int) -> None:
+    """Write every entity of the collection behind ``alias`` ``copies - 1`` more times under new ids, and scale its
+    statistics to match (see the module docstring)."""
+    from pymilvus import MilvusClient
+
+    from qa.index.milvus import layout, terms
+
+    client = MilvusClient(uri=uri)
+    name = client.describe_alias(alias)["collection_name"]
+    fields = [*layout.FIELDS, "sparse"]
+    started, written, held = time.perf_counter(), 0, []
+    batches = client.query_iterator(name, batch_size=2048, filter="kind in [0, 1]", output_fields=fields)
+    while batch := batches.next():  # all of it first: an iterator could meet the rows written while it reads
+        held += [r | {"vector": np.asarray(r["vector"], np.float32)} for r in batch]
+    batches.close()
+    for c in range(1, copies):
+        rows = []
+        for r in held:
+            chunk_id = f"k{c}-{r['chunk_id']}" if r["chunk_id"] else ""
+            row = {f: r[f] for f in fields} | {"doc_id": f"k{c}-{r['doc_id']}", "chunk_id": chunk_id}
+            row["id"] = (
+                f"d:{row['doc_id']}" if r["kind"] == layout.DOCUMENT else layout.window_id(chunk_id, r["window"])
+            )
+            row["vector"] = r["vector"].tolist()
+            rows.append(row)
+            if len(rows) == 512:
+                client.insert(name, rows)
+                written, rows = written + len(rows), []
+        if rows:
+            client.insert(name, rows)
+            written += len(rows)
+        print(f"  grown by {written:,} entities in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+    stats = name + terms.STATS_SUFFIX
+    dfs = client.query_iterator(stats, batch_size=4096, filter='id != "n:"', output_fields=["id", "df", "info"])
+    while batch := dfs.next():
+        client.upsert(stats, [{**r, "df": r["df"] * copies, "sparse": dict(terms.PLACEHOLDER)} for r in batch])
+    dfs.close()
+    totals = terms.Totals.of(client.get(stats, ids=[terms.TOTALS], output_fields=["info"])[0])
+    length = {f: v * copies for f, v in totals.length.items()}
+    client.upsert(stats, [terms.Totals(totals.n * copies, length, totals.built_avg).entity()])
+    client.flush(name)
+    client.close()
+
+
 def child(spec: dict[str, object], questions: list[str], searches: int) -> dict[str, float]:
     """One replica: open the index, search; what it took."""
     from qa.config import Settings
@@ -174,6 +225,7 @@ def main() -> None:
     parser.add_argument("--windows", default="10000")
     parser.add_argument("--searches", type=int, default=200)
     parser.add_argument("--backends", default="local,process,milvus", help="of local, process, milvus")
+    parser.add_argument("--copies", type=int, default=1, help="grow the BM25-in-Milvus collection K times")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -182,6 +234,8 @@ def main() -> None:
     from servers import milvus_lite_server  # the tests' helper: a milvus-lite server process, stopped after
 
     labels = [KEYS[k] for k in args.backends.split(",")]
+    if args.copies > 1 and args.backends != "milvus":
+        parser.error("--copies grows the BM25-in-Milvus collection only: use it with --backends milvus")
     rows = []
     for windows in (int(w) for w in args.windows.split(",")):
         root = Path(tempfile.mkdtemp(prefix=f"qa-replica-{windows}-"))
@@ -191,6 +245,11 @@ def main() -> None:
             print(f"{made} windows in {documents} documents", file=sys.stderr, flush=True)
             with milvus_lite_server(root / "milvus") as uri:
                 took = build(root, uri, labels)
+                if args.copies > 1:
+                    started = time.perf_counter()
+                    grow(uri, str(BACKENDS[labels[0]]["milvus_collection"]), args.copies)
+                    took[labels[0]] += time.perf_counter() - started
+                    made, documents = made * args.copies, documents * args.copies
                 for label in labels:
                     spec = {"docs_dir": str(root / "docs"), "index_dir": str(root / f"idx-{len(label)}")}
                     spec |= {"milvus_uri": uri, **BACKENDS[label]}
