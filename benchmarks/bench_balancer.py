@@ -23,6 +23,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,7 @@ def run(root: Path, warm: float, between: float, after: float, searchers: int, w
     return {
         "searches": len(statuses),
         "failed searches": sum(s != 200 for s in statuses),
+        "search statuses": dict(Counter(statuses)),
         "search p50 ms": float(np.percentile([ms for _, ms in load.searches], 50)),
         "search p99 ms": float(np.percentile([ms for _, ms in load.searches], 99)),
         "writes": len(writes),
