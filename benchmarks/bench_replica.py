@@ -176,6 +176,25 @@ def grow(uri: str, alias: str, copies: int) -> None:
     client.close()
 
 
+def timed(obj: object, names: tuple[str, ...]) -> list[float]:
+    """Seconds spent in each call of ``obj``'s methods ``names`` (appended to the list returned, as they happen)."""
+    spent: list[float] = []
+    for name in names:
+        fn = getattr(obj, name, None)
+        if fn is None:
+            continue
+
+        def wrapped(*args: object, fn=fn, **kwargs: object) -> object:  # type: ignore[no-untyped-def]
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent.append(time.perf_counter() - started)
+
+        setattr(obj, name, wrapped)
+    return spent
+
+
 def child(spec: dict[str, object], questions: list[str], searches: int) -> dict[str, float]:
     """One replica: open the index, search; what it took."""
     from qa.config import Settings
@@ -190,6 +209,7 @@ def child(spec: dict[str, object], questions: list[str], searches: int) -> dict[
     lexicon.table()
     lexicon.glosses("预热")
     before = rss_mb()
+    in_milvus = timed(getattr(service.writer, "collection", None), ("load", "load_stats"))  # Milvus loading it
     started = time.perf_counter()
     service.writer.load()
     opened = time.perf_counter() - started
@@ -206,6 +226,7 @@ def child(spec: dict[str, object], questions: list[str], searches: int) -> dict[
         "open_s": opened,
         "first_ms": first,
         "median_ms": float(np.median(times)) if times else 0.0,
+        "milvus_load_s": sum(in_milvus),
         "rss_open_mb": after_open - before,
         "rss_searched_mb": rss_mb() - before,
         "base_mb": before,
