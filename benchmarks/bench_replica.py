@@ -214,6 +214,9 @@ def child(spec: dict[str, object], questions: list[str], searches: int) -> dict[
     service.writer.load()
     opened = time.perf_counter() - started
     after_open = rss_mb()
+    opened_line = json.dumps({"open_s": opened, "milvus_load_s": sum(in_milvus), "rss_open_mb": after_open - before})
+    print(f"  opened: {opened_line}", file=sys.stderr, flush=True)  # searches at a million windows can take long
+    (Path(str(spec["index_dir"])).parent / f"opened-{Path(str(spec['index_dir'])).name}.json").write_text(opened_line)
     t = time.perf_counter()
     service.search(questions[0], 10, "hybrid")
     first = (time.perf_counter() - t) * 1000
@@ -275,7 +278,7 @@ def main() -> None:
                     spec = {"docs_dir": str(root / "docs"), "index_dir": str(root / f"idx-{len(label)}")}
                     spec |= {"milvus_uri": uri, **BACKENDS[label]}
                     cmd = [sys.executable, __file__, "--child", json.dumps(spec), "--searches", str(args.searches)]
-                    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+                    out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True).stdout
                     row = {"windows": made, "documents": documents, "backend": label, "build_s": took[label]}
                     rows.append(row | json.loads(out.strip().splitlines()[-1]) | {"load": os.getloadavg()[0]})
                     print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
