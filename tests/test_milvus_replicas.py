@@ -29,6 +29,8 @@ from qa.errors import Conflict
 from qa.index.chunking import chunk_document, embedding_windows
 from qa.index.milvus import layout, lease
 from qa.index.segment import DocEntry
+from qa.index.writer import DocumentChange
+from qa.service.changes import NewDocument
 from qa.service.core import QAService
 
 pytestmark = pytest.mark.slow  # milvus-lite, and seconds of waiting on each other, in every test
@@ -176,6 +178,37 @@ def test_a_rebuild_carries_what_another_service_wrote_while_it_ran(tmp_path: Pat
     assert set(a.index.manifest.documents) == {"robots.txt", "notes.txt"}
     assert a.search("notes 第2版", 1, "lexical").results[0].doc_id == "notes.txt"
     assert b.writer.on_disk().manifest.documents == a.index.manifest.documents  # type: ignore[union-attr]
+
+
+def test_a_rebuild_starts_between_writes_never_halfway_through_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rebuild beginning while another service writes a batch waits for it: the batch is wholly before the
+    rebuild's start (so the folder the rebuild indexes decides) or wholly after (carried over), never half of each."""
+    a = seed_service(tmp_path / "a", CountingEmbedder(), **milvus(tmp_path))
+    b = seed_service(tmp_path / "b", CountingEmbedder(), **milvus(tmp_path))
+    for doc_id in ("more.txt", "notes.txt"):
+        a.put(doc_id, version(doc_id, 1).encode())
+    collection = b.writer.collection  # type: ignore[attr-defined]
+    delete, halfway = collection.delete_ids, threading.Event()
+
+    def deleting(ids: list[str], name: str | None = None) -> None:
+        delete(ids, name)
+        if name is None and not halfway.is_set():  # b's first document is written, its second not yet
+            halfway.set()
+            time.sleep(1.5)
+
+    monkeypatch.setattr(collection, "delete_ids", deleting)
+    batch = b.prepare([NewDocument(d, version(d, 2).encode()) for d in ("more.txt", "notes.txt")])
+    rebuild = threading.Thread(target=lambda: (halfway.wait(30), a.writer.sync(rebuild=True)))
+    rebuild.start()
+    written = b.write(batch)
+    rebuild.join(60)
+    assert halfway.is_set() and not rebuild.is_alive()
+    assert all(isinstance(o, DocumentChange) for o in written.outcomes)
+    held = stored(a.writer.collection)  # type: ignore[attr-defined]
+    # b's batch was whole before the rebuild began, so a's folder (the first versions) is what the rebuild indexed.
+    assert versions_in(held["more.txt"][1]) == versions_in(held["notes.txt"][1]) == {"第1版"}
 
 
 def test_a_reader_meeting_a_write_halfway_keeps_one_version(tmp_path: Path) -> None:

@@ -194,7 +194,7 @@ class MilvusWriter(BaseWriter[View]):
                 previous = None
             moved = previous is not None and previous.state.lexical != self.settings.milvus_lexical
             if rebuild or moved or previous is None or not building.compatible(previous, self.embedder, self.params):
-                began = self._versions()  # before the folder is read: any write later than this is carried over
+                began = self._start(timeout)  # before the folder is read: any write later than this is carried over
                 docs = folder.read_folder(self.settings.docs_dir) if docs is None else docs
                 report = _plan(previous, docs)
                 self._build(docs, report, progress, began=began)
@@ -313,6 +313,12 @@ class MilvusWriter(BaseWriter[View]):
         """Each document's version in the collection now: what a build tells the writes made while it ran from."""
         old = self.collection.behind()
         return self.collection.versions(old) if old is not None else {}
+
+    def _start(self, timeout: float | None) -> dict[str, str]:
+        """A build's starting point, :meth:`_versions` read under the lease: a write another replica has under way
+        lands whole before it (the folder's to replace) or whole after (carried over), never half of each."""
+        with self._leased(timeout, priority=True):
+            return self._versions()
 
     def _build(
         self,
