@@ -169,7 +169,7 @@ def test_a_second_service_follows_writes_and_a_rebuild_carries_them(tmp_path: Pa
     a.writer.delete("robots.txt")
     assert all(h.doc_id != "robots.txt" for h in b.search("机器人馆", 5, "lexical").results)
     # A write through b between a rebuild's start and its switch is carried into the new collection, counted.
-    began = a.writer._versions()  # type: ignore[attr-defined]
+    began = a.writer._start(None)  # type: ignore[attr-defined]
     b.put("beer.txt", BEER.encode())
     a.writer._build(folder.read_folder(a.settings.docs_dir), BuildReport(), None, began=began)  # type: ignore[attr-defined]
     collection = a.writer.collection  # type: ignore[attr-defined]

@@ -180,6 +180,30 @@ def test_a_rebuild_carries_what_another_service_wrote_while_it_ran(tmp_path: Pat
     assert b.writer.on_disk().manifest.documents == a.index.manifest.documents  # type: ignore[union-attr]
 
 
+def test_a_rebuild_carries_a_delete_of_a_document_created_while_it_ran(tmp_path: Path) -> None:
+    """A document the rebuilding folder holds, created and deleted through another service meanwhile, leaves no
+    version to compare: its tombstone keeps the rebuild from bringing it back. Marker and tombstones go with it."""
+    a = seed_service(tmp_path / "a", CountingEmbedder(), **milvus(tmp_path))
+    b = seed_service(tmp_path / "b", CountingEmbedder(), **milvus(tmp_path))
+    (tmp_path / "a" / "docs" / "ghost.txt").write_text(version("ghost", 1), encoding="utf-8")  # never indexed
+    wrote: list[str] = []
+
+    def meanwhile(done: int, total: int) -> None:
+        if not wrote:
+            b.put("ghost.txt", version("ghost", 2).encode())
+            b.delete("ghost.txt")
+            wrote.append("done")
+
+    a.writer.sync(rebuild=True, progress=meanwhile)
+    assert wrote
+    collection = a.writer.collection  # type: ignore[attr-defined]
+    held = stored(collection)
+    assert set(held) == {SEED.name} == set(a.index.manifest.documents)
+    b.delete(SEED.name)  # no rebuild under way: no tombstone
+    marks = f"kind in [{layout.MARK}, {layout.TOMB}]"
+    assert [r for name in collection.names() for r in collection.query(marks, ["id"], name)] == []
+
+
 def test_a_rebuild_starts_between_writes_never_halfway_through_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -320,6 +344,8 @@ def test_a_rebuild_through_one_replica_loses_nothing_written_through_the_other(
     a, b, client = replicas
     for i in range(60):  # enough for the rebuild to take a while
         (tmp_path / "a" / "docs" / f"bulk-{i}.txt").write_text(version(f"bulk-{i}", i), encoding="utf-8")
+    for i in range(5):  # a's folder holds what b writes, so a delete through b that the rebuild missed would show
+        (tmp_path / "a" / "docs" / f"b-{i}.txt").write_text(version(f"b-{i}", 99), encoding="utf-8")
     job = httpx.post(f"{a}/index/rebuild", timeout=30).json()
     answered: dict[str, str | None] = {}
     k = 0

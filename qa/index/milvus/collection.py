@@ -147,6 +147,9 @@ class Collection:
             expr = f"kind in [{layout.WINDOW}, {layout.DOCUMENT}] and doc_id in {layout.quoted(doc_ids)}"
             self._call("deleting documents", self.client.delete, name or self.alias, filter=expr)
 
+    def delete_matching(self, expr: str, name: str) -> None:
+        self._call("deleting", self.client.delete, name, filter=expr)
+
     def copy_documents(
         self, doc_ids: list[str], source: str, target: str, weigh: Callable[[str], dict[int, float]] | None = None
     ) -> None:

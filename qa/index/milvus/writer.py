@@ -14,9 +14,11 @@ interleave (each reading the stale ids before the other's rows land) and leave
 its passages mixed or missing, and two state renewals could hide one write
 from a follower. A lease is held only while Milvus is written: embedding comes
 before it. A rebuild fills its new collection without the lease, so writes
-through other replicas go on meanwhile; then it takes the lease with priority,
-copies into the new collection every document whose version changed in the
-old one since it began (or deletes it there), and switches the alias.
+through other replicas go on meanwhile; it reads its starting point under the
+lease (so no write is half before it), and at the end takes the lease with
+priority, copies into the new collection every document whose version changed
+in the old one since it began (or deletes it there, tombstoned or gone:
+``marks.py``), and switches the alias.
 
 Milvus is the source of truth, not this machine's docs folder: another qa
 process may have written documents this folder never saw. So opening never
@@ -44,7 +46,7 @@ from qa.index.building import BuildReport, Progress
 from qa.index.chunking import Chunk, chunk_document, embedding_windows
 from qa.index.lexical import TOKENS_VERSION
 from qa.index.live import LiveIndex
-from qa.index.milvus import layout, lease
+from qa.index.milvus import layout, lease, marks
 from qa.index.milvus.client import where
 from qa.index.milvus.collection import Collection
 from qa.index.milvus.layout import State
@@ -275,6 +277,7 @@ class MilvusWriter(BaseWriter[View]):
         if stats is not None:
             for doc_id in removes:
                 stats.replace(doc_id, [])
+        marks.bury(self.collection, removes, embedder.dim)  # first: a rebuild under way must not bring them back
         self.collection.delete_documents(removes)
         if stats is not None:
             stats.commit()
@@ -309,16 +312,11 @@ class MilvusWriter(BaseWriter[View]):
         chunks = chunk_document(doc.doc_id, doc.text, self.params, doc.layout)
         return doc, chunks, [embedding_windows(c, self.params) for c in chunks]
 
-    def _versions(self) -> dict[str, str]:
-        """Each document's version in the collection now: what a build tells the writes made while it ran from."""
-        old = self.collection.behind()
-        return self.collection.versions(old) if old is not None else {}
-
-    def _start(self, timeout: float | None) -> dict[str, str]:
-        """A build's starting point, :meth:`_versions` read under the lease: a write another replica has under way
-        lands whole before it (the folder's to replace) or whole after (carried over), never half of each."""
+    def _start(self, timeout: float | None) -> marks.Start:
+        """A build's starting point, read under the lease: a write another replica has under way lands whole before
+        it (the folder's to replace) or whole after (carried over), never half of each."""
         with self._leased(timeout, priority=True):
-            return self._versions()
+            return marks.begin(self.collection, self.embedder.dim)
 
     def _build(
         self,
@@ -327,14 +325,27 @@ class MilvusWriter(BaseWriter[View]):
         progress: Progress | None,
         embedder: Embedder | None = None,
         *,
-        began: dict[str, str] | None = None,
+        began: marks.Start | None = None,
     ) -> None:
         """Every document into a new collection, then the alias switched to it: searches see the old one until then.
 
-        What other processes wrote meanwhile (since ``began``) is carried over just before the switch."""
-        embedder = embedder or self.embedder
+        What other processes wrote meanwhile (since ``began``; the caller holds the lease when None) is carried over
+        just before the switch."""
+        began = marks.begin(self.collection, self.embedder.dim) if began is None else began
+        try:
+            self._fill_and_switch(docs, report, progress, embedder or self.embedder, began)
+        finally:
+            marks.end(self.collection, began)
+
+    def _fill_and_switch(
+        self,
+        docs: list[Document],
+        report: BuildReport,
+        progress: Progress | None,
+        embedder: Embedder,
+        began: marks.Start,
+    ) -> None:
         state = self._state_now()
-        began = self._versions() if began is None else began
         name = self.collection.create(state)
         plan = [(doc, chunk_document(doc.doc_id, doc.text, self.params, doc.layout)) for doc in docs]
         weigh = None
@@ -390,12 +401,12 @@ class MilvusWriter(BaseWriter[View]):
             )
         )
 
-    def _replay(self, began: dict[str, str], old: str, new: str) -> bool:
+    def _replay(self, began: marks.Start, old: str, new: str) -> bool:
         """Carry into ``new`` what was written to ``old`` since the build began (holding the lease, so nothing more
         is): documents written or deleted meanwhile, as stored (nothing is embedded again)."""
         now = self.collection.versions(old)
-        written = sorted(d for d, v in now.items() if began.get(d) != v)
-        deleted = sorted(set(began) - set(now))
+        written = sorted(d for d, v in now.items() if began.versions.get(d) != v)
+        deleted = sorted((set(began.versions) | marks.buried(self.collection, began)) - set(now))
         weigh = None
         if self.collection.sparse(new):  # the statistics follow what is carried over
             delta = Delta()
