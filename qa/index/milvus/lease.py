@@ -41,8 +41,8 @@ log = logging.getLogger(__name__)
 class Lease:
     """Held from :func:`acquire` until :meth:`release`; :meth:`check` before each write."""
 
-    def __init__(self, collection: Collection, name: str, owner: str, dim: int, priority: bool) -> None:
-        self.collection, self.name, self.owner, self.dim, self.priority = collection, name, owner, dim, priority
+    def __init__(self, collection: Collection, name: str, owner: str, priority: bool) -> None:
+        self.collection, self.name, self.owner, self.priority = collection, name, owner, priority
         self.token = secrets.token_hex(8)
         self.renewed = time.monotonic()  # when the last renewal that counts was sent
         self.lapsed = False  # once set, for good: another writer may have taken the lease meanwhile
@@ -53,7 +53,7 @@ class Lease:
         """Write the claim; when it was sent (monotonic), or 0.0 if it took so long it must not count."""
         sent, expires = time.monotonic(), time.time() + LEASE
         info = {"owner": self.owner, "token": self.token, "priority": self.priority, "expires": expires}
-        self.collection.write(self.name, [claim_entity(self.token, self.dim, info)])
+        self.collection.write(self.name, [claim_entity(self.token, self.collection.dim(self.name), info)])
         return sent if time.monotonic() - sent <= RENEW else 0.0
 
     def _renew(self) -> None:
@@ -92,7 +92,7 @@ class Lease:
                 log.warning("could not release the write lease on %s", self.name, exc_info=True)
 
 
-def acquire(collection: Collection, owner: str, dim: int, timeout: float | None, *, priority: bool = False) -> Lease:
+def acquire(collection: Collection, owner: str, timeout: float | None, *, priority: bool = False) -> Lease:
     """The lease on the collection behind the alias, waiting at most ``timeout`` seconds (None: no limit).
 
     Claims of ``owner`` (this process' writer, which its own lock serializes)
@@ -105,7 +105,7 @@ def acquire(collection: Collection, owner: str, dim: int, timeout: float | None,
         name = collection.behind()
         if name is None:
             raise Conflict(f"Milvus collection {collection.alias!r} is gone")
-        lease = Lease(collection, name, owner, dim, priority)
+        lease = Lease(collection, name, owner, priority)
         while True:
             lease.renewed = lease._claim()
             now = time.time()

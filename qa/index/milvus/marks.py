@@ -34,21 +34,22 @@ class Start:
     token: str
 
 
-def begin(collection: Collection, dim: int) -> Start:
+def begin(collection: Collection) -> Start:
     """Read the starting point and leave the marker (the caller holds the lease: no write is half done)."""
     name, token = collection.behind(), secrets.token_hex(8)
     if name is None:  # a first build: nobody else can write yet
         return Start(None, {}, token)
-    collection.write(name, [layout.mark_entity(token, dim)])
+    collection.write(name, [layout.mark_entity(token, collection.dim(name))])
     return Start(name, collection.versions(name), token)
 
 
-def bury(collection: Collection, doc_ids: list[str], dim: int) -> None:
+def bury(collection: Collection, doc_ids: list[str]) -> None:
     """Tombstones of ``doc_ids`` for every rebuild under way (the caller holds the lease and deletes them next)."""
     name = collection.behind()
     if not doc_ids or name is None:
         return
     tokens = [r["chunk_id"] for r in collection.query(f"kind == {layout.MARK}", ["chunk_id"], name)]
+    dim = collection.dim(name)
     collection.write(name, [layout.tombstone_entity(t, d, dim) for t in tokens for d in doc_ids])
 
 

@@ -98,7 +98,7 @@ class MilvusWriter(BaseWriter[View]):
         if self._lease is not None or not self.collection.exists():
             yield self._lease
             return
-        self._lease = lease.acquire(self.collection, self.owner, self.embedder.dim, timeout, priority=priority)
+        self._lease = lease.acquire(self.collection, self.owner, timeout, priority=priority)
         try:
             yield self._lease
         finally:
@@ -277,7 +277,7 @@ class MilvusWriter(BaseWriter[View]):
         if stats is not None:
             for doc_id in removes:
                 stats.replace(doc_id, [])
-        marks.bury(self.collection, removes, embedder.dim)  # first: a rebuild under way must not bring them back
+        marks.bury(self.collection, removes)  # first: a rebuild under way must not bring them back
         self.collection.delete_documents(removes)
         if stats is not None:
             stats.commit()
@@ -316,7 +316,7 @@ class MilvusWriter(BaseWriter[View]):
         """A build's starting point, read under the lease: a write another replica has under way lands whole before
         it (the folder's to replace) or whole after (carried over), never half of each."""
         with self._leased(timeout, priority=True):
-            return marks.begin(self.collection, self.embedder.dim)
+            return marks.begin(self.collection)
 
     def _build(
         self,
@@ -331,7 +331,7 @@ class MilvusWriter(BaseWriter[View]):
 
         What other processes wrote meanwhile (since ``began``; the caller holds the lease when None) is carried over
         just before the switch."""
-        began = marks.begin(self.collection, self.embedder.dim) if began is None else began
+        began = marks.begin(self.collection) if began is None else began
         try:
             self._fill_and_switch(docs, report, progress, embedder or self.embedder, began)
         finally:
