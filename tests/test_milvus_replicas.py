@@ -125,6 +125,38 @@ def test_a_renewal_that_lands_late_ends_the_lease_for_good(tmp_path: Path, monke
     a.put("one.txt", version("one", 1).encode(), timeout=5)
 
 
+def test_a_write_failing_midway_leaves_every_service_serving_what_is_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Milvus has no transactions: a batch whose lease lapses after its first document answers 409 with that
+    document stored. The state is renewed all the same, so no service goes on serving the version it replaced."""
+    a = seed_service(tmp_path / "a", CountingEmbedder(), **milvus(tmp_path))
+    b = seed_service(tmp_path / "b", CountingEmbedder(), **milvus(tmp_path))
+    a.live._every = b.live._every = 0.0  # look at every search rather than once a second
+    for doc_id in ("more.txt", "notes.txt"):
+        a.put(doc_id, version(doc_id, 1).encode())
+    collection = a.writer.collection  # type: ignore[attr-defined]
+    delete = collection.delete_ids
+
+    def deleting(ids: list[str], name: str | None = None) -> None:
+        delete(ids, name)
+        if name is None:  # the first document is written: the lease lapses (its renewals stalled)
+            a.writer._lease.renewed -= lease.LEASE  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(collection, "delete_ids", deleting)
+    batch = a.prepare([NewDocument(d, version(d, 2).encode()) for d in ("more.txt", "notes.txt")])
+    with pytest.raises(Conflict, match="lapsed"):
+        a.write(batch)
+    monkeypatch.undo()
+    held = stored(collection)
+    assert versions_in(held["more.txt"][1]) == {"第2版"} and versions_in(held["notes.txt"][1]) == {"第1版"}
+    for service in (a, b):
+        service.search("第2版", 1, "lexical")
+        assert {d: e.sha256 for d, e in service.index.manifest.documents.items()} == {
+            d: s for d, (s, _) in held.items()
+        }
+
+
 def test_concurrent_writes_to_one_document_store_one_whole_version(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

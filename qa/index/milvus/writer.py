@@ -27,6 +27,7 @@ syncs the folder into an existing collection; ``qa index`` does, on request.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import shutil
 import threading
@@ -40,7 +41,7 @@ import numpy as np
 from qa import durable
 from qa.config import Settings
 from qa.encoder.embedder import Embedder
-from qa.errors import Conflict, IndexCorrupt, IndexMissing, IndexUnusable, NotFound
+from qa.errors import Conflict, IndexCorrupt, IndexMissing, IndexUnusable, NotFound, QAError
 from qa.index import building
 from qa.index.building import BuildReport, Progress
 from qa.index.chunking import Chunk, chunk_document, embedding_windows
@@ -61,6 +62,7 @@ from qa.ingest.folder import Document
 MARKER = "MILVUS"  # in QA_INDEX_DIR: names the Milvus collection, so the catalog finds collections as it does locally
 _STEP = 1024  # windows embedded and written per step of a whole build
 View = MilvusView | RemoteView  # BM25 in the process, or in Milvus too (QA_MILVUS_LEXICAL)
+log = logging.getLogger(__name__)
 
 
 def _read(collection: Collection, state: State) -> View:
@@ -254,6 +256,34 @@ class MilvusWriter(BaseWriter[View]):
         texts = [w for _, _, windows in pieces for ws in windows if isinstance(ws, list) for w in ws]
         fresh = iter(building.encode_all(embedder, texts, progress))
         report.embedded = len(texts)
+        try:
+            documents, versions, added, stats = self._store(previous, pieces, fresh, removes, embedder)
+        except BaseException:
+            self._renew_anyway(previous.state.lexical)
+            raise
+        state = self._state_now(previous.state.lexical)
+        self.collection.write(None, [state.entity()])  # last: other processes follow once the write is whole
+        gone = {d.doc_id for d in upserts if d.doc_id in old} | set(removes)
+        view: View
+        if isinstance(previous, RemoteView):
+            assert stats is not None
+            view = RemoteView(self.collection, previous.name, state, documents, versions, stats.totals)
+        else:
+            view = previous.changed(state, documents, gone, added, versions)
+        report.chunks = view.live_size
+        self.live.set(view)
+
+    def _store(
+        self,
+        previous: View,
+        pieces: list[tuple[Document, list[Chunk], list[np.ndarray | list[str]]]],
+        fresh: Iterator[np.ndarray],
+        removes: list[str],
+        embedder: Embedder,
+    ) -> tuple[dict[str, DocEntry], dict[str, str], list[Chunk], _Stats | None]:
+        """Write each document's entities, then delete ``removes``: the documents and versions stored after, the
+        passages added, and the statistics when BM25 lives in Milvus."""
+        old = previous.manifest.documents
         documents, versions = dict(old), dict(previous.versions)
         added: list[Chunk] = []
         stats = _Stats(self.collection, previous) if isinstance(previous, RemoteView) else None
@@ -284,17 +314,17 @@ class MilvusWriter(BaseWriter[View]):
         for doc_id in removes:
             documents.pop(doc_id, None)
             versions.pop(doc_id, None)
-        state = self._state_now(previous.state.lexical)
-        self.collection.write(None, [state.entity()])  # last: other processes follow once the write is whole
-        gone = {d.doc_id for d in upserts if d.doc_id in old} | set(removes)
-        view: View
-        if isinstance(previous, RemoteView):
-            assert stats is not None
-            view = RemoteView(self.collection, previous.name, state, documents, versions, stats.totals)
-        else:
-            view = previous.changed(state, documents, gone, added, versions)
-        report.chunks = view.live_size
-        self.live.set(view)
+        return documents, versions, added, stats
+
+    def _renew_anyway(self, lexical: str) -> None:
+        """After a write failed midway (Milvus failed, or the lease lapsed: 409), renew the state all the same.
+
+        The documents written before the failure are stored (each whole, in its old version or its new one) though
+        the write answers an error: renewed, every process (this one too) reads what is stored, not what it served."""
+        try:
+            self.collection.write(None, [self._state_now(lexical).entity()])
+        except QAError:
+            log.warning("could not renew the state of %s after a failed write", self.collection.alias, exc_info=True)
 
     def _piece(self, previous: View, doc: Document) -> tuple[Document, list[Chunk], list[np.ndarray | list[str]]]:
         """A document's chunks and, per chunk, its stored window vectors when its text is indexed already (only
