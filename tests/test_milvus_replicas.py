@@ -354,7 +354,7 @@ def test_two_qa_serve_processes_writing_at_once_report_what_is_stored(replicas: 
         with ThreadPoolExecutor(4) as pool:
             answers = list(pool.map(lambda job: put(*job), jobs))
         assert {status for status, _ in answers} <= {200, 201, 409}, answers
-        held = stored(Held(client))
+        before, held = held, stored(Held(client))
         ok = {
             body["sha256"]: text
             for (status, body), (_, _, text) in zip(answers[:2], jobs[:2], strict=True)
@@ -363,9 +363,13 @@ def test_two_qa_serve_processes_writing_at_once_report_what_is_stored(replicas: 
         if ok:  # the document is one of this round's answered versions, whole and unmixed
             sha, texts = held["shared.txt"]
             assert sha in ok and versions_in(texts) == versions_in(ok[sha].split("\n\n")) and len(texts) == 12
+        else:  # both refused (409): nothing of either was stored
+            assert held.get("shared.txt") == before.get("shared.txt")
         for (status, body), (_, doc_id, text) in zip(answers[2:], jobs[2:], strict=True):
             if status < 300:
                 assert held[doc_id][0] == body["sha256"] and held[doc_id][1] == sorted(text.split("\n\n"))
+            else:
+                assert doc_id not in held  # refused: not stored
     settle((a, b), held)
 
 
