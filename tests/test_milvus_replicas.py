@@ -96,31 +96,31 @@ def test_writers_of_two_services_take_turns_through_the_lease(tmp_path: Path) ->
 def test_a_renewal_that_lands_late_ends_the_lease_for_good(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A claim that lands late may have been seen expired, and deleted, by a writer that holds the lease now: the
     holder must not write on, even once its renewals land in time again."""
-    monkeypatch.setattr(lease, "LEASE", 3.0)  # renewals every 0.5 s; a holder stops 2 s after the last one
-    monkeypatch.setattr(lease, "RENEW", 0.5)
+    monkeypatch.setattr(lease, "LEASE", 6.0)  # renewals every second; a holder stops 4 s after the last one
+    monkeypatch.setattr(lease, "RENEW", 1.0)
     a = seed_service(tmp_path / "a", CountingEmbedder(), **milvus(tmp_path))
     collection = a.writer.collection  # type: ignore[attr-defined]
     write, slow = collection.write, threading.Event()
 
     def writing(name: str | None, rows: list[dict[str, Any]]) -> None:
         if slow.is_set() and rows[0]["kind"] == layout.CLAIM:
-            time.sleep(1.0)  # lands, but after RENEW: it may have been too late
+            time.sleep(1.5)  # lands, but after RENEW: it may have been too late
         write(name, rows)
 
     monkeypatch.setattr(collection, "write", writing)
     with a.writer.exclusive(5):
         held = a.writer._lease  # type: ignore[attr-defined]
-        time.sleep(3.5)  # longer than the lease: renewals that land in time keep it
+        time.sleep(6.5)  # longer than the lease: renewals that land in time keep it
         held.check()
         slow.set()
-        time.sleep(2.0)  # a renewal or two land late
+        time.sleep(3.0)  # a renewal lands late
         slow.clear()
-        time.sleep(1.5)  # renewals land in time again: the lease stays lapsed
+        time.sleep(2.5)  # renewals land in time again: the lease stays lapsed
         with pytest.raises(Conflict, match="lapsed"):
             held.check()
     slow.set()  # a writer whose claims all land late cannot take the lease
     with pytest.raises(Conflict, match="another qa process"):
-        a.put("one.txt", version("one", 1).encode(), timeout=2.5)
+        a.put("one.txt", version("one", 1).encode(), timeout=4)
     slow.clear()
     a.put("one.txt", version("one", 1).encode(), timeout=5)
 
