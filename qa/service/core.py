@@ -394,7 +394,10 @@ class QAService:
         reason = not_found(hits, threshold)
         # The reader costs a model pass over the first passage: only for an answer that will be shown.
         read = partial(self.reader.start, q.text) if self.settings.reader and reason is None else None
-        sents = answering.best_sentences([h.chunk for h in hits], asked, qvec, self.sentences, read, reader.MIX)
+        english = prepared.translation is not None
+        sents = answering.best_sentences(
+            [h.chunk for h in hits], asked, qvec, self.sentences, read, reader.mix(english)
+        )
         hits = [replace(h, sentence=s) for h, s in zip(hits, sents, strict=True)]
         answer = None
         if reason is None:
