@@ -16,22 +16,25 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from qa.errors import QAError
 from qa.index.milvus import layout
 from qa.index.milvus.collection import Collection
+from qa.index.segment import DocEntry
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Start:
-    """Where a rebuild began: the collection behind the alias then, each document's version there, its marker."""
+    """Where a rebuild began: the collection behind the alias then, each document's version there, its marker, and
+    each document's record there (what the folder the rebuild indexes must agree with: ``agreement.py``)."""
 
     name: str | None
     versions: dict[str, str]
     token: str
+    records: dict[str, DocEntry] = field(default_factory=dict)
 
 
 def begin(collection: Collection) -> Start:
@@ -40,7 +43,9 @@ def begin(collection: Collection) -> Start:
     if name is None:  # a first build: nobody else can write yet
         return Start(None, {}, token)
     collection.write(name, [layout.mark_entity(token, collection.dim(name))])
-    return Start(name, collection.versions(name), token)
+    rows = list(collection.query(f"kind == {layout.DOCUMENT}", ["doc_id", "metadata", "info"], name))
+    versions = {r["doc_id"]: layout.version_of(r) for r in rows}
+    return Start(name, versions, token, {r["doc_id"]: layout.doc_entry(r) for r in rows})
 
 
 def bury(collection: Collection, doc_ids: list[str]) -> None:

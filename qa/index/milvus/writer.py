@@ -47,7 +47,7 @@ from qa.index.building import BuildReport, Progress
 from qa.index.chunking import Chunk, chunk_document, embedding_windows
 from qa.index.lexical import TOKENS_VERSION
 from qa.index.live import LiveIndex
-from qa.index.milvus import layout, lease, marks
+from qa.index.milvus import agreement, layout, lease, marks
 from qa.index.milvus.client import where
 from qa.index.milvus.collection import Collection
 from qa.index.milvus.layout import State
@@ -174,6 +174,14 @@ class MilvusWriter(BaseWriter[View]):
             self.sync(progress=progress)
         return False
 
+    def check_folder(self) -> None:
+        """Refuse now a rebuild from the docs folder that its start would refuse (``agreement.py``), so a request
+        answers 409 at once rather than with a job that fails; the start checks again, under the lease."""
+        if self.collection.exists():
+            stored, _ = records(self.collection)
+            docs = folder.read_folder(self.settings.docs_dir)
+            agreement.require(stored, docs, self.settings.docs_dir, self.collection.alias)
+
     def destroy(self) -> None:
         self.collection.drop()
         shutil.rmtree(self.settings.index_dir, ignore_errors=True)
@@ -186,9 +194,13 @@ class MilvusWriter(BaseWriter[View]):
         progress: Progress | None = None,
         docs: list[Document] | None = None,
         timeout: float | None = None,
+        from_folder: bool = False,
     ) -> BuildReport:
         """Bring the collection in line with the docs folder: changed documents only, or everything into a new
-        collection behind the alias (``rebuild``, a first build, another model or chunking)."""
+        collection behind the alias (``rebuild``, a first build, another model or chunking).
+
+        A new collection replacing one that holds what this folder does not (other replicas' writes) is refused
+        (:class:`~qa.errors.FolderDisagrees`, ``agreement.py``), unless ``from_folder`` makes the folder the truth."""
         with self.exclusive(timeout, leased=False):  # a build takes the lease only to switch (see the docstring)
             try:
                 previous = self.on_disk()
@@ -201,7 +213,7 @@ class MilvusWriter(BaseWriter[View]):
                 began = self._start(timeout)  # before the folder is read: any write later than this is carried over
                 docs = folder.read_folder(self.settings.docs_dir) if docs is None else docs
                 report = _plan(previous, docs)
-                self._build(docs, report, progress, began=began)
+                self._build(docs, report, progress, began=began, agree=not from_folder)
                 return report
             docs = folder.read_folder(self.settings.docs_dir) if docs is None else docs
             with self._leased(timeout):
@@ -356,13 +368,17 @@ class MilvusWriter(BaseWriter[View]):
         embedder: Embedder | None = None,
         *,
         began: marks.Start | None = None,
+        agree: bool = False,
     ) -> None:
         """Every document into a new collection, then the alias switched to it: searches see the old one until then.
 
         What other processes wrote meanwhile (since ``began``; the caller holds the lease when None) is carried over
-        just before the switch."""
+        just before the switch. ``agree``: first refuse ``docs`` unless they are what the old collection held at
+        ``began`` (what was written before the start would otherwise be lost)."""
         began = marks.begin(self.collection) if began is None else began
         try:
+            if agree and began.name is not None:
+                agreement.require(began.records, docs, self.settings.docs_dir, self.collection.alias)
             self._fill_and_switch(docs, report, progress, embedder or self.embedder, began)
         finally:
             marks.end(self.collection, began)
