@@ -18,14 +18,17 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
-from conftest import SEED, CountingEmbedder, seed_service
+from conftest import SEED, CountingEmbedder, seed_service, wait_for_job
 from servers import free_port, milvus_lite_server, offline_env, qa_command, stop, wait_healthy
 
 pytest.importorskip("pymilvus", reason="the milvus extra is not installed: pip install -e '.[milvus]'")
 pytest.importorskip("milvus_lite", reason="the milvus extra is not installed: pip install -e '.[milvus]'")
 
-from qa.errors import Conflict
+from qa.api import create_app
+from qa.api.errors import status_of
+from qa.errors import Conflict, FolderDisagrees
 from qa.index.chunking import chunk_document, embedding_windows
 from qa.index.milvus import layout, lease
 from qa.index.segment import DocEntry
@@ -226,7 +229,7 @@ def test_a_rebuild_carries_a_delete_of_a_document_created_while_it_ran(tmp_path:
             b.delete("ghost.txt")
             wrote.append("done")
 
-    a.writer.sync(rebuild=True, progress=meanwhile)
+    a.writer.sync(rebuild=True, progress=meanwhile, from_folder=True)  # ghost.txt is a's folder's, not Milvus'
     assert wrote
     collection = a.writer.collection  # type: ignore[attr-defined]
     held = stored(collection)
@@ -234,6 +237,41 @@ def test_a_rebuild_carries_a_delete_of_a_document_created_while_it_ran(tmp_path:
     b.delete(SEED.name)  # no rebuild under way: no tombstone
     marks = f"kind in [{layout.MARK}, {layout.TOMB}]"
     assert [r for name in collection.names() for r in collection.query(marks, ["id"], name)] == []
+
+
+def test_a_rebuild_from_a_folder_lacking_another_replicas_write_is_refused(tmp_path: Path) -> None:
+    """Milvus is the truth, a's folder a copy: a rebuild from it would drop what b wrote. It is refused (409, the
+    collection untouched) at the request, and at the job's start when b wrote after the request; it proceeds once
+    the folder is made the truth, and a folder that agrees rebuilds as before."""
+    a = seed_service(tmp_path / "a", CountingEmbedder(), **milvus(tmp_path))
+    b = seed_service(tmp_path / "b", CountingEmbedder(), **milvus(tmp_path))
+    collection = a.writer.collection  # type: ignore[attr-defined]
+    a.writer.sync(rebuild=True)  # the folders agree: rebuilt as before
+    first, held = collection.behind(), stored(collection)
+    b.put("robots.txt", version("robots", 1).encode())
+    held = stored(collection)
+    with pytest.raises(FolderDisagrees) as refused:
+        a.start_rebuild()
+    assert status_of(refused.value) == 409
+    assert "1 document stored there is missing from this folder (robots.txt)" in str(refused.value)
+    assert "--from-folder" in str(refused.value) and "from_folder=true" in str(refused.value)
+    with TestClient(create_app(a.settings, service=a)) as http:
+        assert http.post("/index/rebuild").status_code == 409
+        (tmp_path / "a" / "docs" / "robots.txt").write_text(version("robots", 1), encoding="utf-8")
+        with a.writer.exclusive(leased=False):  # the job waits for the writer: b writes after the request
+            job = http.post("/index/rebuild").json()
+            b.delete("robots.txt")
+        polled = wait_for_job(lambda: http.get(f"/index/jobs/{job['id']}").json())
+        assert polled["state"] == "failed"
+        assert (
+            "1 document in this folder is not stored there (deleted through another replica?) (robots.txt)"
+            in (polled["error"])
+        )
+    assert collection.behind() == first and stored(collection) == {SEED.name: held[SEED.name]}
+    marks = f"kind in [{layout.MARK}, {layout.TOMB}]"
+    assert [r for name in collection.names() for r in collection.query(marks, ["id"], name)] == []
+    a.writer.sync(rebuild=True, from_folder=True)  # the folder made the truth: robots.txt is back
+    assert collection.behind() != first and set(stored(collection)) == {SEED.name, "robots.txt"}
 
 
 def test_a_rebuild_starts_between_writes_never_halfway_through_one(
@@ -256,15 +294,26 @@ def test_a_rebuild_starts_between_writes_never_halfway_through_one(
 
     monkeypatch.setattr(collection, "delete_ids", deleting)
     batch = b.prepare([NewDocument(d, version(d, 2).encode()) for d in ("more.txt", "notes.txt")])
-    rebuild = threading.Thread(target=lambda: (halfway.wait(30), a.writer.sync(rebuild=True)))
+    refused: list[BaseException] = []
+
+    def rebuild_a() -> None:
+        halfway.wait(30)
+        try:
+            a.writer.sync(rebuild=True)
+        except FolderDisagrees as exc:
+            refused.append(exc)
+
+    rebuild = threading.Thread(target=rebuild_a)
     rebuild.start()
     written = b.write(batch)
     rebuild.join(60)
     assert halfway.is_set() and not rebuild.is_alive()
     assert all(isinstance(o, DocumentChange) for o in written.outcomes)
+    # b's batch was whole before the rebuild began: a's folder (the first versions) differs in both documents, so
+    # the rebuild is refused naming both (half of the batch would name one), and b's versions stay.
+    assert refused and "2 documents are stored in another version (more.txt, notes.txt)" in str(refused[0])
     held = stored(a.writer.collection)  # type: ignore[attr-defined]
-    # b's batch was whole before the rebuild began, so a's folder (the first versions) is what the rebuild indexed.
-    assert versions_in(held["more.txt"][1]) == versions_in(held["notes.txt"][1]) == {"第1版"}
+    assert versions_in(held["more.txt"][1]) == versions_in(held["notes.txt"][1]) == {"第2版"}
 
 
 def test_a_reader_meeting_a_write_halfway_keeps_one_version(tmp_path: Path) -> None:
@@ -382,7 +431,9 @@ def test_a_rebuild_through_one_replica_loses_nothing_written_through_the_other(
         (tmp_path / "a" / "docs" / f"bulk-{i}.txt").write_text(version(f"bulk-{i}", i), encoding="utf-8")
     for i in range(5):  # a's folder holds what b writes, so a delete through b that the rebuild missed would show
         (tmp_path / "a" / "docs" / f"b-{i}.txt").write_text(version(f"b-{i}", 99), encoding="utf-8")
-    job = httpx.post(f"{a}/index/rebuild", timeout=30).json()
+    # a's folder holds documents Milvus does not: refused (409) unless the folder is made the truth
+    assert httpx.post(f"{a}/index/rebuild", timeout=30).status_code == 409
+    job = httpx.post(f"{a}/index/rebuild", params={"from_folder": "true"}, timeout=30).json()
     answered: dict[str, str | None] = {}
     k = 0
 
