@@ -1,4 +1,4 @@
-"""Whether this machine's docs folder holds what a shared collection holds, before a whole build replaces it.
+"""Whether this machine's docs folder holds what a shared collection holds, before a build or a sync from it.
 
 A rebuild indexes the docs folder, but on Milvus each replica has its own
 copy of it and Milvus is the truth: a document written through another
@@ -10,10 +10,13 @@ than guessed, unless the caller makes the folder the truth (``from_folder``).
 Copying what the folder lacks from the old collection would not do either:
 a rebuild is mostly for another model, chunking or BM25 place, where stored
 entities cannot be reused, and it would still not know which side is newer.
+A plain sync (``qa index``, ``--watch``) is held to the same check: it would
+delete, revert or bring back the same documents, one by one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +39,7 @@ class Differences:
         return bool(self.stored_only or self.folder_only or self.changed)
 
 
-def compare(stored: dict[str, DocEntry], docs: list[Document]) -> Differences:
+def compare(stored: Mapping[str, DocEntry], docs: list[Document]) -> Differences:
     """How the folder's documents (id, sha256 of the text, metadata) differ from the collection's records."""
     here = {d.doc_id: d for d in docs}
     both = set(stored) & set(here)
@@ -47,8 +50,9 @@ def compare(stored: dict[str, DocEntry], docs: list[Document]) -> Differences:
     )
 
 
-def require(stored: dict[str, DocEntry], docs: list[Document], docs_dir: Path, alias: str) -> None:
-    """Refuse (:class:`FolderDisagrees`) a build from ``docs`` that would not reproduce what is ``stored``."""
+def require(stored: Mapping[str, DocEntry], docs: list[Document], docs_dir: Path, alias: str, *, rebuild: bool) -> None:
+    """Refuse (:class:`FolderDisagrees`) a build (``rebuild``) or a sync from ``docs`` that would not keep what is
+    ``stored``; the message says what differs and the remedies for that command."""
     found = compare(stored, docs)
     if not found:
         return
@@ -60,12 +64,18 @@ def require(stored: dict[str, DocEntry], docs: list[Document], docs_dir: Path, a
         f"{_count(found.changed)} {_are(found.changed)} stored in another version{_named(found.changed)}",
     ]
     kinds = (found.stored_only, found.folder_only, found.changed)
+    what = "A rebuild" if rebuild else "Syncing"
+    remedy = (
+        "Rebuild through a replica whose docs folder holds what Milvus holds, or make this folder the truth: "
+        "`qa index --rebuild --from-folder` or `POST /index/rebuild?from_folder=true`"
+        if rebuild
+        else "On Milvus, add, replace or delete single documents with `qa add` / `qa delete` (or the HTTP API), "
+        "which write Milvus and this folder together; or make this folder the truth: `qa index --from-folder`"
+    )
     raise FolderDisagrees(
         f"the docs folder {docs_dir} does not hold what Milvus collection {alias!r} holds (other replicas write it "
-        f"too): {'; '.join(p for p, k in zip(parts, kinds, strict=True) if k)}. A rebuild from this folder would "
-        "lose those writes, so nothing was replaced. Rebuild through a replica whose docs folder holds what Milvus "
-        "holds, or make this folder the truth: `qa index --rebuild --from-folder` or "
-        "`POST /index/rebuild?from_folder=true`"
+        f"too): {'; '.join(p for p, k in zip(parts, kinds, strict=True) if k)}. {what} from this folder would "
+        f"lose those writes, so nothing was {'replaced' if rebuild else 'written'}. {remedy}"
     )
 
 

@@ -22,7 +22,9 @@ in the old one since it began (or deletes it there, tombstoned or gone:
 
 Milvus is the source of truth, not this machine's docs folder: another qa
 process may have written documents this folder never saw. So opening never
-syncs the folder into an existing collection; ``qa index`` does, on request.
+syncs the folder into an existing collection, and ``qa index`` syncs only a
+folder that holds what Milvus holds, or one made the truth (``from_folder``;
+``agreement.py``).
 """
 
 from __future__ import annotations
@@ -180,7 +182,7 @@ class MilvusWriter(BaseWriter[View]):
         if self.collection.exists():
             stored, _ = records(self.collection)
             docs = folder.read_folder(self.settings.docs_dir)
-            agreement.require(stored, docs, self.settings.docs_dir, self.collection.alias)
+            agreement.require(stored, docs, self.settings.docs_dir, self.collection.alias, rebuild=True)
 
     def destroy(self) -> None:
         self.collection.drop()
@@ -199,8 +201,10 @@ class MilvusWriter(BaseWriter[View]):
         """Bring the collection in line with the docs folder: changed documents only, or everything into a new
         collection behind the alias (``rebuild``, a first build, another model or chunking).
 
-        A new collection replacing one that holds what this folder does not (other replicas' writes) is refused
-        (:class:`~qa.errors.FolderDisagrees`, ``agreement.py``), unless ``from_folder`` makes the folder the truth."""
+        Either is refused (:class:`~qa.errors.FolderDisagrees`, ``agreement.py``) when the folder differs from what
+        the collection holds (other replicas' writes would be deleted, reverted or brought back), unless
+        ``from_folder`` makes the folder the truth. So a sync of a folder that agrees changes nothing but the
+        tokenization version: on Milvus, single documents are written with ``qa add`` / ``qa delete``."""
         with self.exclusive(timeout, leased=False):  # a build takes the lease only to switch (see the docstring)
             try:
                 previous = self.on_disk()
@@ -219,6 +223,9 @@ class MilvusWriter(BaseWriter[View]):
             with self._leased(timeout):
                 previous = self.on_disk()  # again: another process may have written before the lease was ours
                 assert previous is not None
+                if not from_folder:  # checked under the lease: no write through another replica falls after it
+                    alias = self.collection.alias
+                    agreement.require(previous.manifest.documents, docs, self.settings.docs_dir, alias, rebuild=False)
                 report = _plan(previous, docs)
                 if report.touched or previous.manifest.tokens_version != TOKENS_VERSION:
                     wanted = set(report.added) | set(report.changed)
@@ -378,7 +385,7 @@ class MilvusWriter(BaseWriter[View]):
         began = marks.begin(self.collection) if began is None else began
         try:
             if agree and began.name is not None:
-                agreement.require(began.records, docs, self.settings.docs_dir, self.collection.alias)
+                agreement.require(began.records, docs, self.settings.docs_dir, self.collection.alias, rebuild=True)
             self._fill_and_switch(docs, report, progress, embedder or self.embedder, began)
         finally:
             marks.end(self.collection, began)
