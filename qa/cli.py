@@ -124,8 +124,8 @@ def _from_folder(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--from-folder",
         is_flag=True,
-        help="With Milvus: build from this documents folder even where it differs from what Milvus holds "
-        "(other replicas' writes are dropped); refused without it.",
+        help="With Milvus: build or sync from this documents folder even where it differs from what Milvus "
+        "holds (other replicas' writes are dropped, deleted documents come back); refused without it.",
     )(fn)
 
 
@@ -197,9 +197,16 @@ def _sync(
     return report.counts() if report is not None else None
 
 
+def _for_reading(service: QAService) -> None:
+    """Ready the index for a read command: brought up to date from the docs folder where that is the truth (local);
+    only read on Milvus, where the folder is one replica's copy and a question must not change what is shared."""
+    with _Bar("embedding") as bar:
+        service.for_reading(progress=bar)
+
+
 def _target(settings: Settings, *, docs: bool = True, allow_empty: bool = False, ensure: bool = True) -> Target:
-    """The server at --url when given; else the core here, after checking the docs folder (``docs``) and bringing
-    the index up to date (``ensure``)."""
+    """The server at --url when given; else the core here, after checking the docs folder (``docs``) and readying
+    the index for reading (``ensure``, :func:`_for_reading`)."""
     from qa import targets
 
     if settings.url:
@@ -208,7 +215,7 @@ def _target(settings: Settings, *, docs: bool = True, allow_empty: bool = False,
         check_docs(settings, allow_empty)
     service = _open_service(settings)
     if ensure:
-        _sync(service, ensure=True)
+        _for_reading(service)
     return targets.Local(service, lambda: _Bar("embedding"))
 
 
@@ -239,7 +246,11 @@ def index(
     from_folder: bool,
     as_json: bool,
 ) -> None:
-    """Build or update the index from the documents folder."""
+    """Build or update the index from the documents folder.
+
+    On Milvus (shared by replicas, each with its own folder) a folder that differs from what Milvus holds is refused
+    unless --from-folder makes it the truth; add and delete single documents there with `qa add` / `qa delete`.
+    """
     settings = load_settings(docs_dir=docs_dir, index_dir=index_dir, model=model)
     check_docs(settings, allow_empty)
     counts = _sync(_open_service(settings), rebuild=rebuild, from_folder=from_folder)
@@ -550,8 +561,8 @@ def _loaded(settings: Settings, watch_docs: bool, stops: list[Any]) -> QAService
 def mcp_(docs_dir: Path | None, index_dir: Path | None, model: str | None, allow_empty: bool) -> None:
     """Serve qa's MCP tools over stdio, for desktop agents that start it as a subprocess.
 
-    Answers at once; the index is loaded (built or updated, like `qa ask`)
-    meanwhile, and the tools say "starting" until it is. Other collections
+    Answers at once; the index is loaded (built or updated, like `qa ask`; on
+    Milvus only read) meanwhile, and the tools say "starting" until it is. Other collections
     are found under QA_COLLECTIONS_DIR. Stdout carries only the protocol.
     """
     from qa.mcp import server as mcp_server
@@ -563,7 +574,7 @@ def mcp_(docs_dir: Path | None, index_dir: Path | None, model: str | None, allow
 
     def load() -> Catalog:
         service = _open_service(settings)
-        _sync(service, ensure=True)
+        _for_reading(service)
         index = service.index
         click.echo(
             f"qa: {plural(index.size, 'chunk')} from {plural(len(index.manifest.documents), 'document')}; ready",

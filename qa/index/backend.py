@@ -60,6 +60,10 @@ class IndexWriter(Protocol):
     def ensure(self, progress: Progress | None = None) -> BuildReport | None:
         """Load the index, building or updating it first when missing or stale; None when it was current."""
 
+    def for_reading(self, progress: Progress | None = None) -> BuildReport | None:
+        """Ready the index for a read command: :meth:`ensure` where the folder is the truth; where a shared index
+        is (Milvus), only load it, and :class:`~qa.errors.IndexMissing` when there is none (a read never writes)."""
+
     def destroy(self) -> None:
         """Remove the index for good (deleting a collection); the caller holds :meth:`exclusive`."""
 

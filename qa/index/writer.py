@@ -163,6 +163,11 @@ class BaseWriter(ABC, Generic[V]):
             return self.sync(progress=progress, docs=docs)
         return None
 
+    def for_reading(self, progress: Progress | None = None) -> BuildReport | None:
+        """Ready the index for a read command (``qa ask``, ``qa search``, ``qa mcp``): :meth:`ensure`, since here
+        the folder is the truth and a read of a stale index would answer from what the folder no longer holds."""
+        return self.ensure(progress)
+
     def _stale(self, index: IndexView, docs: list[folder.Document]) -> bool:
         """Whether ``index`` differs from the folder's documents (text or metadata) or was chunked otherwise."""
         now = {d.doc_id: (d.sha256, d.metadata) for d in docs}

@@ -294,6 +294,13 @@ class QAService:
         self._changed()
         return report
 
+    def for_reading(self, progress: Progress | None = None) -> BuildReport | None:
+        """Load the index for a read command (``qa ask``, ``qa search``, ``qa mcp``): as :meth:`ensure` where the docs
+        folder is the truth; where a shared index is the truth (Milvus), only read it (see ``Writer.for_reading``)."""
+        report = self.writer.for_reading(progress)
+        self._changed()
+        return report
+
     def start_channel(self) -> None:
         """Start translating passages in the background, when ``QA_TRANSLATE_PASSAGES`` is on (:meth:`start` does)."""
         if self.channel is not None:

@@ -22,9 +22,9 @@ in the old one since it began (or deletes it there, tombstoned or gone:
 
 Milvus is the source of truth, not this machine's docs folder: another qa
 process may have written documents this folder never saw. So opening never
-syncs the folder into an existing collection, and ``qa index`` syncs only a
-folder that holds what Milvus holds, or one made the truth (``from_folder``;
-``agreement.py``).
+syncs the folder into an existing collection, a read command (``qa ask``) only
+reads it, and ``qa index`` syncs only a folder that holds what Milvus holds, or
+one made the truth (``from_folder``; ``agreement.py``).
 """
 
 from __future__ import annotations
@@ -175,6 +175,15 @@ class MilvusWriter(BaseWriter[View]):
         except IndexMissing:
             self.sync(progress=progress)
         return False
+
+    def for_reading(self, progress: Progress | None = None) -> None:
+        """Serve the collection as it is: a read command changes nothing in Milvus, where the folder is one replica's
+        copy (syncing it would drop what other replicas wrote), nor builds a missing collection (a mistyped
+        collection or URI would be filled from this folder, minutes of embedding, by a question)."""
+        try:
+            self.load()
+        except IndexMissing as exc:
+            raise IndexMissing(f"{exc} (asking and searching only read Milvus, they never build it)") from None
 
     def check_folder(self) -> None:
         """Refuse now a rebuild from the docs folder that its start would refuse (``agreement.py``), so a request
