@@ -10,7 +10,7 @@ QAError
 ├── Forbidden           a wrong API key (403)
 ├── NotFound            an unknown document, job or collection (404)
 ├── Conflict            another writer holds the index (409)
-│   └── FolderDisagrees a Milvus rebuild from a docs folder that lacks what other replicas wrote (409)
+│   └── FolderDisagrees a Milvus build or sync from a docs folder that differs from what replicas wrote (409)
 ├── Busy                too many writes are being prepared; retry after a moment (429, Retry-After)
 ├── NotReady            the server is still loading its index or warming the model (503)
 ├── IndexUnusable       the index on disk cannot be used
@@ -66,8 +66,9 @@ class Conflict(QAError):
 
 
 class FolderDisagrees(Conflict):
-    """A whole build from this machine's docs folder would replace a shared (Milvus) collection holding other
-    documents, or other versions: writes acknowledged through other replicas would be lost."""
+    """A build or a sync from this machine's docs folder would replace a shared (Milvus) collection's documents
+    with the folder's, which lacks some, holds others, or holds other versions: writes acknowledged through other
+    replicas would be lost (or deletes undone)."""
 
 
 class Busy(QAError):
