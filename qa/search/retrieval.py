@@ -263,10 +263,16 @@ def _with_english(
         dense |= index.dense_of(embedder.encode_queries([query.dense_text])[0], sorted(extra))
     weight_bm, weight_cos = ENGLISH_CHANNEL
     gain = 1.0 + CHANNEL_UNCOVERED_GAIN * query.translation.uncovered()
+    # Divided by the weights' sum: the same order, and a weighted mean of the sources, so a score means the same
+    # whatever the question's gain (what the relevance curve reads).
+    total = 1.0 + gain * (weight_bm + weight_cos)
     fused = {
-        r: (1 - CHANNEL_LEXICAL_WEIGHT) * d
-        + CHANNEL_LEXICAL_WEIGHT * float(lexical[r]) * scale
-        + gain * (weight_bm * float(bm[r]) + weight_cos * float(cos[r]))
+        r: (
+            (1 - CHANNEL_LEXICAL_WEIGHT) * d
+            + CHANNEL_LEXICAL_WEIGHT * float(lexical[r]) * scale
+            + gain * (weight_bm * float(bm[r]) + weight_cos * float(cos[r]))
+        )
+        / total
         for r, d in dense.items()
     }
     out, ranked = [], _ranked(index, fused, top_k)
