@@ -96,6 +96,8 @@ class EnglishView:
         tokens = [t for t in self.tokens(question) if t in vocab]
         bm = np.asarray(self.bm25.get_scores(tokens), np.float32) if tokens else np.zeros(len(self.rows), np.float32)
         bm = np.where(self.rows, bm / bm.max() if bm.max() > 0 else bm, 0.0).astype(np.float32)
-        cos = np.full(len(self.rows), -1.0, np.float32)
-        np.maximum.at(cos, self.owner, (self.vectors @ qvec).astype(np.float32))
-        return bm, np.where(self.rows, cos, 0.0).astype(np.float32)
+        cos = np.zeros(len(self.rows), np.float32)
+        if len(self.owner):  # a row's windows are contiguous: the best of each run
+            starts = np.flatnonzero(np.r_[True, self.owner[1:] != self.owner[:-1]])
+            cos[self.owner[starts]] = np.maximum.reduceat((self.vectors @ qvec).astype(np.float32), starts)
+        return bm, cos
