@@ -236,7 +236,7 @@ def search(
     )
     if channel:
         assert english is not None
-        hits = _with_english(index, embedder, query, top_k, english, where)
+        hits = _with_english(index, embedder, query, top_k, english, where, qvec)
     else:
         hits = [h for _, h in _search(index, embedder, query, top_k, mode, qvec, where)]
     found = calibration.relevances([h.score for h in hits], mode, latin=query.translation is not None, channel=channel)
@@ -244,12 +244,20 @@ def search(
 
 
 def _with_english(
-    index: IndexView, embedder: Embedder, query: Query, top_k: int, english: EnglishView, where: Predicate | None
+    index: IndexView,
+    embedder: Embedder,
+    query: Query,
+    top_k: int,
+    english: EnglishView,
+    where: Predicate | None,
+    qvec: np.ndarray | None,
 ) -> list[Hit]:
     """Today's hybrid ranking taken deep, plus the channel's best rows, each scored by every one of the channel's
     sources (see ``ENGLISH_CHANNEL``) and ranked again."""
     assert query.translation is not None
-    base = dict(_search(index, embedder, query, 2 * CANDIDATES, "hybrid", None, where))
+    if qvec is None:  # the dictionary path's, for its ranking and the extra rows
+        qvec = embedder.encode_queries([query.dense_text])[0]
+    base = dict(_search(index, embedder, query, 2 * CANDIDATES, "hybrid", qvec, where))
     bm, cos = english.scores(query.text, embedder.encode_queries([query.text])[0])  # English meets English
     allowed = index.live.copy()
     if (only := rows_where(index, where)) is not None:
@@ -260,7 +268,7 @@ def _with_english(
     scale = 1.0 / ceiling if ceiling > 0 else 0.0
     dense = {r: h.dense_score or 0.0 for r, h in base.items()}
     if extra:  # rows only the channel found: their cosine on the dictionary path too, as for the rest
-        dense |= index.dense_of(embedder.encode_queries([query.dense_text])[0], sorted(extra))
+        dense |= index.dense_of(qvec, sorted(extra))
     weight_bm, weight_cos = ENGLISH_CHANNEL
     gain = 1.0 + CHANNEL_UNCOVERED_GAIN * query.translation.uncovered()
     # Divided by the weights' sum: the same order, and a weighted mean of the sources, so a score means the same
