@@ -121,6 +121,15 @@ def _allow_empty(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
+def _from_folder(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--from-folder",
+        is_flag=True,
+        help="With Milvus: build from this documents folder even where it differs from what Milvus holds "
+        "(other replicas' writes are dropped); refused without it.",
+    )(fn)
+
+
 def _url_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--url",
@@ -178,9 +187,14 @@ def _open_service(settings: Settings) -> QAService:
     return QAService.open(settings)
 
 
-def _sync(service: QAService, *, rebuild: bool = False, ensure: bool = False) -> dict[str, int] | None:
+def _sync(
+    service: QAService, *, rebuild: bool = False, ensure: bool = False, from_folder: bool = False
+) -> dict[str, int] | None:
     with _Bar("embedding") as bar:
-        report = service.ensure(progress=bar) if ensure else service.sync(rebuild=rebuild, progress=bar)
+        if ensure:
+            report = service.ensure(progress=bar)
+        else:
+            report = service.sync(rebuild=rebuild, progress=bar, from_folder=from_folder)
     return report.counts() if report is not None else None
 
 
@@ -232,14 +246,21 @@ def main(verbose: bool) -> None:
 @_location_options
 @_allow_empty
 @click.option("--rebuild", is_flag=True, help="Re-embed every document instead of only changed ones.")
+@_from_folder
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def index(
-    docs_dir: Path | None, index_dir: Path | None, model: str | None, allow_empty: bool, rebuild: bool, as_json: bool
+    docs_dir: Path | None,
+    index_dir: Path | None,
+    model: str | None,
+    allow_empty: bool,
+    rebuild: bool,
+    from_folder: bool,
+    as_json: bool,
 ) -> None:
     """Build or update the index from the documents folder."""
     settings = load_settings(docs_dir=docs_dir, index_dir=index_dir, model=model)
     check_docs(settings, allow_empty)
-    counts = _sync(_open_service(settings), rebuild=rebuild)
+    counts = _sync(_open_service(settings), rebuild=rebuild, from_folder=from_folder)
     assert counts is not None
     click.echo(json.dumps(counts) if as_json else _summary(counts, settings))
 
@@ -323,13 +344,20 @@ def list_(docs_dir: Path | None, index_dir: Path | None, model: str | None, url:
 @_location_options
 @_url_option
 @_allow_empty
+@_from_folder
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def rebuild(
-    docs_dir: Path | None, index_dir: Path | None, model: str | None, url: str | None, allow_empty: bool, as_json: bool
+    docs_dir: Path | None,
+    index_dir: Path | None,
+    model: str | None,
+    url: str | None,
+    allow_empty: bool,
+    from_folder: bool,
+    as_json: bool,
 ) -> None:
     """Re-embed every document; with --url, the server does it (searches go on meanwhile) and this waits."""
     settings = load_settings(docs_dir=docs_dir, index_dir=index_dir, model=model, url=url)
-    counts = _target(settings, allow_empty=allow_empty, ensure=False).rebuild().model_dump()
+    counts = _target(settings, allow_empty=allow_empty, ensure=False).rebuild(from_folder).model_dump()
     click.echo(json.dumps(counts) if as_json else _summary(counts, settings))
 
 

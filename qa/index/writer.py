@@ -131,8 +131,15 @@ class BaseWriter(ABC, Generic[V]):
         progress: Progress | None = None,
         docs: list[folder.Document] | None = None,
         timeout: float | None = None,
+        from_folder: bool = False,
     ) -> BuildReport:
-        """Bring the index in line with the docs folder, embedding only what changed (everything if ``rebuild``)."""
+        """Bring the index in line with the docs folder, embedding only what changed (everything if ``rebuild``).
+
+        ``from_folder``: the folder is the truth even where a shared index holds what it does not (Milvus)."""
+
+    def check_folder(self) -> None:
+        """Refuse (:class:`~qa.errors.FolderDisagrees`) a rebuild from the docs folder that would lose what the
+        index holds. Here the folder is always the truth (every write lands in it first): nothing to refuse."""
 
     @abstractmethod
     def _apply(
@@ -383,8 +390,10 @@ class Writer(BaseWriter[store.Snapshot]):
         progress: Progress | None = None,
         docs: list[folder.Document] | None = None,
         timeout: float | None = None,
+        from_folder: bool = False,
     ) -> BuildReport:
-        """Bring the index in line with the docs folder, embedding only what changed (everything if ``rebuild``)."""
+        """Bring the index in line with the docs folder, embedding only what changed (everything if ``rebuild``);
+        ``from_folder`` changes nothing: the folder is always the truth here."""
         with self.exclusive(timeout), durable.disk_errors("updating the index"):
             try:
                 previous = self.on_disk()
