@@ -20,8 +20,8 @@ from qa.encoder.embedder import Embedder
 from qa.index import bridge
 from qa.index.backend import IndexView  # what searches read, from either backend
 from qa.index.chunking import Chunk
-from qa.index.lexical import tokenize
-from qa.search import calibration, english, sentence_features
+from qa.index.lexical import latin, tokenize
+from qa.search import calibration, english, lexicon, sentence_features
 from qa.search.answering import Sentence
 from qa.search.filters import Predicate, rows_where
 from qa.search.translated import EnglishView
@@ -55,6 +55,7 @@ class Query:
     translation: english.Translation | None = None  # a question in Latin letters, made Chinese
     glossed: tuple[list[list[english.Terms]], int] | None = None  # a Chinese question's words in English, and how many
     english: str | None = None  # a Chinese question machine-translated, for the passages in Latin letters
+    names: tuple[str, ...] = ()  # its neighbouring characters in pinyin that passages in Latin letters hold
 
 
 _UNSEEN = "\0"  # a token no index has: its ceiling is the top idf, which words that match nothing count at
@@ -78,7 +79,19 @@ def prepare(index: IndexView, text: str, translate: Callable[[str], str | None] 
     index.lexical.prefetch([*tokenize(text), *english.gloss_terms(text)])  # one read where BM25 is in Milvus
     glossed = english.glossed(text, lambda t: _known(index, t))
     translated = translate(text) if translate is not None and index.latin_rows[index.live].any() else None
-    return Query(text, text, LEXICAL_WEIGHT, glossed=glossed, english=translated or None)
+    names = pinyin_names(index, text) if translated else ()
+    return Query(text, text, LEXICAL_WEIGHT, glossed=glossed, english=translated or None, names=names)
+
+
+def pinyin_names(index: IndexView, text: str) -> tuple[str, ...]:
+    """Two neighbouring characters of a Chinese question read as one pinyin word ("曾瑞" -> "zengrui"), where the
+    index holds that word and it is no English word: how English text writes a Chinese given name or place
+    (Lou Zengrui, Zhanggu Wang), which the translation model garbles ("Shun Shwe"). Matched against the
+    passages in Latin letters only, beside the translation's words."""
+    words = dict.fromkeys(x + y for a, b in bridge.neighbours(text) for x in a for y in b)
+    index.lexical.prefetch([latin(w) for w in words])  # one read where BM25 is in Milvus
+    vocab, stop = index.lexical.vocab, english.stopwords()
+    return tuple(w for w in words if latin(w) in vocab and w not in stop and not lexicon.lookup(w))
 
 
 def idf(index: IndexView, tokens: Sequence[str]) -> np.ndarray:
@@ -115,6 +128,7 @@ def _lexical(index: IndexView, query: Query) -> tuple[np.ndarray, float]:
         scores = np.maximum(scores, english_scores.astype(np.float32))
     if query.english:
         content = " ".join(w for w in english.words(query.english) if w.lower() not in english.stopwords())
+        content = " ".join([content, *query.names])
         english_scores, english_ceiling = index.lexical.scores(content)
         if english_ceiling > 0:
             english_scores = np.where(index.latin_rows, english_scores * (ceiling / english_ceiling), 0.0)
