@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, cast
@@ -202,6 +203,23 @@ def _for_reading(service: QAService) -> None:
     only read on Milvus, where the folder is one replica's copy and a question must not change what is shared."""
     with _Bar("embedding") as bar:
         service.for_reading(progress=bar)
+
+
+def _channel_ready(service: QAService) -> None:
+    """With ``QA_TRANSLATE_PASSAGES``, translate what the index's English channel lacks and wait for it (what a server
+    does in the background), so an evaluation scores the channel as served; nothing without the setting."""
+    channel = service.channel
+    if channel is None:
+        return
+    channel.start()
+    with _Bar("translating") as bar:
+        while channel.view(service.index) is None:
+            p = channel.progress()
+            if p.error is not None:
+                raise click.ClickException(p.error)
+            bar(p.translated, p.passages)
+            time.sleep(0.5)
+    channel.close()
 
 
 def _target(settings: Settings, *, docs: bool = True, allow_empty: bool = False, ensure: bool = True) -> Target:
@@ -662,6 +680,7 @@ def eval_(
     check_docs(settings, allow_empty=False)
     service = _open_service(settings)
     _sync(service, ensure=True)
+    _channel_ready(service)
     queries = [q for q in read_queries(queries_file) if split in ("all", q.split)]
     others = (
         [q.question for q in read_queries(unanswerable_file) if split in ("all", q.split)] if unanswerable_file else []
