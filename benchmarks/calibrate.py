@@ -14,6 +14,12 @@ to docs/reliability-<mode>.png.
     pip install matplotlib   # for the diagrams (the bench extra)
     python benchmarks/calibrate.py            # search (cached), fit, print the curves to paste, report
     python benchmarks/calibrate.py --shipped  # report the curves in qa/search/calibration.py
+    python benchmarks/calibrate.py --channel  # the curve of English questions ranked with the English channel
+
+``--channel`` needs the cached translations in each eval index's channel store
+(`python benchmarks/xling_translated.py seed`): it fits only
+``calibration.CHANNEL_CURVE`` (hybrid, English questions, the channel on) on the
+dev halves and reports its test halves at the shipped min_relevance.
 
 Rankings are cached in benchmarks/results/calibration-*.pkl; delete them after a ranking change.
 """
@@ -31,7 +37,7 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from qa.config import SEARCH_MODES
-from qa.search import calibration
+from qa.search import calibration, retrieval
 from qa.search.evaluation import Query, ece, read_queries
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,6 +83,59 @@ def rankings(name: str) -> list[Ranking]:
                 out.append(Ranking(name, lang, q.split, answerable, mode, [h.score for h in hits], labels))
     cache.write_bytes(pickle.dumps(out))
     return out
+
+
+def channel_rankings(name: str) -> list[Ranking]:
+    """English questions over ``name`` ranked hybrid with the English channel; the other set's are unanswerable."""
+    cache = RESULTS / f"calibration-channel-{name}.pkl"
+    if cache.exists():
+        return pickle.loads(cache.read_bytes())
+    from train_answering import open_service
+
+    from qa.search.translated import EnglishView, vectors_name
+    from qa.service.channel import FOLDER
+    from qa.translate.passages import Translations
+
+    service, other = open_service(name), next(s for s in SETS if s != name)
+    index = service.index
+    store = Translations(RESULTS / f"idx-{name}" / FOLDER, vectors_name(service.embedder.name))
+
+    def entry(text: str) -> tuple[str, np.ndarray | None] | None:
+        e = store.entry(text)
+        return (e.english, e.vector) if e is not None else None
+
+    view = EnglishView([index.chunks[r].text for r in range(index.size)], entry, service.embedder.dim)
+    assert view.rows.all(), "python benchmarks/xling_translated.py seed first"
+    out = []
+    asked = [(q, True) for q in questions(name, "en")] + [(q, False) for q in questions(other, "en")]
+    for q, answerable in asked:
+        hits = retrieval.search(index, service.embedder, q.question, 10, "hybrid", english=view)
+        labels = [answerable and h.doc_id == q.doc and q.holds_answer(h.text) for h in hits]
+        out.append(Ranking(name, "en", q.split, answerable, "hybrid", [h.score for h in hits], labels))
+    cache.write_bytes(pickle.dumps(out))
+    return out
+
+
+def report_channel() -> None:
+    """Fit the channel's curve on dev; on test, its ECE (top 5) and abstention at the shipped min_relevance."""
+    from qa.config import Settings
+
+    found = [r for name in SETS for r in channel_rankings(name)]
+    dev, test = [r for r in found if r.split == "dev"], [r for r in found if r.split == "test"]
+    x, y = rows(dev)
+    fitted = tuple(round(float(v), 4) for v in fit(x, y))
+    print(f'    "{calibration.CHANNEL_CURVE}": {fitted},')
+    threshold = Settings().min_relevance
+    print(f"{'test half':24} {'ECE top5':>9} {'kept':>7} {'false':>7}   (min_relevance {threshold})")
+    for label, weights in (("shipped", calibration.CURVES[calibration.CHANNEL_CURVE]), ("refit", fitted)):
+        curves = {"hybrid/en": weights}
+        for corpus in (*SETS, "both"):
+            group = [r for r in test if corpus in ("both", r.corpus)]
+            answerable = [r for r in group if r.answerable and r.scores]
+            p = np.concatenate([predict(curves, r)[:5] for r in answerable])
+            y5 = np.concatenate([np.array(r.labels[:5], float) for r in answerable])
+            kept, false = abstention(curves, group, threshold)
+            print(f"{label:8} {corpus:12} en  {ece(p, y5):9.4f} {kept:7.3f} {false:7.3f}")
 
 
 def fit(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 100) -> np.ndarray:
@@ -154,7 +213,11 @@ def diagram(curves: dict[str, tuple[float, ...]], test: list[Ranking], mode: str
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shipped", action="store_true", help="report the curves in calibration.py, do not refit")
+    ap.add_argument("--channel", action="store_true", help="fit and report only the English channel's curve")
     args = ap.parse_args()
+    if args.channel:
+        report_channel()
+        return
     found = [r for name in SETS for r in rankings(name)]
     dev, test = [r for r in found if r.split == "dev"], [r for r in found if r.split == "test"]
     curves: dict[str, tuple[float, ...]] = calibration.CURVES

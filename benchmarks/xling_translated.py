@@ -5,6 +5,8 @@
     python benchmarks/xling_translated.py measure     # tune the channel's weights on dev, report test
     python benchmarks/xling_translated.py search      # the same, through retrieval.search(..., english=view)
     python benchmarks/xling_translated.py cost        # the service's backfill, view and query costs
+    python benchmarks/xling_translated.py seed        # the cached English into each eval index's channel store,
+                                                      # so `QA_TRANSLATE_PASSAGES=true qa eval` translates nothing
 
 ``translate`` fills benchmarks/results/translations/ (sha256 of a chunk's
 text -> its English) from the indexes `make eval` builds
@@ -103,139 +105,139 @@ def translate(names: list[str], batch: int) -> None:
             )
 
 
+def window_vectors(name: str, service: QAService | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The e5 vectors of every window of every translated chunk, in row order, and the row each belongs to
+    (benchmarks/results/translated-windows-<set>.npz; encoded here when missing)."""
+    from qa.search.translated import english_windows
+
+    path = RESULTS / f"translated-windows-{name}.npz"
+    if path.exists():
+        kept = np.load(path)
+        return kept["vectors"], kept["owner"]
+    service = service or open_service(name)
+    cache, index = read_cache(), service.index
+    cut = [english_windows(cache[key(index.chunks[r].text)]) for r in range(index.size)]
+    vectors = service.embedder.encode_passages([w for ws in cut for w in ws])
+    owner = np.concatenate([np.full(len(ws), r) for r, ws in enumerate(cut)])
+    np.savez(path, vectors=vectors.astype(np.float32), owner=owner)
+    return vectors, owner
+
+
+def entries_of(name: str, texts: list[str]) -> dict[str, tuple[str, np.ndarray]]:
+    """Per chunk text's key: its English and its windows' vectors (flattened), as the service's store keeps them."""
+    cache = read_cache()
+    vectors, owner = window_vectors(name)
+    return {key(t): (cache[key(t)], vectors[owner == r].ravel()) for r, t in enumerate(texts) if key(t) in cache}
+
+
 # ------------------------------------------------------------------ measure
-class Channel:
-    """The English side of one index: BM25 over each chunk's translation, and its e5 vector."""
-
-    def __init__(self, name: str, service: QAService, english: list[str]) -> None:
-        import bm25s
-        import Stemmer
-
-        self._stem = Stemmer.Stemmer("english")
-        self.bm25 = bm25s.BM25()
-        self.bm25.index([self.tokens(t) or ["\0"] for t in english], show_progress=False)
-        path = RESULTS / f"translated-vectors-{name}.npy"
-        if path.exists() and np.load(path).shape[0] == len(english):
-            self.vectors = np.load(path)
-        else:
-            self.vectors = service.embedder.encode_passages(english)
-            np.save(path, self.vectors)
-
-    def tokens(self, text: str) -> list[str]:
-        import re
-
-        from qa.search.english import stopwords
-
-        words = [w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in stopwords()]
-        return self._stem.stemWords(words)
-
-    def scores(self, english: str, qvec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """BM25 as a share of the best passage's, and cosine, for every row."""
-        vocab = self.bm25.vocab_dict
-        tokens = [t for t in self.tokens(english) if t in vocab]
-        bm = self.bm25.get_scores(tokens) if tokens else np.zeros(len(self.vectors))
-        bm = bm / bm.max() if bm.max() > 0 else bm
-        return bm.astype(np.float32), (self.vectors @ qvec).astype(np.float32)
-
-
-def _fuse(
-    base: dict[int, float], bm: np.ndarray, cos: np.ndarray, a: float, b: float, rows: np.ndarray | None
-) -> list[int]:
-    floor = min(base.values()) if base else 0.0
-    channel = a * bm + b * cos
-    if rows is not None:
-        channel = np.where(rows, channel, 0.0)
-    cand = set(base) | set(np.argsort(-bm)[:50].tolist()) | set(np.argsort(-cos)[:50].tolist())
-    fused = {r: base.get(r, floor) + float(channel[r]) for r in cand}
-    return sorted(fused, key=lambda r: -fused[r])[:10]
-
-
 def _prepared(name: str, queries: list[evaluation.Query]) -> tuple[list[dict], Any]:
-    """Per question: today's hybrid ranking (row -> score), the channel's scores, and the question in English."""
+    """Per question, every row's score from each of the channel's sources, as ``retrieval._with_english`` reads them:
+    the dictionary path's cosine and BM25 share, BM25 over the translations (share of the best row's), the cosine
+    of the question to the best window of each translation, and the share of the question the dictionary missed."""
+    from qa.search.translated import EnglishView
+
     service = open_service(name)
     index = service.index
-    cache = read_cache()
-    english = [cache[key(index.chunks[r].text)] for r in range(index.size)]
-    channel = Channel(name, service, english)
-    row_of = {index.chunks[r].chunk_id: r for r in range(index.size)}
+    texts = [index.chunks[r].text for r in range(index.size)]
+    entries = entries_of(name, texts)
+    view = EnglishView(texts, lambda t: entries.get(key(t)), service.embedder.dim)
     out = []
     for q in queries:
-        hits = retrieval.search(index, service.embedder, q.question, DEPTH, "hybrid")
-        qvec = service.embedder.encode_queries([q.question])[0]  # the question as asked: English meets English
-        bm, cos = channel.scores(q.question, qvec)
-        out.append({"q": q, "base": {row_of[h.chunk_id]: h.score for h in hits}, "bm": bm, "cos": cos})
+        query = retrieval.prepare(index, q.question)
+        assert query.translation is not None
+        lexical, ceiling = retrieval._lexical(index, query)
+        qvec = service.embedder.encode_queries([query.dense_text])[0]
+        dense = np.zeros(index.size, np.float32)
+        for r, cosine in index.dense_of(qvec, list(range(index.size))).items():
+            dense[r] = cosine
+        bm, cos = view.scores(q.question, service.embedder.encode_queries([q.question])[0])
+        gold = np.array([evaluation.first_hit(q, [index.chunks[r]]) == 1 for r in range(index.size)])
+        share = lexical / ceiling if ceiling > 0 else lexical * 0
+        out.append(
+            {
+                "q": q,
+                "dense": dense,
+                "lexical": share,
+                "bm": bm,
+                "cos": cos,
+                "gold": gold,
+                "uncovered": query.translation.uncovered(),
+            }
+        )
     return out, index
 
 
-def _recall(prepared: list[dict], index, a: float, b: float, rows: np.ndarray | None = None) -> tuple[float, float]:
+def _fused(p: dict, weights: tuple[float, float, float, float]) -> np.ndarray:
+    lexical_weight, a, b, gain = weights
+    base = (1 - lexical_weight) * p["dense"] + lexical_weight * p["lexical"]
+    return base + (1 + gain * p["uncovered"]) * (a * p["bm"] + b * p["cos"])
+
+
+def _recall(prepared: list[dict], weights: tuple[float, float, float, float]) -> tuple[float, float]:
     ranks = []
     for p in prepared:
-        chunks = [index.chunks[r] for r in _fuse(p["base"], p["bm"], p["cos"], a, b, rows)]
-        ranks.append(evaluation.first_hit(p["q"], chunks))
+        hits = np.flatnonzero(p["gold"][np.argsort(-_fused(p, weights), kind="stable")])
+        ranks.append(int(hits[0]) + 1 if len(hits) else None)
     n = len(ranks)
     return sum(r == 1 for r in ranks) / n, sum(r is not None and r <= 5 for r in ranks) / n
 
 
-GRID_A = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
-GRID_B = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
+GRID = {
+    "lexical weight": (0.25, 0.3, 0.4),
+    "BM25 share": (0.0, 0.02, 0.05, 0.1),
+    "window cosine": (0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0),
+    "gain where the dictionary misses": (0.0, 0.5, 1.0, 2.0, 3.0, 4.0),
+}
 
 
 def measure() -> None:
-    data, indexes, split = {}, {}, {}
+    """Choose the channel's four weights (``retrieval.CHANNEL_LEXICAL_WEIGHT``, ``ENGLISH_CHANNEL``,
+    ``CHANNEL_UNCOVERED_GAIN``) by the sum of both sets' dev R@1 (then R@5), over every row's scores; report both
+    halves. ``search`` then checks the figures through the service's code."""
+    data = {}
     for name in ("cmrc2018_dev", "drcd_dev"):
-        queries = evaluation.read_queries(ROOT / "benchmarks" / "xling" / f"{name}.en.jsonl")
-        lines = (ROOT / "benchmarks" / "xling" / f"{name}.en.jsonl").read_text(encoding="utf-8").splitlines()
-        split[name] = {json.loads(x)["id"]: json.loads(x)["split"] for x in lines if x.strip()}
-        data[name], indexes[name] = _prepared(name, queries)
-    halves = {(n, h): [p for p in data[n] if split[n][p["q"].id] == h] for n in data for h in ("dev", "test")}
+        data[name], _ = _prepared(name, evaluation.read_queries(ROOT / "benchmarks" / "xling" / f"{name}.en.jsonl"))
+    halves = {(n, h): [p for p in data[n] if p["q"].split == h] for n in data for h in ("dev", "test")}
 
-    def dev_score(a: float, b: float) -> tuple[float, float]:
-        r = [_recall(halves[(n, "dev")], indexes[n], a, b) for n in data]
+    def dev_score(weights: tuple[float, float, float, float]) -> tuple[float, float]:
+        r = [_recall(halves[(n, "dev")], weights) for n in data]
         return sum(x[0] for x in r), sum(x[1] for x in r)
 
-    a, b = max(itertools.product(GRID_A, GRID_B), key=lambda ab: dev_score(*ab))
-    print(f"weights chosen on dev: bm25 share {a}, cosine {b}")
-    print("| set | half | today R@1 | R@5 | + channel R@1 | R@5 | channel alone R@1 | R@5 |")
+    chosen = max(itertools.product(*GRID.values()), key=dev_score)
+    print("chosen on dev: " + ", ".join(f"{k} {v}" for k, v in zip(GRID, chosen, strict=True)))
+    today = (retrieval.CROSS_LINGUAL_WEIGHT, 0.0, 0.0, 0.0)
+    print("| set | half | today R@1 | R@5 | + channel R@1 | R@5 | window cosine alone R@1 | R@5 |")
     print("|---|---|---|---|---|---|---|---|")
     for n in data:
         for h in ("dev", "test"):
-            today = _recall(halves[(n, h)], indexes[n], 0.0, 0.0)
-            fused = _recall(halves[(n, h)], indexes[n], a, b)
-            alone = _channel_alone(halves[(n, h)], indexes[n], a, b)
-            cells = [f"{x:.3f}" for x in (*today, *fused, *alone)]
-            print(f"| {n} | {h} ({len(halves[(n, h)])}) | " + " | ".join(cells) + " |", flush=True)
-
-
-def _channel_alone(prepared: list[dict], index, a: float, b: float) -> tuple[float, float]:
-    alone = [{**p, "base": {}} for p in prepared]
-    return _recall(alone, index, a, b)
+            alone = [
+                {**p, "dense": p["dense"] * 0, "lexical": p["lexical"] * 0, "uncovered": 0.0} for p in halves[(n, h)]
+            ]
+            cells = [*_recall(halves[(n, h)], today), *_recall(halves[(n, h)], chosen), *_recall(alone, (0, 0, 1, 0))]
+            print(f"| {n} | {h} ({len(halves[(n, h)])}) | " + " | ".join(f"{x:.3f}" for x in cells) + " |", flush=True)
 
 
 def embed(names: list[str]) -> None:
-    """The e5 vector of every translated chunk (benchmarks/results/translated-vectors-<set>.npy)."""
+    """The e5 vectors of every window of every translated chunk (benchmarks/results/translated-windows-<set>.npz)."""
     for name in names:
-        service = open_service(name)
-        cache = read_cache()
-        english = [cache[key(service.index.chunks[r].text)] for r in range(service.index.size)]
         start = time.perf_counter()
-        Channel(name, service, english)
-        print(json.dumps({"set": name, "chunks": len(english), "seconds": round(time.perf_counter() - start)}))
+        vectors, _ = window_vectors(name)
+        print(json.dumps({"set": name, "windows": len(vectors), "seconds": round(time.perf_counter() - start)}))
 
 
 def through_search() -> None:
     """R@1 and R@5 per half with and without the channel, as the service would rank (qa.search.translated)."""
     from qa.search.translated import EnglishView
 
-    cache = read_cache()
     print("| set | half | today R@1 | R@5 | + channel R@1 | R@5 |")
     print("|---|---|---|---|---|---|")
     for name in ("cmrc2018_dev", "drcd_dev"):
         service = open_service(name)
         index = service.index
         texts = [index.chunks[r].text for r in range(index.size)]
-        vectors = np.load(RESULTS / f"translated-vectors-{name}.npy")  # `embed` made them, in row order
-        entries = {key(t): (cache[key(t)], vectors[r]) for r, t in enumerate(texts) if key(t) in cache}
-        view = EnglishView(texts, lambda t, e=entries: e.get(key(t)), vectors.shape[1])
+        entries = entries_of(name, texts)
+        view = EnglishView(texts, lambda t, e=entries: e.get(key(t)), service.embedder.dim)
         queries = evaluation.read_queries(ROOT / "benchmarks" / "xling" / f"{name}.en.jsonl")
         for half in ("dev", "test"):
             cells = []
@@ -267,7 +269,7 @@ def cost(passages: int) -> None:
     import tempfile
 
     from qa.encoder.embedder import load_embedder
-    from qa.search.translated import EnglishView
+    from qa.search.translated import EnglishView, encode_windows, vectors_name
     from qa.translate.loader import LazyTranslator
     from qa.translate.passages import Backfill, Translations
 
@@ -275,18 +277,18 @@ def cost(passages: int) -> None:
     settings = Settings(docs_dir=SETS[name], index_dir=RESULTS / f"idx-{name}")
     service = QAService(settings, load_embedder(settings))  # no query cache: every question is encoded
     service.writer.load()
-    index, cache = service.index, read_cache()
+    index = service.index
     texts = [index.chunks[r].text for r in range(index.size)]
     print(json.dumps({"load_average": os.getloadavg()}))
 
     # the backfill, as the service runs it, over the first passages of CMRC, into a scratch folder
     rss, cpu, start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.process_time(), time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
-        store = Translations(Path(folder), service.embedder.name)
+        store = Translations(Path(folder), vectors_name(service.embedder.name))
         backfill = Backfill(
             store,
             LazyTranslator(settings).translate_passages,
-            service.embedder.encode_passages,
+            lambda english: encode_windows(service.embedder.encode_passages, english),
             lambda: texts[:passages],
         )
         backfill.start()
@@ -310,12 +312,11 @@ def cost(passages: int) -> None:
         flush=True,
     )
 
-    vectors = np.load(RESULTS / f"translated-vectors-{name}.npy")
-    entries = {key(t): (cache[key(t)], vectors[r]) for r, t in enumerate(texts) if key(t) in cache}
+    entries = entries_of(name, texts)
     builds = []
     for _ in range(5):
         start = time.perf_counter()
-        view = EnglishView(texts, lambda t: entries.get(key(t)), vectors.shape[1])
+        view = EnglishView(texts, lambda t: entries.get(key(t)), service.embedder.dim)
         builds.append((time.perf_counter() - start) * 1000)
     print(json.dumps({"view_rows": len(texts), "view_build_ms_median": round(float(np.median(builds)), 1)}))
 
@@ -338,9 +339,28 @@ def cost(passages: int) -> None:
     )
 
 
+def seed(names: list[str]) -> None:
+    """Put the cached translations and their vectors into ``<index>/translations/en.jsonl``, as the service's backfill
+    would have kept them: `QA_TRANSLATE_PASSAGES=true qa eval --index benchmarks/results/idx-<set>` then scores the
+    channel without translating (it waits for the backfill, which finds nothing to do)."""
+    from qa.search.translated import vectors_name
+    from qa.service.channel import FOLDER
+    from qa.translate.passages import Translations
+
+    for name in names:
+        service = open_service(name)
+        index = service.index
+        texts = [index.chunks[r].text for r in range(index.size) if index.live[r]]
+        entries = entries_of(name, [index.chunks[r].text for r in range(index.size)])
+        store = Translations(RESULTS / f"idx-{name}" / FOLDER, vectors_name(service.embedder.name))
+        todo = [(t, *entries[key(t)]) for t in texts if store.entry(t) is None]
+        store.add(todo)
+        print(json.dumps({"set": name, "passages": len(texts), "added": len(todo)}))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("step", choices=["translate", "embed", "measure", "search", "cost"])
+    ap.add_argument("step", choices=["translate", "embed", "measure", "search", "cost", "seed"])
     ap.add_argument("--sets", nargs="*", default=list(SETS))
     ap.add_argument("--batch", type=int, default=32, help="chunks per translator call")
     ap.add_argument("--passages", type=int, default=40, help="cost: passages the backfill translates")
@@ -353,6 +373,8 @@ def main() -> None:
         through_search()
     elif args.step == "cost":
         cost(args.passages)
+    elif args.step == "seed":
+        seed([n for n in args.sets if n != "xling-mixed"])
     else:
         measure()
 

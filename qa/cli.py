@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, cast
@@ -120,6 +121,15 @@ def _allow_empty(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
+def _from_folder(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--from-folder",
+        is_flag=True,
+        help="With Milvus: build or sync from this documents folder even where it differs from what Milvus "
+        "holds (other replicas' writes are dropped, deleted documents come back); refused without it.",
+    )(fn)
+
+
 def _url_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--url",
@@ -177,15 +187,44 @@ def _open_service(settings: Settings) -> QAService:
     return QAService.open(settings)
 
 
-def _sync(service: QAService, *, rebuild: bool = False, ensure: bool = False) -> dict[str, int] | None:
+def _sync(
+    service: QAService, *, rebuild: bool = False, ensure: bool = False, from_folder: bool = False
+) -> dict[str, int] | None:
     with _Bar("embedding") as bar:
-        report = service.ensure(progress=bar) if ensure else service.sync(rebuild=rebuild, progress=bar)
+        if ensure:
+            report = service.ensure(progress=bar)
+        else:
+            report = service.sync(rebuild=rebuild, progress=bar, from_folder=from_folder)
     return report.counts() if report is not None else None
 
 
+def _for_reading(service: QAService) -> None:
+    """Ready the index for a read command: brought up to date from the docs folder where that is the truth (local);
+    only read on Milvus, where the folder is one replica's copy and a question must not change what is shared."""
+    with _Bar("embedding") as bar:
+        service.for_reading(progress=bar)
+
+
+def _channel_ready(service: QAService) -> None:
+    """With ``QA_TRANSLATE_PASSAGES``, translate what the index's English channel lacks and wait for it (what a server
+    does in the background), so an evaluation scores the channel as served; nothing without the setting."""
+    channel = service.channel
+    if channel is None:
+        return
+    channel.start()
+    with _Bar("translating") as bar:
+        while channel.view(service.index) is None:
+            p = channel.progress()
+            if p.error is not None:
+                raise click.ClickException(p.error)
+            bar(p.translated, p.passages)
+            time.sleep(0.5)
+    channel.close()
+
+
 def _target(settings: Settings, *, docs: bool = True, allow_empty: bool = False, ensure: bool = True) -> Target:
-    """The server at --url when given; else the core here, after checking the docs folder (``docs``) and bringing
-    the index up to date (``ensure``)."""
+    """The server at --url when given; else the core here, after checking the docs folder (``docs``) and readying
+    the index for reading (``ensure``, :func:`_for_reading`)."""
     from qa import targets
 
     if settings.url:
@@ -194,7 +233,7 @@ def _target(settings: Settings, *, docs: bool = True, allow_empty: bool = False,
         check_docs(settings, allow_empty)
     service = _open_service(settings)
     if ensure:
-        _sync(service, ensure=True)
+        _for_reading(service)
     return targets.Local(service, lambda: _Bar("embedding"))
 
 
@@ -214,14 +253,25 @@ def main(verbose: bool) -> None:
 @_location_options
 @_allow_empty
 @click.option("--rebuild", is_flag=True, help="Re-embed every document instead of only changed ones.")
+@_from_folder
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def index(
-    docs_dir: Path | None, index_dir: Path | None, model: str | None, allow_empty: bool, rebuild: bool, as_json: bool
+    docs_dir: Path | None,
+    index_dir: Path | None,
+    model: str | None,
+    allow_empty: bool,
+    rebuild: bool,
+    from_folder: bool,
+    as_json: bool,
 ) -> None:
-    """Build or update the index from the documents folder."""
+    """Build or update the index from the documents folder.
+
+    On Milvus (shared by replicas, each with its own folder) a folder that differs from what Milvus holds is refused
+    unless --from-folder makes it the truth; add and delete single documents there with `qa add` / `qa delete`.
+    """
     settings = load_settings(docs_dir=docs_dir, index_dir=index_dir, model=model)
     check_docs(settings, allow_empty)
-    counts = _sync(_open_service(settings), rebuild=rebuild)
+    counts = _sync(_open_service(settings), rebuild=rebuild, from_folder=from_folder)
     assert counts is not None
     click.echo(json.dumps(counts) if as_json else _summary(counts, settings))
 
@@ -305,13 +355,20 @@ def list_(docs_dir: Path | None, index_dir: Path | None, model: str | None, url:
 @_location_options
 @_url_option
 @_allow_empty
+@_from_folder
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def rebuild(
-    docs_dir: Path | None, index_dir: Path | None, model: str | None, url: str | None, allow_empty: bool, as_json: bool
+    docs_dir: Path | None,
+    index_dir: Path | None,
+    model: str | None,
+    url: str | None,
+    allow_empty: bool,
+    from_folder: bool,
+    as_json: bool,
 ) -> None:
     """Re-embed every document; with --url, the server does it (searches go on meanwhile) and this waits."""
     settings = load_settings(docs_dir=docs_dir, index_dir=index_dir, model=model, url=url)
-    counts = _target(settings, allow_empty=allow_empty, ensure=False).rebuild().model_dump()
+    counts = _target(settings, allow_empty=allow_empty, ensure=False).rebuild(from_folder).model_dump()
     click.echo(json.dumps(counts) if as_json else _summary(counts, settings))
 
 
@@ -522,8 +579,8 @@ def _loaded(settings: Settings, watch_docs: bool, stops: list[Any]) -> QAService
 def mcp_(docs_dir: Path | None, index_dir: Path | None, model: str | None, allow_empty: bool) -> None:
     """Serve qa's MCP tools over stdio, for desktop agents that start it as a subprocess.
 
-    Answers at once; the index is loaded (built or updated, like `qa ask`)
-    meanwhile, and the tools say "starting" until it is. Other collections
+    Answers at once; the index is loaded (built or updated, like `qa ask`; on
+    Milvus only read) meanwhile, and the tools say "starting" until it is. Other collections
     are found under QA_COLLECTIONS_DIR. Stdout carries only the protocol.
     """
     from qa.mcp import server as mcp_server
@@ -535,7 +592,7 @@ def mcp_(docs_dir: Path | None, index_dir: Path | None, model: str | None, allow
 
     def load() -> Catalog:
         service = _open_service(settings)
-        _sync(service, ensure=True)
+        _for_reading(service)
         index = service.index
         click.echo(
             f"qa: {plural(index.size, 'chunk')} from {plural(len(index.manifest.documents), 'document')}; ready",
@@ -623,6 +680,7 @@ def eval_(
     check_docs(settings, allow_empty=False)
     service = _open_service(settings)
     _sync(service, ensure=True)
+    _channel_ready(service)
     queries = [q for q in read_queries(queries_file) if split in ("all", q.split)]
     others = (
         [q.question for q in read_queries(unanswerable_file) if split in ("all", q.split)] if unanswerable_file else []

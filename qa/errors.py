@@ -10,6 +10,7 @@ QAError
 ├── Forbidden           a wrong API key (403)
 ├── NotFound            an unknown document, job or collection (404)
 ├── Conflict            another writer holds the index (409)
+│   └── FolderDisagrees a Milvus build or sync from a docs folder that differs from what replicas wrote (409)
 ├── Busy                too many writes are being prepared; retry after a moment (429, Retry-After)
 ├── NotReady            the server is still loading its index or warming the model (503)
 ├── IndexUnusable       the index on disk cannot be used
@@ -62,6 +63,12 @@ class NotFound(QAError):
 
 class Conflict(QAError):
     pass
+
+
+class FolderDisagrees(Conflict):
+    """A build or a sync from this machine's docs folder would replace a shared (Milvus) collection's documents
+    with the folder's, which lacks some, holds others, or holds other versions: writes acknowledged through other
+    replicas would be lost (or deletes undone)."""
 
 
 class Busy(QAError):

@@ -38,7 +38,7 @@ class Target(Protocol):
     def add(self, files: Sequence[Path], metadata: dict[str, Any] | None, replace: bool) -> BulkIndexed: ...
     def delete(self, doc_id: str) -> DocumentIndexed: ...
     def documents(self) -> list[DocumentSummary]: ...
-    def rebuild(self) -> BuildCounts: ...
+    def rebuild(self, from_folder: bool = False) -> BuildCounts: ...
     def status(self) -> Health: ...
 
 
@@ -69,9 +69,10 @@ class Local:
     def documents(self) -> list[DocumentSummary]:
         return [DocumentSummary.model_validate(d) for d in self.service.documents()]
 
-    def rebuild(self) -> BuildCounts:
+    def rebuild(self, from_folder: bool = False) -> BuildCounts:
         with self.progress() as bar:
-            return BuildCounts.model_validate(self.service.sync(rebuild=True, progress=bar).counts())
+            report = self.service.sync(rebuild=True, progress=bar, from_folder=from_folder)
+            return BuildCounts.model_validate(report.counts())
 
     def status(self) -> Health:
         return Health.model_validate(self.service.stats())
@@ -108,8 +109,8 @@ class Remote:
     def documents(self) -> list[DocumentSummary]:
         return self.client.documents()
 
-    def rebuild(self) -> BuildCounts:
-        job = self._finished(self.client.rebuild())
+    def rebuild(self, from_folder: bool = False) -> BuildCounts:
+        job = self._finished(self.client.rebuild(from_folder=from_folder))
         return BuildCounts.model_validate(job.result)
 
     def status(self) -> Health:

@@ -98,3 +98,21 @@ def test_an_index_from_an_earlier_version_is_retokenized_once(service: QAService
 def test_english_questions_over_english_passages_still_match_their_words(service: QAService) -> None:
     assert english.applies("Who introduced Live Bookmarks?") and not english.applies("谁推出了即时书签?")
     assert _top(service, "Who introduced Live Bookmarks?") == "bookmarks.txt"
+
+
+def test_a_chinese_name_reaches_an_english_passage_in_pinyin_when_the_translation_garbles_it(
+    make_service,  # type: ignore[no-untyped-def]
+) -> None:
+    """The translation model reads 楼曾瑞 as "Shun Shwe"; English text writes him "Lou Zengrui". Two neighbouring
+    characters read as one pinyin word the index holds ("zengrui") carry the question to the English passage; a
+    pinyin reading that is an English word ("side", from 思德) is not taken for a name."""
+    service = make_service()
+    service.put("lou_en.txt", b"Lou Zengrui is the chairman of the Truth Light Society and a school supervisor.")
+    service.put("side.txt", b"On the other side of the river stands an old mill.")
+    service.put("louzeng.txt", "明光社成立于一九七六年，是一个基督教团体。".encode())
+    garbled = retrieval.prepare(service.index, "楼曾瑞在思德担任什么职务？", lambda _: "What is Shun Shwe's job?")
+    assert "zengrui" in garbled.names and "side" not in garbled.names
+    hits = retrieval.search(service.index, service.embedder, garbled, 3, "lexical")
+    assert hits[0].doc_id == "lou_en.txt"
+    # Names go with a translation only: a question that is not translated has none.
+    assert retrieval.prepare(service.index, "楼曾瑞在思德担任什么职务？").names == ()

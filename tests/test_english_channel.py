@@ -177,3 +177,23 @@ def test_the_page_shows_the_progress(tmp_path: Path, fake_embedder: CountingEmbe
         wait_until(lambda: line.is_displayed() and f"all {n} passages" in line.text, what="the translation progress")
         assert console_errors(driver) == []
     service.close()
+
+
+def test_qa_eval_waits_for_the_channel_so_it_scores_it(tmp_path: Path, fake_embedder: CountingEmbedder) -> None:
+    from qa import cli
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / SEED.name).write_bytes(SEED.read_bytes())
+    settings = Settings(
+        docs_dir=docs, index_dir=tmp_path / "index", translate_passages=True, **backend_settings(tmp_path)
+    )
+    service = QAService(settings, fake_embedder, TableTranslator(settings))  # as qa eval opens it: not started
+    service.ensure()
+    assert service.channel is not None and service.channel.view(service.index) is None
+    cli._channel_ready(service)  # what qa eval does before scoring
+    view = service.channel.view(service.index)
+    assert view is not None and bool(view.rows[service.index.live].all())
+    off = QAService(Settings(docs_dir=docs, index_dir=tmp_path / "off", **backend_settings(tmp_path)), fake_embedder)
+    cli._channel_ready(off)  # without the setting: nothing to wait for
+    assert off.channel is None

@@ -233,6 +233,12 @@ def test_a_collection_of_another_model_or_dimension_is_refused(tmp_path: Path) -
     )
     with pytest.raises(ModelMismatch, match="QA_MODEL='test:hash-embedder'"):
         renamed.start()
+    # The remedy the message names: a rebuild onto the other model (its lease claimed in the 16-d collection it
+    # replaces, with entities of that collection's dimension).
+    other.sync(rebuild=True)
+    other.start()
+    assert other.writer.collection.state().dim == OtherModel.dim  # type: ignore[attr-defined]
+    assert other.search("崂山", 1, "lexical").results[0].doc_id == SEED.name
 
 
 def test_a_milvus_lite_file_held_by_another_process_fails_in_one_line(tmp_path: Path) -> None:

@@ -18,17 +18,22 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
-from conftest import SEED, CountingEmbedder, seed_service
+from conftest import SEED, CountingEmbedder, seed_service, wait_for_job
 from servers import free_port, milvus_lite_server, offline_env, qa_command, stop, wait_healthy
 
 pytest.importorskip("pymilvus", reason="the milvus extra is not installed: pip install -e '.[milvus]'")
 pytest.importorskip("milvus_lite", reason="the milvus extra is not installed: pip install -e '.[milvus]'")
 
-from qa.errors import Conflict
+from qa.api import create_app
+from qa.api.errors import status_of
+from qa.errors import Conflict, FolderDisagrees
 from qa.index.chunking import chunk_document, embedding_windows
 from qa.index.milvus import layout, lease
 from qa.index.segment import DocEntry
+from qa.index.writer import DocumentChange
+from qa.service.changes import NewDocument
 from qa.service.core import QAService
 
 pytestmark = pytest.mark.slow  # milvus-lite, and seconds of waiting on each other, in every test
@@ -91,6 +96,70 @@ def test_writers_of_two_services_take_turns_through_the_lease(tmp_path: Path) ->
     assert versions_in(stored(b.writer.collection)["one.txt"][1]) == {"第2版"}  # type: ignore[attr-defined]
 
 
+def test_a_renewal_that_lands_late_ends_the_lease_for_good(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A claim that lands late may have been seen expired, and deleted, by a writer that holds the lease now: the
+    holder must not write on, even once its renewals land in time again."""
+    monkeypatch.setattr(lease, "LEASE", 6.0)  # renewals every second; a holder stops 4 s after the last one
+    monkeypatch.setattr(lease, "RENEW", 1.0)
+    a = seed_service(tmp_path / "a", CountingEmbedder(), **milvus(tmp_path))
+    collection = a.writer.collection  # type: ignore[attr-defined]
+    write, slow = collection.write, threading.Event()
+
+    def writing(name: str | None, rows: list[dict[str, Any]]) -> None:
+        if slow.is_set() and rows[0]["kind"] == layout.CLAIM:
+            time.sleep(1.5)  # lands, but after RENEW: it may have been too late
+        write(name, rows)
+
+    monkeypatch.setattr(collection, "write", writing)
+    with a.writer.exclusive(5):
+        held = a.writer._lease  # type: ignore[attr-defined]
+        time.sleep(6.5)  # longer than the lease: renewals that land in time keep it
+        held.check()
+        slow.set()
+        time.sleep(3.0)  # a renewal lands late
+        slow.clear()
+        time.sleep(2.5)  # renewals land in time again: the lease stays lapsed
+        with pytest.raises(Conflict, match="lapsed"):
+            held.check()
+    slow.set()  # a writer whose claims all land late cannot take the lease
+    with pytest.raises(Conflict, match="another qa process"):
+        a.put("one.txt", version("one", 1).encode(), timeout=4)
+    slow.clear()
+    a.put("one.txt", version("one", 1).encode(), timeout=5)
+
+
+def test_a_write_failing_midway_leaves_every_service_serving_what_is_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Milvus has no transactions: a batch whose lease lapses after its first document answers 409 with that
+    document stored. The state is renewed all the same, so no service goes on serving the version it replaced."""
+    a = seed_service(tmp_path / "a", CountingEmbedder(), **milvus(tmp_path))
+    b = seed_service(tmp_path / "b", CountingEmbedder(), **milvus(tmp_path))
+    a.live._every = b.live._every = 0.0  # look at every search rather than once a second
+    for doc_id in ("more.txt", "notes.txt"):
+        a.put(doc_id, version(doc_id, 1).encode())
+    collection = a.writer.collection  # type: ignore[attr-defined]
+    delete = collection.delete_ids
+
+    def deleting(ids: list[str], name: str | None = None) -> None:
+        delete(ids, name)
+        if name is None:  # the first document is written: the lease lapses (its renewals stalled)
+            a.writer._lease.renewed -= lease.LEASE  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(collection, "delete_ids", deleting)
+    batch = a.prepare([NewDocument(d, version(d, 2).encode()) for d in ("more.txt", "notes.txt")])
+    with pytest.raises(Conflict, match="lapsed"):
+        a.write(batch)
+    monkeypatch.undo()
+    held = stored(collection)
+    assert versions_in(held["more.txt"][1]) == {"第2版"} and versions_in(held["notes.txt"][1]) == {"第1版"}
+    for service in (a, b):
+        service.search("第2版", 1, "lexical")
+        assert {d: e.sha256 for d, e in service.index.manifest.documents.items()} == {
+            d: s for d, (s, _) in held.items()
+        }
+
+
 def test_concurrent_writes_to_one_document_store_one_whole_version(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -144,6 +213,107 @@ def test_a_rebuild_carries_what_another_service_wrote_while_it_ran(tmp_path: Pat
     assert set(a.index.manifest.documents) == {"robots.txt", "notes.txt"}
     assert a.search("notes 第2版", 1, "lexical").results[0].doc_id == "notes.txt"
     assert b.writer.on_disk().manifest.documents == a.index.manifest.documents  # type: ignore[union-attr]
+
+
+def test_a_rebuild_carries_a_delete_of_a_document_created_while_it_ran(tmp_path: Path) -> None:
+    """A document the rebuilding folder holds, created and deleted through another service meanwhile, leaves no
+    version to compare: its tombstone keeps the rebuild from bringing it back. Marker and tombstones go with it."""
+    a = seed_service(tmp_path / "a", CountingEmbedder(), **milvus(tmp_path))
+    b = seed_service(tmp_path / "b", CountingEmbedder(), **milvus(tmp_path))
+    (tmp_path / "a" / "docs" / "ghost.txt").write_text(version("ghost", 1), encoding="utf-8")  # never indexed
+    wrote: list[str] = []
+
+    def meanwhile(done: int, total: int) -> None:
+        if not wrote:
+            b.put("ghost.txt", version("ghost", 2).encode())
+            b.delete("ghost.txt")
+            wrote.append("done")
+
+    a.writer.sync(rebuild=True, progress=meanwhile, from_folder=True)  # ghost.txt is a's folder's, not Milvus'
+    assert wrote
+    collection = a.writer.collection  # type: ignore[attr-defined]
+    held = stored(collection)
+    assert set(held) == {SEED.name} == set(a.index.manifest.documents)
+    b.delete(SEED.name)  # no rebuild under way: no tombstone
+    marks = f"kind in [{layout.MARK}, {layout.TOMB}]"
+    assert [r for name in collection.names() for r in collection.query(marks, ["id"], name)] == []
+
+
+def test_a_rebuild_from_a_folder_lacking_another_replicas_write_is_refused(tmp_path: Path) -> None:
+    """Milvus is the truth, a's folder a copy: a rebuild from it would drop what b wrote. It is refused (409, the
+    collection untouched) at the request, and at the job's start when b wrote after the request; it proceeds once
+    the folder is made the truth, and a folder that agrees rebuilds as before."""
+    a = seed_service(tmp_path / "a", CountingEmbedder(), **milvus(tmp_path))
+    b = seed_service(tmp_path / "b", CountingEmbedder(), **milvus(tmp_path))
+    collection = a.writer.collection  # type: ignore[attr-defined]
+    a.writer.sync(rebuild=True)  # the folders agree: rebuilt as before
+    first, held = collection.behind(), stored(collection)
+    b.put("robots.txt", version("robots", 1).encode())
+    held = stored(collection)
+    with pytest.raises(FolderDisagrees) as refused:
+        a.start_rebuild()
+    assert status_of(refused.value) == 409
+    assert "1 document stored there is missing from this folder (robots.txt)" in str(refused.value)
+    assert "--from-folder" in str(refused.value) and "from_folder=true" in str(refused.value)
+    with TestClient(create_app(a.settings, service=a)) as http:
+        assert http.post("/index/rebuild").status_code == 409
+        (tmp_path / "a" / "docs" / "robots.txt").write_text(version("robots", 1), encoding="utf-8")
+        with a.writer.exclusive(leased=False):  # the job waits for the writer: b writes after the request
+            job = http.post("/index/rebuild").json()
+            b.delete("robots.txt")
+        polled = wait_for_job(lambda: http.get(f"/index/jobs/{job['id']}").json())
+        assert polled["state"] == "failed"
+        assert (
+            "1 document in this folder is not stored there (deleted through another replica?) (robots.txt)"
+            in (polled["error"])
+        )
+    assert collection.behind() == first and stored(collection) == {SEED.name: held[SEED.name]}
+    marks = f"kind in [{layout.MARK}, {layout.TOMB}]"
+    assert [r for name in collection.names() for r in collection.query(marks, ["id"], name)] == []
+    a.writer.sync(rebuild=True, from_folder=True)  # the folder made the truth: robots.txt is back
+    assert collection.behind() != first and set(stored(collection)) == {SEED.name, "robots.txt"}
+
+
+def test_a_rebuild_starts_between_writes_never_halfway_through_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rebuild beginning while another service writes a batch waits for it: the batch is wholly before the
+    rebuild's start (so the folder the rebuild indexes decides) or wholly after (carried over), never half of each."""
+    a = seed_service(tmp_path / "a", CountingEmbedder(), **milvus(tmp_path))
+    b = seed_service(tmp_path / "b", CountingEmbedder(), **milvus(tmp_path))
+    for doc_id in ("more.txt", "notes.txt"):
+        a.put(doc_id, version(doc_id, 1).encode())
+    collection = b.writer.collection  # type: ignore[attr-defined]
+    delete, halfway = collection.delete_ids, threading.Event()
+
+    def deleting(ids: list[str], name: str | None = None) -> None:
+        delete(ids, name)
+        if name is None and not halfway.is_set():  # b's first document is written, its second not yet
+            halfway.set()
+            time.sleep(1.5)
+
+    monkeypatch.setattr(collection, "delete_ids", deleting)
+    batch = b.prepare([NewDocument(d, version(d, 2).encode()) for d in ("more.txt", "notes.txt")])
+    refused: list[BaseException] = []
+
+    def rebuild_a() -> None:
+        halfway.wait(30)
+        try:
+            a.writer.sync(rebuild=True)
+        except FolderDisagrees as exc:
+            refused.append(exc)
+
+    rebuild = threading.Thread(target=rebuild_a)
+    rebuild.start()
+    written = b.write(batch)
+    rebuild.join(60)
+    assert halfway.is_set() and not rebuild.is_alive()
+    assert all(isinstance(o, DocumentChange) for o in written.outcomes)
+    # b's batch was whole before the rebuild began: a's folder (the first versions) differs in both documents, so
+    # the rebuild is refused naming both (half of the batch would name one), and b's versions stay.
+    assert refused and "2 documents are stored in another version (more.txt, notes.txt)" in str(refused[0])
+    held = stored(a.writer.collection)  # type: ignore[attr-defined]
+    assert versions_in(held["more.txt"][1]) == versions_in(held["notes.txt"][1]) == {"第2版"}
 
 
 def test_a_reader_meeting_a_write_halfway_keeps_one_version(tmp_path: Path) -> None:
@@ -233,7 +403,7 @@ def test_two_qa_serve_processes_writing_at_once_report_what_is_stored(replicas: 
         with ThreadPoolExecutor(4) as pool:
             answers = list(pool.map(lambda job: put(*job), jobs))
         assert {status for status, _ in answers} <= {200, 201, 409}, answers
-        held = stored(Held(client))
+        before, held = held, stored(Held(client))
         ok = {
             body["sha256"]: text
             for (status, body), (_, _, text) in zip(answers[:2], jobs[:2], strict=True)
@@ -242,9 +412,13 @@ def test_two_qa_serve_processes_writing_at_once_report_what_is_stored(replicas: 
         if ok:  # the document is one of this round's answered versions, whole and unmixed
             sha, texts = held["shared.txt"]
             assert sha in ok and versions_in(texts) == versions_in(ok[sha].split("\n\n")) and len(texts) == 12
+        else:  # both refused (409): nothing of either was stored
+            assert held.get("shared.txt") == before.get("shared.txt")
         for (status, body), (_, doc_id, text) in zip(answers[2:], jobs[2:], strict=True):
             if status < 300:
                 assert held[doc_id][0] == body["sha256"] and held[doc_id][1] == sorted(text.split("\n\n"))
+            else:
+                assert doc_id not in held  # refused: not stored
     settle((a, b), held)
 
 
@@ -255,7 +429,11 @@ def test_a_rebuild_through_one_replica_loses_nothing_written_through_the_other(
     a, b, client = replicas
     for i in range(60):  # enough for the rebuild to take a while
         (tmp_path / "a" / "docs" / f"bulk-{i}.txt").write_text(version(f"bulk-{i}", i), encoding="utf-8")
-    job = httpx.post(f"{a}/index/rebuild", timeout=30).json()
+    for i in range(5):  # a's folder holds what b writes, so a delete through b that the rebuild missed would show
+        (tmp_path / "a" / "docs" / f"b-{i}.txt").write_text(version(f"b-{i}", 99), encoding="utf-8")
+    # a's folder holds documents Milvus does not: refused (409) unless the folder is made the truth
+    assert httpx.post(f"{a}/index/rebuild", timeout=30).status_code == 409
+    job = httpx.post(f"{a}/index/rebuild", params={"from_folder": "true"}, timeout=30).json()
     answered: dict[str, str | None] = {}
     k = 0
 

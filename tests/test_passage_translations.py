@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from qa.search.translated import EnglishView
+from qa.search.translated import WINDOW, EnglishView, encode_windows, english_windows, vectors_name
 from qa.translate.passages import Backfill, Translations
 
 from conftest import CountingEmbedder
@@ -141,3 +142,27 @@ def test_the_english_view_ranks_passages_by_their_translation(tmp_path: Path) ->
     assert int(np.argmax(bm)) == 1 and bm[1] == 1.0
     assert bm[3] == 0.0 and cos[3] == 0.0  # no English yet: not in the channel
     assert view.rows.tolist() == [True, True, True, False, False]  # English without its vector is not in it yet
+
+
+def test_a_passage_scores_by_its_best_english_window_and_keeps_every_window(tmp_path: Path) -> None:
+    long = " ".join(f"Sentence {i} is about nothing in particular at all." for i in range(30)) + " Bees make honey."
+    cut = english_windows(long)
+    assert len(cut) > 1 and all(len(w) <= WINDOW[0] for w in cut) and cut[-1].endswith("Bees make honey.")
+    embedder = CountingEmbedder()
+    vectors = encode_windows(embedder.encode_passages, [long, "Short."])
+    assert [len(v) for v in vectors] == [len(cut), 1]
+    store = Translations(tmp_path, vectors_name(embedder.name))
+    store.add([("长段落。", long, vectors[0]), ("短段落。", "Short.", vectors[1])])
+    reread = Translations(tmp_path, vectors_name(embedder.name)).entry("长段落。")
+    assert reread is not None and reread.vector is not None and reread.vector.size == len(cut) * embedder.dim
+    assert (
+        Translations(tmp_path, embedder.name).entry("长段落。").vector is None
+    )  # whole-passage vectors: encoded again
+
+    def entry(text: str) -> tuple[str, np.ndarray | None] | None:
+        e = store.entry(text)
+        return (e.english, e.vector) if e is not None else None
+
+    view = EnglishView(["长段落。", "短段落。"], entry, embedder.dim)
+    _, cos = view.scores("honey", embedder.encode_queries([cut[-1]])[0])  # the hash embedder: equal text, cosine 1
+    assert cos[0] == pytest.approx(1.0, abs=1e-5) and cos[1] < 0.99  # the window that says it, not the whole

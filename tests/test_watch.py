@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from qa.ingest import folder as documents
 from qa.service import watching
@@ -21,6 +24,11 @@ def _until(cond: Callable[[], bool], timeout: float = 15) -> bool:
     return False
 
 
+@pytest.mark.skipif(
+    os.environ.get("QA_TEST_BACKEND") == "milvus",
+    reason="on Milvus a folder edited by hand differs from what Milvus holds, so its sync is refused "
+    "(docs/scaling-out.md, 'The docs folder on each replica'; tests/test_milvus_folder.py)",
+)
 def test_changes_in_the_folder_reach_the_index(make_service, seed_docs: Path, fake_embedder) -> None:  # type: ignore[no-untyped-def]
     service = make_service(watch_debounce_ms=100)
     reports = []

@@ -35,6 +35,7 @@ STATUS: dict[type[QAError], int] = {
     errors.Forbidden: 403,
     errors.NotFound: 404,
     errors.Conflict: 409,
+    errors.FolderDisagrees: 409,
     errors.Busy: 429,
     errors.NotReady: 503,
     errors.IndexUnusable: 503,

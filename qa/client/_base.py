@@ -173,8 +173,9 @@ class Calls:
     def document(self, doc_id: str, collection: str | None) -> Call[DocumentDetail]:
         return Call("GET", f"/documents/{_path(doc_id)}", DocumentDetail.model_validate, self._params(collection))
 
-    def rebuild(self, collection: str | None) -> Call[Job]:
-        return Call("POST", "/index/rebuild", Job.model_validate, self._params(collection))
+    def rebuild(self, collection: str | None, from_folder: bool = False) -> Call[Job]:
+        params = self._params(collection) | ({"from_folder": "true"} if from_folder else {})
+        return Call("POST", "/index/rebuild", Job.model_validate, params)
 
     def job(self, job_id: str, collection: str | None) -> Call[Job]:
         return Call("GET", f"/index/jobs/{quote(job_id, safe='')}", Job.model_validate, self._params(collection))

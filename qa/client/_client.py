@@ -121,8 +121,8 @@ class QAClient:
     def document(self, doc_id: str, *, collection: str | None = None) -> DocumentDetail:
         return self._send(self._calls.document(doc_id, collection))
 
-    def rebuild(self, *, collection: str | None = None) -> Job:
-        return self._send(self._calls.rebuild(collection))
+    def rebuild(self, *, collection: str | None = None, from_folder: bool = False) -> Job:
+        return self._send(self._calls.rebuild(collection, from_folder))
 
     def job(self, job_id: str, *, collection: str | None = None) -> Job:
         return self._send(self._calls.job(job_id, collection))
@@ -239,8 +239,8 @@ class AsyncQAClient:
     async def document(self, doc_id: str, *, collection: str | None = None) -> DocumentDetail:
         return await self._send(self._calls.document(doc_id, collection))
 
-    async def rebuild(self, *, collection: str | None = None) -> Job:
-        return await self._send(self._calls.rebuild(collection))
+    async def rebuild(self, *, collection: str | None = None, from_folder: bool = False) -> Job:
+        return await self._send(self._calls.rebuild(collection, from_folder))
 
     async def job(self, job_id: str, *, collection: str | None = None) -> Job:
         return await self._send(self._calls.job(job_id, collection))

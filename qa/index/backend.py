@@ -60,6 +60,10 @@ class IndexWriter(Protocol):
     def ensure(self, progress: Progress | None = None) -> BuildReport | None:
         """Load the index, building or updating it first when missing or stale; None when it was current."""
 
+    def for_reading(self, progress: Progress | None = None) -> BuildReport | None:
+        """Ready the index for a read command: :meth:`ensure` where the folder is the truth; where a shared index
+        is (Milvus), only load it, and :class:`~qa.errors.IndexMissing` when there is none (a read never writes)."""
+
     def destroy(self) -> None:
         """Remove the index for good (deleting a collection); the caller holds :meth:`exclusive`."""
 
@@ -71,8 +75,14 @@ class IndexWriter(Protocol):
         progress: Progress | None = None,
         docs: list[Document] | None = None,
         timeout: float | None = None,
+        from_folder: bool = False,
     ) -> BuildReport:
-        """Bring the index in line with the docs folder, embedding only what changed (everything if ``rebuild``)."""
+        """Bring the index in line with the docs folder, embedding only what changed (everything if ``rebuild``);
+        ``from_folder``: take the folder as the truth even where a shared index holds what it does not."""
+
+    def check_folder(self) -> None:
+        """Refuse (:class:`~qa.errors.FolderDisagrees`) now a rebuild from the docs folder that would lose what a
+        shared index holds; nothing to refuse where the folder is always the truth."""
 
     def prepare(self, name: str, data: bytes, metadata: object = None, *, default_suffix: str | None = None) -> Upload:
         """Check and convert a document without touching anything: every refusal happens here."""

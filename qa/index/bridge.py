@@ -43,13 +43,17 @@ def readings(ch: str) -> tuple[str, ...]:
     return tuple(out[:2])
 
 
+def neighbours(text: str) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """The readings of every two neighbouring Chinese characters of ``text`` (folded to simplified)."""
+    return [pair for run in CJK.findall(fold(text)) for pair in pairwise(readings(ch) for ch in run)]
+
+
 def tokens(text: str) -> list[str]:
     out: list[str] = []
     for run in CJK.findall(fold(text)):
         out += [CHAR + ch for ch in run]
-        syllables = [readings(ch) for ch in run]
-        for a, b in pairwise(syllables):
-            out += [PINYIN + x + y for x in a for y in b]
+    for a, b in neighbours(text):
+        out += [PINYIN + x + y for x in a for y in b]
     return out
 
 

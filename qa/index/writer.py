@@ -131,8 +131,15 @@ class BaseWriter(ABC, Generic[V]):
         progress: Progress | None = None,
         docs: list[folder.Document] | None = None,
         timeout: float | None = None,
+        from_folder: bool = False,
     ) -> BuildReport:
-        """Bring the index in line with the docs folder, embedding only what changed (everything if ``rebuild``)."""
+        """Bring the index in line with the docs folder, embedding only what changed (everything if ``rebuild``).
+
+        ``from_folder``: the folder is the truth even where a shared index holds what it does not (Milvus)."""
+
+    def check_folder(self) -> None:
+        """Refuse (:class:`~qa.errors.FolderDisagrees`) a rebuild from the docs folder that would lose what the
+        index holds. Here the folder is always the truth (every write lands in it first): nothing to refuse."""
 
     @abstractmethod
     def _apply(
@@ -155,6 +162,11 @@ class BaseWriter(ABC, Generic[V]):
         if self._stale(index, docs):
             return self.sync(progress=progress, docs=docs)
         return None
+
+    def for_reading(self, progress: Progress | None = None) -> BuildReport | None:
+        """Ready the index for a read command (``qa ask``, ``qa search``, ``qa mcp``): :meth:`ensure`, since here
+        the folder is the truth and a read of a stale index would answer from what the folder no longer holds."""
+        return self.ensure(progress)
 
     def _stale(self, index: IndexView, docs: list[folder.Document]) -> bool:
         """Whether ``index`` differs from the folder's documents (text or metadata) or was chunked otherwise."""
@@ -383,8 +395,10 @@ class Writer(BaseWriter[store.Snapshot]):
         progress: Progress | None = None,
         docs: list[folder.Document] | None = None,
         timeout: float | None = None,
+        from_folder: bool = False,
     ) -> BuildReport:
-        """Bring the index in line with the docs folder, embedding only what changed (everything if ``rebuild``)."""
+        """Bring the index in line with the docs folder, embedding only what changed (everything if ``rebuild``);
+        ``from_folder`` changes nothing: the folder is always the truth here."""
         with self.exclusive(timeout), durable.disk_errors("updating the index"):
             try:
                 previous = self.on_disk()

@@ -30,7 +30,10 @@ CURVES: dict[str, tuple[float, ...]] = {
     "lexical/en": (10.0415, -17.5859, 40.705, -0.8982, -3.2504),
     "hybrid/zh": (42.4165, -11.5724, 40.8004, -1.2254, -25.1652),
     "hybrid/en": (39.4377, -21.0948, 89.7545, -1.3507, -27.8839),
+    # questions in Latin letters ranked with the English channel: `python benchmarks/calibrate.py --channel`
+    "hybrid/en-channel": (13.555, -15.2182, 101.2418, -1.2616, -11.3731),
 }
+CHANNEL_CURVE = "hybrid/en-channel"  # questions in Latin letters ranked with the English channel
 
 
 def curve(mode: SearchMode, latin: bool) -> str:
@@ -54,6 +57,8 @@ def along(scores: Sequence[float], weights: Sequence[float]) -> np.ndarray:
     return np.minimum.accumulate(1.0 / (1.0 + np.exp(-z)))
 
 
-def relevances(scores: Sequence[float], mode: SearchMode, *, latin: bool) -> list[float]:
-    """The calibrated relevance of each passage of one ranking (scores best first); ``latin``: an English question."""
-    return [round(float(p), 6) for p in along(scores, CURVES[curve(mode, latin)])]
+def relevances(scores: Sequence[float], mode: SearchMode, *, latin: bool, channel: bool = False) -> list[float]:
+    """The calibrated relevance of each passage of one ranking (scores best first); ``latin``: an English question;
+    ``channel``: ranked with the English channel (its scores are on a scale of their own)."""
+    key = CHANNEL_CURVE if channel else curve(mode, latin)
+    return [round(float(p), 6) for p in along(scores, CURVES[key])]

@@ -68,6 +68,11 @@ class Translation:
     def dense_text(self, query: str) -> str:
         return " ".join([query, *self.chinese]) if self.chinese else query
 
+    def uncovered(self) -> float:
+        """The share of the question's content words the dictionary and pinyin found nothing for (0 to 1)."""
+        words = len(self.concepts) + self.unmatched
+        return self.unmatched / words if words else 1.0
+
 
 def _forms(word: str) -> list[str]:
     """The keys to look ``word`` up by: itself, its lemmas, and what an adjective or plural stems from."""

@@ -20,8 +20,8 @@ from qa.encoder.embedder import Embedder
 from qa.index import bridge
 from qa.index.backend import IndexView  # what searches read, from either backend
 from qa.index.chunking import Chunk
-from qa.index.lexical import tokenize
-from qa.search import calibration, english, sentence_features
+from qa.index.lexical import latin, tokenize
+from qa.search import calibration, english, lexicon, sentence_features
 from qa.search.answering import Sentence
 from qa.search.filters import Predicate, rows_where
 from qa.search.translated import EnglishView
@@ -34,10 +34,15 @@ CROSS_LINGUAL_WEIGHT = 0.25  # for questions in Latin letters, chosen on the dev
 # Chosen on the dev halves (best mean R@1 of zh_over_en and of CMRC's Chinese questions over the same mixed
 # corpus, which a larger bonus costs); docs/crosslingual.md has the figures and the command.
 TRANSLATED_COSINE_BONUS = 0.02
-# The English channel, for questions in Latin letters over passages with a machine translation: added to the
-# hybrid score, BM25 over the translations as a share of the best row's, and the cosine of the question to the
-# translated passage. Chosen on the dev halves of benchmarks/xling (benchmarks/xling_translated.py measure).
-ENGLISH_CHANNEL = (0.02, 0.2)
+# The English channel, for questions in Latin letters over passages with a machine translation. A passage scores
+# (1 - CHANNEL_LEXICAL_WEIGHT) x its cosine + CHANNEL_LEXICAL_WEIGHT x its BM25 share (the dictionary path's two
+# scores) + (1 + CHANNEL_UNCOVERED_GAIN x the share of the question's words the dictionary missed) x (BM25 over the
+# translations as a share of the best row's, and the cosine of the question to the best window of the translation,
+# weighted by ENGLISH_CHANNEL): the less of a question the dictionary covers, the more the translation decides.
+# Chosen on the dev halves of benchmarks/xling (benchmarks/xling_translated.py tune; docs/crosslingual.md).
+ENGLISH_CHANNEL = (0.02, 0.5)
+CHANNEL_LEXICAL_WEIGHT = 0.4
+CHANNEL_UNCOVERED_GAIN = 4.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ class Query:
     translation: english.Translation | None = None  # a question in Latin letters, made Chinese
     glossed: tuple[list[list[english.Terms]], int] | None = None  # a Chinese question's words in English, and how many
     english: str | None = None  # a Chinese question machine-translated, for the passages in Latin letters
+    names: tuple[str, ...] = ()  # its neighbouring characters in pinyin that passages in Latin letters hold
 
 
 _UNSEEN = "\0"  # a token no index has: its ceiling is the top idf, which words that match nothing count at
@@ -73,7 +79,19 @@ def prepare(index: IndexView, text: str, translate: Callable[[str], str | None] 
     index.lexical.prefetch([*tokenize(text), *english.gloss_terms(text)])  # one read where BM25 is in Milvus
     glossed = english.glossed(text, lambda t: _known(index, t))
     translated = translate(text) if translate is not None and index.latin_rows[index.live].any() else None
-    return Query(text, text, LEXICAL_WEIGHT, glossed=glossed, english=translated or None)
+    names = pinyin_names(index, text) if translated else ()
+    return Query(text, text, LEXICAL_WEIGHT, glossed=glossed, english=translated or None, names=names)
+
+
+def pinyin_names(index: IndexView, text: str) -> tuple[str, ...]:
+    """Two neighbouring characters of a Chinese question read as one pinyin word ("曾瑞" -> "zengrui"), where the
+    index holds that word and it is no English word: how English text writes a Chinese given name or place
+    (Lou Zengrui, Zhanggu Wang), which the translation model garbles ("Shun Shwe"). Matched against the
+    passages in Latin letters only, beside the translation's words."""
+    words = dict.fromkeys(x + y for a, b in bridge.neighbours(text) for x in a for y in b)
+    index.lexical.prefetch([latin(w) for w in words])  # one read where BM25 is in Milvus
+    vocab, stop = index.lexical.vocab, english.stopwords()
+    return tuple(w for w in words if latin(w) in vocab and w not in stop and not lexicon.lookup(w))
 
 
 def idf(index: IndexView, tokens: Sequence[str]) -> np.ndarray:
@@ -110,6 +128,7 @@ def _lexical(index: IndexView, query: Query) -> tuple[np.ndarray, float]:
         scores = np.maximum(scores, english_scores.astype(np.float32))
     if query.english:
         content = " ".join(w for w in english.words(query.english) if w.lower() not in english.stopwords())
+        content = " ".join([content, *query.names])
         english_scores, english_ceiling = index.lexical.scores(content)
         if english_ceiling > 0:
             english_scores = np.where(index.latin_rows, english_scores * (ceiling / english_ceiling), 0.0)
@@ -223,37 +242,65 @@ def search(
     """
     index.check_terms()
     query = prepare(index, query) if isinstance(query, str) else query
-    if english is not None and mode == "hybrid" and query.translation is not None:
-        hits = _with_english(index, embedder, query, top_k, english, where)
+    channel = (
+        english is not None
+        and mode == "hybrid"
+        and query.translation is not None
+        and len(english.rows) == index.size  # a view of another generation of the index: none rather than a wrong one
+    )
+    if channel:
+        assert english is not None
+        hits = _with_english(index, embedder, query, top_k, english, where, qvec)
     else:
         hits = [h for _, h in _search(index, embedder, query, top_k, mode, qvec, where)]
-    found = calibration.relevances([h.score for h in hits], mode, latin=query.translation is not None)
+    found = calibration.relevances([h.score for h in hits], mode, latin=query.translation is not None, channel=channel)
     return [replace(h, relevance=p) for h, p in zip(hits, found, strict=True)]
 
 
 def _with_english(
-    index: IndexView, embedder: Embedder, query: Query, top_k: int, english: EnglishView, where: Predicate | None
+    index: IndexView,
+    embedder: Embedder,
+    query: Query,
+    top_k: int,
+    english: EnglishView,
+    where: Predicate | None,
+    qvec: np.ndarray | None,
 ) -> list[Hit]:
-    """Today's hybrid ranking taken deep, plus the channel's best rows, re-ranked with the channel's scores added."""
-    base = _search(index, embedder, query, 2 * CANDIDATES, "hybrid", None, where)
-    if len(english.rows) != index.size:  # a view of another generation of the index: none rather than a wrong one
-        return [h for _, h in base[:top_k]]
+    """Today's hybrid ranking taken deep, plus the channel's best rows, each scored by every one of the channel's
+    sources (see ``ENGLISH_CHANNEL``) and ranked again."""
+    assert query.translation is not None
+    if qvec is None:  # the dictionary path's, for its ranking and the extra rows
+        qvec = embedder.encode_queries([query.dense_text])[0]
+    base = dict(_search(index, embedder, query, 2 * CANDIDATES, "hybrid", qvec, where))
     bm, cos = english.scores(query.text, embedder.encode_queries([query.text])[0])  # English meets English
     allowed = index.live.copy()
     if (only := rows_where(index, where)) is not None:
         allowed[:] = False
         allowed[only] = True
+    extra = {int(r) for r in np.concatenate([_top(bm, CANDIDATES), _top(cos, CANDIDATES)]) if allowed[r]} - set(base)
+    lexical, ceiling = _lexical(index, query)
+    scale = 1.0 / ceiling if ceiling > 0 else 0.0
+    dense = {r: h.dense_score or 0.0 for r, h in base.items()}
+    if extra:  # rows only the channel found: their cosine on the dictionary path too, as for the rest
+        dense |= index.dense_of(qvec, sorted(extra))
     weight_bm, weight_cos = ENGLISH_CHANNEL
-    channel = np.where(allowed, weight_bm * bm + weight_cos * cos, 0.0)
-    known = dict(base)
-    floor = min((h.score for h in known.values()), default=0.0)
-    extra = [int(r) for r in np.concatenate([_top(bm, CANDIDATES), _top(cos, CANDIDATES)]) if allowed[r]]
-    fused = {r: (known[r].score if r in known else floor) + float(channel[r]) for r in {*known, *extra}}
+    gain = 1.0 + CHANNEL_UNCOVERED_GAIN * query.translation.uncovered()
+    # Divided by the weights' sum: the same order, and a weighted mean of the sources, so a score means the same
+    # whatever the question's gain (what the relevance curve reads).
+    total = 1.0 + gain * (weight_bm + weight_cos)
+    fused = {
+        r: (
+            (1 - CHANNEL_LEXICAL_WEIGHT) * d
+            + CHANNEL_LEXICAL_WEIGHT * float(lexical[r]) * scale
+            + gain * (weight_bm * float(bm[r]) + weight_cos * float(cos[r]))
+        )
+        / total
+        for r, d in dense.items()
+    }
     out, ranked = [], _ranked(index, fused, top_k)
     for (r, score), chunk in zip(ranked, index.chunks_of([r for r, _ in ranked]), strict=True):
-        was = known.get(r)
-        dense, lexical = (was.dense_score, was.lexical_score) if was else (None, None)
-        out.append(Hit(chunk, score, dense, lexical, "hybrid", index.manifest.documents[chunk.doc_id].metadata))
+        metadata = index.manifest.documents[chunk.doc_id].metadata
+        out.append(Hit(chunk, score, dense[r], float(lexical[r]), "hybrid", metadata))
     return out
 
 

@@ -18,7 +18,7 @@ from qa.config import Settings
 from qa.encoder.embedder import Embedder
 from qa.index.live import LiveIndex
 from qa.index.view import IndexView
-from qa.search.translated import EnglishView, Entered
+from qa.search.translated import EnglishView, Entered, encode_windows, vectors_name
 from qa.translate.passages import Backfill, Progress, Translations
 
 FOLDER = "translations"  # inside the index folder, beside the commits; the store's prune leaves it alone
@@ -34,11 +34,11 @@ class EnglishChannel:
     ) -> None:
         self._live = live
         self._dim = embedder.dim
-        self.store = Translations(settings.index_dir / FOLDER, embedder.name)
+        self.store = Translations(settings.index_dir / FOLDER, vectors_name(embedder.name))
         self.backfill = Backfill(
             self.store,
             translate,
-            embedder.encode_passages,
+            lambda english: encode_windows(embedder.encode_passages, english),  # each passage's English, by windows
             self._texts,
             on_caught_up=self._rebuild,
         )

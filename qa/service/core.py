@@ -185,9 +185,16 @@ class QAService:
             return self.jobs.start("sync", lambda progress: self.sync(progress=progress).counts())
         return None
 
-    def start_rebuild(self) -> Job:
-        """Re-embed the whole docs folder in the background; searches use the old index until it is done."""
-        return self.jobs.start("rebuild", lambda progress: self.sync(rebuild=True, progress=progress).counts())
+    def start_rebuild(self, *, from_folder: bool = False) -> Job:
+        """Re-embed the whole docs folder in the background; searches use the old index until it is done.
+
+        Refused at once when the folder lacks what a shared index holds (``from_folder`` overrides); the job checks
+        again when it starts, since other replicas may write until then."""
+        if not from_folder:
+            self.writer.check_folder()
+        return self.jobs.start(
+            "rebuild", lambda progress: self.sync(rebuild=True, progress=progress, from_folder=from_folder).counts()
+        )
 
     # ------------------------------------------------------------ writes: the one way in (see qa.service.changes)
     def prepare(self, items: Sequence[NewDocument], *, create: bool = False, single: bool = False) -> Batch:
@@ -268,16 +275,29 @@ class QAService:
         return change
 
     def sync(
-        self, *, rebuild: bool = False, progress: Progress | None = None, timeout: float | None = None
+        self,
+        *,
+        rebuild: bool = False,
+        progress: Progress | None = None,
+        timeout: float | None = None,
+        from_folder: bool = False,
     ) -> BuildReport:
-        """Bring the index in line with the docs folder, embedding only what changed (everything if ``rebuild``)."""
-        report = self.writer.sync(rebuild=rebuild, progress=progress, timeout=timeout)
+        """Bring the index in line with the docs folder, embedding only what changed (everything if ``rebuild``);
+        ``from_folder``: even where a shared index (Milvus) holds what the folder does not (see ``Writer.sync``)."""
+        report = self.writer.sync(rebuild=rebuild, progress=progress, timeout=timeout, from_folder=from_folder)
         self._changed()
         return report
 
     def ensure(self, progress: Progress | None = None) -> BuildReport | None:
         """Load the index, first building or updating it when it is missing or lags the folder; None when current."""
         report = self.writer.ensure(progress)
+        self._changed()
+        return report
+
+    def for_reading(self, progress: Progress | None = None) -> BuildReport | None:
+        """Load the index for a read command (``qa ask``, ``qa search``, ``qa mcp``): as :meth:`ensure` where the docs
+        folder is the truth; where a shared index is the truth (Milvus), only read it (see ``Writer.for_reading``)."""
+        report = self.writer.for_reading(progress)
         self._changed()
         return report
 
@@ -394,7 +414,10 @@ class QAService:
         reason = not_found(hits, threshold)
         # The reader costs a model pass over the first passage: only for an answer that will be shown.
         read = partial(self.reader.start, q.text) if self.settings.reader and reason is None else None
-        sents = answering.best_sentences([h.chunk for h in hits], asked, qvec, self.sentences, read, reader.MIX)
+        english = prepared.translation is not None
+        sents = answering.best_sentences(
+            [h.chunk for h in hits], asked, qvec, self.sentences, read, reader.mix(english)
+        )
         hits = [replace(h, sentence=s) for h, s in zip(hits, sents, strict=True)]
         answer = None
         if reason is None:

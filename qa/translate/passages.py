@@ -43,7 +43,7 @@ def needs_translation(text: str) -> bool:
 @dataclass(frozen=True)
 class Entry:
     english: str
-    vector: np.ndarray | None  # e5 of the English, as a passage; None until encoded by this model
+    vector: np.ndarray | None  # e5 of the English (the channel's: of its windows, flattened); None until encoded
 
 
 class Translations:
@@ -84,7 +84,7 @@ class Translations:
 
     def add(self, triples: Sequence[tuple[str, str, np.ndarray | None]]) -> None:
         """Keep ``(text, english, vector)`` entries, appended to the file and fsynced before they count."""
-        entries = {key(t): Entry(e, None if v is None else np.asarray(v, np.float32)) for t, e, v in triples}
+        entries = {key(t): Entry(e, None if v is None else np.asarray(v, np.float32).ravel()) for t, e, v in triples}
         lines = "".join(self._line(k, e) for k, e in entries.items())
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -140,7 +140,7 @@ class Backfill:
         self,
         store: Translations,
         translate: Callable[[list[str]], list[str] | None],
-        encode: Callable[[list[str]], np.ndarray],
+        encode: Callable[[list[str]], Sequence[np.ndarray]],  # per English text, its vector(s)
         texts: Callable[[], Sequence[str]],
         *,
         batch: int = 8,

@@ -30,6 +30,7 @@ class Collection:
         self.alias = settings.milvus_collection
         self.client = client.connect(settings)
         self._has_sparse: dict[str, bool] = {}  # by collection name (never an alias: a switch changes what it names)
+        self._dims: dict[str, int] = {}
 
     def _call(self, doing: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return client.call(self.settings, f"{doing} ({self.alias})", lambda: fn(*args, **kwargs))
@@ -77,6 +78,16 @@ class Collection:
                     f"Milvus collection {self.alias!r} (QA_MILVUS_COLLECTION) holds {f['params']['dim']}-d vectors but "
                     f"the configured model (QA_MODEL) makes {dim}-d ones; rebuild it with `qa index --rebuild`"
                 )
+
+    def dim(self, name: str) -> int:
+        """The dimension of collection ``name``'s vectors: what an entity written there carries, whatever the
+        configured model makes (a rebuild onto another model still claims the lease in the collection it replaces)."""
+        found = self._dims.get(name)
+        if found is None:
+            described = self._call("describing the collection", self.client.describe_collection, name)
+            found = next(int(f["params"]["dim"]) for f in described.get("fields", []) if f.get("name") == "vector")
+            self._dims[name] = found
+        return found
 
     def create(self, state: State) -> str:
         """A new, empty, loaded collection for ``state`` (not yet behind the alias); returns its name."""
@@ -146,6 +157,9 @@ class Collection:
         if doc_ids:
             expr = f"kind in [{layout.WINDOW}, {layout.DOCUMENT}] and doc_id in {layout.quoted(doc_ids)}"
             self._call("deleting documents", self.client.delete, name or self.alias, filter=expr)
+
+    def delete_matching(self, expr: str, name: str) -> None:
+        self._call("deleting", self.client.delete, name, filter=expr)
 
     def copy_documents(
         self, doc_ids: list[str], source: str, target: str, weigh: Callable[[str], dict[int, float]] | None = None

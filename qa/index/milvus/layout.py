@@ -8,6 +8,8 @@
     id "s:"                kind 2  the collection: model, dim, chunking, tokens version, and a stamp that
                                   every write renews, which other processes poll to follow writes
     id "c:<token>"         kind 3  a writer's claim on the collection while it writes (see ``lease.py``)
+    id "r:<token>"         kind 4  a rebuild under way, since its start (see ``marks.py``; the token in chunk_id)
+    id "t:<token>:<doc>"   kind 5  a document deleted while that rebuild ran (the token in chunk_id)
 
 Keeping documents and state in the collection itself means an alias switch
 (a rebuild) swaps all three at once. Document and state entities carry a zero
@@ -29,7 +31,7 @@ from qa.index.lexical import CJK_CHAR
 from qa.index.milvus.terms import PLACEHOLDER
 from qa.index.segment import DocEntry
 
-WINDOW, DOCUMENT, STATE, CLAIM = 0, 1, 2, 3
+WINDOW, DOCUMENT, STATE, CLAIM, MARK, TOMB = 0, 1, 2, 3, 4, 5
 STATE_ID = "s:"
 FORMAT = 1  # of this layout, recorded in the state entity
 LONG = 65535  # Milvus' longest VARCHAR, in bytes
@@ -143,6 +145,14 @@ def document_entities(
 
 def claim_entity(token: str, dim: int, info: dict[str, Any]) -> dict[str, Any]:
     return _entity(f"c:{token}", CLAIM, np.zeros(dim, np.float32), info=info)
+
+
+def mark_entity(token: str, dim: int) -> dict[str, Any]:
+    return _entity(f"r:{token}", MARK, np.zeros(dim, np.float32), chunk_id=token)
+
+
+def tombstone_entity(token: str, doc_id: str, dim: int) -> dict[str, Any]:
+    return _entity(f"t:{token}:{doc_id}", TOMB, np.zeros(dim, np.float32), chunk_id=token, doc_id=doc_id)
 
 
 def chunk_of(row: dict[str, Any]) -> Chunk:

@@ -14,17 +14,22 @@ interleave (each reading the stale ids before the other's rows land) and leave
 its passages mixed or missing, and two state renewals could hide one write
 from a follower. A lease is held only while Milvus is written: embedding comes
 before it. A rebuild fills its new collection without the lease, so writes
-through other replicas go on meanwhile; then it takes the lease with priority,
-copies into the new collection every document whose version changed in the
-old one since it began (or deletes it there), and switches the alias.
+through other replicas go on meanwhile; it reads its starting point under the
+lease (so no write is half before it), and at the end takes the lease with
+priority, copies into the new collection every document whose version changed
+in the old one since it began (or deletes it there, tombstoned or gone:
+``marks.py``), and switches the alias.
 
 Milvus is the source of truth, not this machine's docs folder: another qa
 process may have written documents this folder never saw. So opening never
-syncs the folder into an existing collection; ``qa index`` does, on request.
+syncs the folder into an existing collection, a read command (``qa ask``) only
+reads it, and ``qa index`` syncs only a folder that holds what Milvus holds, or
+one made the truth (``from_folder``; ``agreement.py``).
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 import shutil
 import threading
@@ -38,13 +43,13 @@ import numpy as np
 from qa import durable
 from qa.config import Settings
 from qa.encoder.embedder import Embedder
-from qa.errors import Conflict, IndexCorrupt, IndexMissing, IndexUnusable, NotFound
+from qa.errors import Conflict, IndexCorrupt, IndexMissing, IndexUnusable, NotFound, QAError
 from qa.index import building
 from qa.index.building import BuildReport, Progress
 from qa.index.chunking import Chunk, chunk_document, embedding_windows
 from qa.index.lexical import TOKENS_VERSION
 from qa.index.live import LiveIndex
-from qa.index.milvus import layout, lease
+from qa.index.milvus import agreement, layout, lease, marks
 from qa.index.milvus.client import where
 from qa.index.milvus.collection import Collection
 from qa.index.milvus.layout import State
@@ -59,6 +64,7 @@ from qa.ingest.folder import Document
 MARKER = "MILVUS"  # in QA_INDEX_DIR: names the Milvus collection, so the catalog finds collections as it does locally
 _STEP = 1024  # windows embedded and written per step of a whole build
 View = MilvusView | RemoteView  # BM25 in the process, or in Milvus too (QA_MILVUS_LEXICAL)
+log = logging.getLogger(__name__)
 
 
 def _read(collection: Collection, state: State) -> View:
@@ -96,7 +102,7 @@ class MilvusWriter(BaseWriter[View]):
         if self._lease is not None or not self.collection.exists():
             yield self._lease
             return
-        self._lease = lease.acquire(self.collection, self.owner, self.embedder.dim, timeout, priority=priority)
+        self._lease = lease.acquire(self.collection, self.owner, timeout, priority=priority)
         try:
             yield self._lease
         finally:
@@ -170,6 +176,23 @@ class MilvusWriter(BaseWriter[View]):
             self.sync(progress=progress)
         return False
 
+    def for_reading(self, progress: Progress | None = None) -> None:
+        """Serve the collection as it is: a read command changes nothing in Milvus, where the folder is one replica's
+        copy (syncing it would drop what other replicas wrote), nor builds a missing collection (a mistyped
+        collection or URI would be filled from this folder, minutes of embedding, by a question)."""
+        try:
+            self.load()
+        except IndexMissing as exc:
+            raise IndexMissing(f"{exc} (asking and searching only read Milvus, they never build it)") from None
+
+    def check_folder(self) -> None:
+        """Refuse now a rebuild from the docs folder that its start would refuse (``agreement.py``), so a request
+        answers 409 at once rather than with a job that fails; the start checks again, under the lease."""
+        if self.collection.exists():
+            stored, _ = records(self.collection)
+            docs = folder.read_folder(self.settings.docs_dir)
+            agreement.require(stored, docs, self.settings.docs_dir, self.collection.alias, rebuild=True)
+
     def destroy(self) -> None:
         self.collection.drop()
         shutil.rmtree(self.settings.index_dir, ignore_errors=True)
@@ -182,9 +205,15 @@ class MilvusWriter(BaseWriter[View]):
         progress: Progress | None = None,
         docs: list[Document] | None = None,
         timeout: float | None = None,
+        from_folder: bool = False,
     ) -> BuildReport:
         """Bring the collection in line with the docs folder: changed documents only, or everything into a new
-        collection behind the alias (``rebuild``, a first build, another model or chunking)."""
+        collection behind the alias (``rebuild``, a first build, another model or chunking).
+
+        Either is refused (:class:`~qa.errors.FolderDisagrees`, ``agreement.py``) when the folder differs from what
+        the collection holds (other replicas' writes would be deleted, reverted or brought back), unless
+        ``from_folder`` makes the folder the truth. So a sync of a folder that agrees changes nothing but the
+        tokenization version: on Milvus, single documents are written with ``qa add`` / ``qa delete``."""
         with self.exclusive(timeout, leased=False):  # a build takes the lease only to switch (see the docstring)
             try:
                 previous = self.on_disk()
@@ -194,15 +223,18 @@ class MilvusWriter(BaseWriter[View]):
                 previous = None
             moved = previous is not None and previous.state.lexical != self.settings.milvus_lexical
             if rebuild or moved or previous is None or not building.compatible(previous, self.embedder, self.params):
-                began = self._versions()  # before the folder is read: any write later than this is carried over
+                began = self._start(timeout)  # before the folder is read: any write later than this is carried over
                 docs = folder.read_folder(self.settings.docs_dir) if docs is None else docs
                 report = _plan(previous, docs)
-                self._build(docs, report, progress, began=began)
+                self._build(docs, report, progress, began=began, agree=not from_folder)
                 return report
             docs = folder.read_folder(self.settings.docs_dir) if docs is None else docs
             with self._leased(timeout):
                 previous = self.on_disk()  # again: another process may have written before the lease was ours
                 assert previous is not None
+                if not from_folder:  # checked under the lease: no write through another replica falls after it
+                    alias = self.collection.alias
+                    agreement.require(previous.manifest.documents, docs, self.settings.docs_dir, alias, rebuild=False)
                 report = _plan(previous, docs)
                 if report.touched or previous.manifest.tokens_version != TOKENS_VERSION:
                     wanted = set(report.added) | set(report.changed)
@@ -252,6 +284,34 @@ class MilvusWriter(BaseWriter[View]):
         texts = [w for _, _, windows in pieces for ws in windows if isinstance(ws, list) for w in ws]
         fresh = iter(building.encode_all(embedder, texts, progress))
         report.embedded = len(texts)
+        try:
+            documents, versions, added, stats = self._store(previous, pieces, fresh, removes, embedder)
+        except BaseException:
+            self._renew_anyway(previous.state.lexical)
+            raise
+        state = self._state_now(previous.state.lexical)
+        self.collection.write(None, [state.entity()])  # last: other processes follow once the write is whole
+        gone = {d.doc_id for d in upserts if d.doc_id in old} | set(removes)
+        view: View
+        if isinstance(previous, RemoteView):
+            assert stats is not None
+            view = RemoteView(self.collection, previous.name, state, documents, versions, stats.totals)
+        else:
+            view = previous.changed(state, documents, gone, added, versions)
+        report.chunks = view.live_size
+        self.live.set(view)
+
+    def _store(
+        self,
+        previous: View,
+        pieces: list[tuple[Document, list[Chunk], list[np.ndarray | list[str]]]],
+        fresh: Iterator[np.ndarray],
+        removes: list[str],
+        embedder: Embedder,
+    ) -> tuple[dict[str, DocEntry], dict[str, str], list[Chunk], _Stats | None]:
+        """Write each document's entities, then delete ``removes``: the documents and versions stored after, the
+        passages added, and the statistics when BM25 lives in Milvus."""
+        old = previous.manifest.documents
         documents, versions = dict(old), dict(previous.versions)
         added: list[Chunk] = []
         stats = _Stats(self.collection, previous) if isinstance(previous, RemoteView) else None
@@ -275,23 +335,24 @@ class MilvusWriter(BaseWriter[View]):
         if stats is not None:
             for doc_id in removes:
                 stats.replace(doc_id, [])
+        marks.bury(self.collection, removes)  # first: a rebuild under way must not bring them back
         self.collection.delete_documents(removes)
         if stats is not None:
             stats.commit()
         for doc_id in removes:
             documents.pop(doc_id, None)
             versions.pop(doc_id, None)
-        state = self._state_now(previous.state.lexical)
-        self.collection.write(None, [state.entity()])  # last: other processes follow once the write is whole
-        gone = {d.doc_id for d in upserts if d.doc_id in old} | set(removes)
-        view: View
-        if isinstance(previous, RemoteView):
-            assert stats is not None
-            view = RemoteView(self.collection, previous.name, state, documents, versions, stats.totals)
-        else:
-            view = previous.changed(state, documents, gone, added, versions)
-        report.chunks = view.live_size
-        self.live.set(view)
+        return documents, versions, added, stats
+
+    def _renew_anyway(self, lexical: str) -> None:
+        """After a write failed midway (Milvus failed, or the lease lapsed: 409), renew the state all the same.
+
+        The documents written before the failure are stored (each whole, in its old version or its new one) though
+        the write answers an error: renewed, every process (this one too) reads what is stored, not what it served."""
+        try:
+            self.collection.write(None, [self._state_now(lexical).entity()])
+        except QAError:
+            log.warning("could not renew the state of %s after a failed write", self.collection.alias, exc_info=True)
 
     def _piece(self, previous: View, doc: Document) -> tuple[Document, list[Chunk], list[np.ndarray | list[str]]]:
         """A document's chunks and, per chunk, its stored window vectors when its text is indexed already (only
@@ -309,10 +370,11 @@ class MilvusWriter(BaseWriter[View]):
         chunks = chunk_document(doc.doc_id, doc.text, self.params, doc.layout)
         return doc, chunks, [embedding_windows(c, self.params) for c in chunks]
 
-    def _versions(self) -> dict[str, str]:
-        """Each document's version in the collection now: what a build tells the writes made while it ran from."""
-        old = self.collection.behind()
-        return self.collection.versions(old) if old is not None else {}
+    def _start(self, timeout: float | None) -> marks.Start:
+        """A build's starting point, read under the lease: a write another replica has under way lands whole before
+        it (the folder's to replace) or whole after (carried over), never half of each."""
+        with self._leased(timeout, priority=True):
+            return marks.begin(self.collection)
 
     def _build(
         self,
@@ -321,14 +383,31 @@ class MilvusWriter(BaseWriter[View]):
         progress: Progress | None,
         embedder: Embedder | None = None,
         *,
-        began: dict[str, str] | None = None,
+        began: marks.Start | None = None,
+        agree: bool = False,
     ) -> None:
         """Every document into a new collection, then the alias switched to it: searches see the old one until then.
 
-        What other processes wrote meanwhile (since ``began``) is carried over just before the switch."""
-        embedder = embedder or self.embedder
+        What other processes wrote meanwhile (since ``began``; the caller holds the lease when None) is carried over
+        just before the switch. ``agree``: first refuse ``docs`` unless they are what the old collection held at
+        ``began`` (what was written before the start would otherwise be lost)."""
+        began = marks.begin(self.collection) if began is None else began
+        try:
+            if agree and began.name is not None:
+                agreement.require(began.records, docs, self.settings.docs_dir, self.collection.alias, rebuild=True)
+            self._fill_and_switch(docs, report, progress, embedder or self.embedder, began)
+        finally:
+            marks.end(self.collection, began)
+
+    def _fill_and_switch(
+        self,
+        docs: list[Document],
+        report: BuildReport,
+        progress: Progress | None,
+        embedder: Embedder,
+        began: marks.Start,
+    ) -> None:
         state = self._state_now()
-        began = self._versions() if began is None else began
         name = self.collection.create(state)
         plan = [(doc, chunk_document(doc.doc_id, doc.text, self.params, doc.layout)) for doc in docs]
         weigh = None
@@ -384,12 +463,12 @@ class MilvusWriter(BaseWriter[View]):
             )
         )
 
-    def _replay(self, began: dict[str, str], old: str, new: str) -> bool:
+    def _replay(self, began: marks.Start, old: str, new: str) -> bool:
         """Carry into ``new`` what was written to ``old`` since the build began (holding the lease, so nothing more
         is): documents written or deleted meanwhile, as stored (nothing is embedded again)."""
         now = self.collection.versions(old)
-        written = sorted(d for d, v in now.items() if began.get(d) != v)
-        deleted = sorted(set(began) - set(now))
+        written = sorted(d for d, v in now.items() if began.versions.get(d) != v)
+        deleted = sorted((set(began.versions) | marks.buried(self.collection, began)) - set(now))
         weigh = None
         if self.collection.sparse(new):  # the statistics follow what is carried over
             delta = Delta()
