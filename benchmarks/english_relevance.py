@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from calibrate import SETS, Ranking, abstention, predict, rankings
+from calibrate import SETS, Ranking, abstention, predict, questions, rankings
 
 from qa.config import SEARCH_MODES
 from qa.search import calibration
@@ -129,8 +129,6 @@ def concepts() -> None:
     print("the share of an English question's dictionary concepts found in its best passage (AUROC, hybrid, all)")
     for name in SETS:
         service, other = open_service(name), next(s for s in SETS if s != name)
-        from calibrate import questions
-
         pos, neg = [], []
         for queries, answerable in ((questions(name, "en"), True), (questions(other, "en"), False)):
             for q in queries:

@@ -14,7 +14,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -27,7 +26,7 @@ from typing import Any
 import httpx
 
 from conftest import SEED
-from servers import free_port, offline_env, qa_command, stop
+from servers import free_port, offline_env, qa_command, stop, wait_port
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
 
@@ -82,18 +81,6 @@ http {{
     }}
 }}
 """
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError(f"nothing listens on {port}") from None
-            time.sleep(0.1)
 
 
 @contextmanager

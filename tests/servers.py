@@ -109,6 +109,19 @@ def qa_serve(docs: Path, index: Path) -> Iterator[tuple[str, dict]]:
         stop([proc], signal.SIGINT, timeout=20)
 
 
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Until something listens on ``port``; RuntimeError when ``proc`` exits or ``timeout`` passes first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"nothing listens on {port}") from None
+            time.sleep(0.1)
+
+
 @contextmanager
 def milvus_lite_server(data_dir: Path) -> Iterator[str]:
     """`milvus-lite server`: one process owning the data, serving several clients over gRPC as a Milvus server does;
@@ -120,16 +133,11 @@ def milvus_lite_server(data_dir: Path) -> Iterator[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError("milvus-lite server did not start") from None
-            time.sleep(0.2)
+    try:
+        wait_port(port, proc, timeout=60)
+    except RuntimeError:
+        proc.kill()
+        raise RuntimeError("milvus-lite server did not start") from None
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -88,10 +88,10 @@ def pinyin_names(index: IndexView, text: str) -> tuple[str, ...]:
     index holds that word and it is no English word: how English text writes a Chinese given name or place
     (Lou Zengrui, Zhanggu Wang), which the translation model garbles ("Shun Shwe"). Matched against the
     passages in Latin letters only, beside the translation's words."""
-    words = dict.fromkeys(x + y for a, b in bridge.neighbours(text) for x in a for y in b)
-    index.lexical.prefetch([latin(w) for w in words])  # one read where BM25 is in Milvus
+    tokens = {w: latin(w) for w in (x + y for a, b in bridge.neighbours(text) for x in a for y in b)}
+    index.lexical.prefetch(list(tokens.values()))  # one read where BM25 is in Milvus
     vocab, stop = index.lexical.vocab, english.stopwords()
-    return tuple(w for w in words if latin(w) in vocab and w not in stop and not lexicon.lookup(w))
+    return tuple(w for w, t in tokens.items() if t in vocab and w not in stop and not lexicon.lookup(w))
 
 
 def idf(index: IndexView, tokens: Sequence[str]) -> np.ndarray:
