@@ -6,7 +6,10 @@ half asked by lexical and hybrid search on each, to compare R@1 / R@5 / MRR@10 o
 same day's code, and to count the questions whose first passage differs.
 
     python benchmarks/bench_milvus_bm25.py --set cmrc2018_dev --local INDEX_DIR --milvus-uri FILE.db \
-        --collection NAME [--split test] [--modes lexical,hybrid] [--build]
+        --collection NAME [--split test] [--modes lexical,hybrid] [--build] [--queries FILE] [--show]
+
+--queries: another question file over the same corpus (the English ones in benchmarks/xling/); --show: each
+question whose first passage differs, with its rank of the right passage on each backend.
 """
 
 from __future__ import annotations
@@ -67,6 +70,8 @@ def main() -> None:
     parser.add_argument("--split", default="test", choices=["all", "dev", "test"])
     parser.add_argument("--modes", default="lexical,hybrid")
     parser.add_argument("--build", action="store_true", help="build the collection from the local index's vectors")
+    parser.add_argument("--queries", type=Path, help="question file (default: the set's queries_public.jsonl)")
+    parser.add_argument("--show", action="store_true", help="print each question whose first passage differs")
     args = parser.parse_args()
 
     from qa.config import Settings
@@ -75,7 +80,8 @@ def main() -> None:
     from qa.service.core import QAService
 
     docs = EVAL / args.set / "docs"
-    queries = [q for q in read_queries(EVAL / args.set / "queries_public.jsonl") if args.split in ("all", q.split)]
+    source = args.queries or EVAL / args.set / "queries_public.jsonl"
+    queries = [q for q in read_queries(source) if args.split in ("all", q.split)]
     embedder = QueryCache(load_embedder(Settings()))
     embedder.encode_queries([q.question for q in queries])
     local = Settings(docs_dir=docs, index_dir=args.local, query_cache_size=0)
@@ -92,6 +98,7 @@ def main() -> None:
         QueryCache.passages = stored(local)
         QAService(milvus, embedder).writer.sync(rebuild=True)  # type: ignore[arg-type]
     firsts: dict[str, dict[str, list[str | None]]] = {}
+    hits: dict[str, dict[str, list[int | None]]] = {}
     for label, settings in (("local", local), ("milvus", milvus)):
         service = QAService(settings, embedder)  # type: ignore[arg-type]
         service.writer.load()
@@ -102,6 +109,7 @@ def main() -> None:
                 ranks.append(first_hit(q, chunks))
                 top.append(chunks[0].chunk_id if chunks else None)
             firsts.setdefault(mode, {})[label] = top
+            hits.setdefault(mode, {})[label] = ranks
             n = len(queries)
             row = {
                 "set": args.set,
@@ -117,6 +125,13 @@ def main() -> None:
     for mode, by in firsts.items():
         differ = sum(a != b for a, b in zip(by["local"], by["milvus"], strict=True))
         print(json.dumps({"set": args.set, "mode": mode, "first passage differs": differ}), flush=True)
+        if args.show:
+            for i, q in enumerate(queries):
+                if by["local"][i] != by["milvus"][i]:
+                    row = {"id": q.id, "question": q.question, "mode": mode}
+                    row |= {f"{b} first": by[b][i] for b in ("local", "milvus")}
+                    row |= {f"{b} rank": hits[mode][b][i] for b in ("local", "milvus")}
+                    print(json.dumps(row, ensure_ascii=False), flush=True)
 
 
 if __name__ == "__main__":
