@@ -104,6 +104,7 @@ def run(root: Path, warm: float, between: float, after: float, searchers: int, w
         "writes refused 409": sum(w.status == 409 for w in writes),
         "writes 5xx": {m: sum(w.status >= 500 for w in writes if w.method == m) for m in ("PUT", "DELETE", "POST")},
         "writes without answer": sum(w.status == 0 for w in writes),
+        "unanswered": load.unanswered,
         "write p50 ms": float(np.percentile([w.ms for w in writes], 50)),
         "write p99 ms": float(np.percentile([w.ms for w in writes], 99)),
         "lost writes": lost(writes, held),

@@ -194,6 +194,7 @@ class Load:
     milvus: str | None = None  # where to read a document's stored state after a write answered 409 or 5xx
     stopping: threading.Event = field(default_factory=threading.Event)
     searches: list[tuple[int, float]] = field(default_factory=list)
+    unanswered: list[str] = field(default_factory=list)  # each request that got no answer: when, what, the error
     writes: list[Attempt] = field(default_factory=list)
     threads: list[threading.Thread] = field(default_factory=list)
 
@@ -221,8 +222,9 @@ class Load:
             r = client.request(method, self.url + path, **kw)
             is_json = r.headers.get("content-type", "").startswith("application/json")
             status, body, headers = r.status_code, (r.json() if is_json else r.text), r.headers
-        except httpx.TransportError:
+        except httpx.TransportError as exc:
             status, body, headers = 0, None, None
+            self.unanswered.append(f"{time.strftime('%H:%M:%S')} {method} {path}: {exc!r}")
         return status, (time.perf_counter() - started) * 1000, body, headers
 
     def _search(self, i: int) -> None:
