@@ -216,7 +216,7 @@ class Load:
     def _answer(
         self, client: httpx.Client, method: str, path: str, **kw: Any
     ) -> tuple[int, float, Any, httpx.Headers | None]:
-        """Status (0: no answer), milliseconds, JSON body (None for another type) and headers of one request."""
+        """Status (0: no answer), milliseconds, body (parsed JSON, else text) and headers of one request."""
         started = time.perf_counter()
         try:
             r = client.request(method, self.url + path, **kw)
