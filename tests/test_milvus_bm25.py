@@ -21,6 +21,7 @@ pytest.importorskip("milvus_lite", reason="the milvus extra is not installed: pi
 from qa.index.building import BuildReport
 from qa.index.milvus import layout, terms
 from qa.index.milvus.collection import Collection
+from qa.index.milvus.records import Records
 from qa.index.milvus.remote import RemoteView
 from qa.index.milvus.terms import Delta, Terms
 from qa.index.milvus.view import MilvusView
@@ -138,7 +139,8 @@ def test_weights_are_the_document_side_of_bm25(tmp_path: Path) -> None:
             assert r["sparse"] == terms.PLACEHOLDER
 
 
-def test_a_process_opens_the_collection_without_reading_its_passages(tmp_path: Path) -> None:
+def test_a_process_opens_the_collection_without_reading_its_passages_or_records(tmp_path: Path) -> None:
+    """A replica's start reads the totals, nothing that grows with the corpus; a search reads the records it meets."""
     first = seed_service(tmp_path / "a", CountingEmbedder(), **milvus(tmp_path))
     first.put("robots.txt", ROBOTS.encode())
     reads: Counter[str] = Counter()
@@ -153,9 +155,15 @@ def test_a_process_opens_the_collection_without_reading_its_passages(tmp_path: P
         second = QAService(first.settings.model_copy(update={"docs_dir": tmp_path / "b"}), CountingEmbedder())
         second.start()
         assert isinstance(second.index, RemoteView) and second.index.chunks._view._rows.chunks == []
-        assert reads == Counter({f"kind == {layout.DOCUMENT}": 1})  # the document records, no passage
+        assert reads == Counter()  # no passage, no document record
         assert second.search("机器人馆", 1, "lexical").results[0].doc_id == "robots.txt"
         assert second.search("机器人馆", 3, "hybrid").results
+        assert reads == Counter()  # the records of what it found were read by id
+        records = second.index.manifest.documents
+        assert isinstance(records, Records) and set(records._known) <= set(first.index.manifest.documents)
+        assert len(records) == len(first.index.manifest.documents) and "robots.txt" in records
+        assert [d.doc_id for d in second.documents()] == [d.doc_id for d in first.documents()]  # a listing pages
+        assert "gone.txt" not in records and records.get("gone.txt") is None
     finally:
         Collection.query = query  # type: ignore[method-assign]
 
