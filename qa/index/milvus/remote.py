@@ -103,16 +103,27 @@ class RemoteField:
         self.dfs(list(tokens))
 
     def token_scores(self, tokens: Sequence[str]) -> np.ndarray:
-        out = np.zeros(self.view.size, np.float32)
+        return self.each([tokens])[0]
+
+    def each(self, token_lists: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        """:meth:`token_scores` of each list, in one read of frequencies and one search."""
+        self.dfs([t for tokens in token_lists for t in tokens])
         n = self.view.live_size
-        weights: dict[int, float] = {}
-        for token, df in zip(tokens, self.dfs(tokens), strict=True):
-            if df:  # as the local store: a query's repeated token counts each time
-                term = terms.term_id(self.name, token)
-                weights[term] = weights.get(term, 0.0) + float(np.float32(terms.idf(n, df)))
-        if weights:
-            for row, score in self.view.lexical_hits(weights):
-                out[row] += score
+        queries: list[dict[int, float]] = []
+        for tokens in token_lists:
+            weights: dict[int, float] = {}
+            for token, df in zip(tokens, self.dfs(tokens), strict=True):
+                if df:  # as the local store: a query's repeated token counts each time
+                    term = terms.term_id(self.name, token)
+                    weights[term] = weights.get(term, 0.0) + float(np.float32(terms.idf(n, df)))
+            queries.append(weights)
+        searched = iter(self.view.lexical_hits([q for q in queries if q]))
+        out = []
+        for weights in queries:
+            scores = np.zeros(self.view.size, np.float32)
+            for row, score in next(searched) if weights else []:
+                scores[row] += score
+            out.append(scores)
         return out
 
     def scores(self, query: str) -> tuple[np.ndarray, float]:
@@ -172,17 +183,20 @@ class RemoteView:
             self._df.update({k: found.get(k, 0) for k in missing})
         return [self._df.get(k, 0) for k in keys]
 
-    def lexical_hits(self, weights: dict[int, float]) -> list[tuple[int, float]]:
-        """(row, BM25) of the ``LEXICAL_DEPTH`` best passages for a query vector of idfs, of this view's versions."""
+    def lexical_hits(self, queries: list[dict[int, float]]) -> list[list[tuple[int, float]]]:
+        """For each query vector of idfs, (row, BM25) of its ``LEXICAL_DEPTH`` best passages of this view's versions."""
+        found = self.collection.lexical_search(queries, LEXICAL_DEPTH, _TEXTLESS)
+        known = self.records.fetch(hit["doc_id"] for hits in found for hit in hits)
         out = []
-        found = self.collection.lexical_search(weights, LEXICAL_DEPTH, _TEXTLESS)
-        known = self.records.fetch(hit["doc_id"] for hit in found)
-        for hit in found:
-            if _version(known[hit["doc_id"]]) != layout.version_of(hit):
-                continue  # written since this view: it joins with the next one
-            row = self._rows.add(hit)
-            if row is not None:
-                out.append((row, hit["distance"]))
+        for hits in found:
+            rows = []
+            for hit in hits:
+                if _version(known[hit["doc_id"]]) != layout.version_of(hit):
+                    continue  # written since this view: it joins with the next one
+                row = self._rows.add(hit)
+                if row is not None:
+                    rows.append((row, hit["distance"]))
+            out.append(rows)
         return out
 
     # ------------------------------------------------------------ the IndexView protocol
