@@ -19,7 +19,7 @@ pytest.importorskip("pymilvus", reason="the milvus extra is not installed: pip i
 pytest.importorskip("milvus_lite", reason="the milvus extra is not installed: pip install -e '.[milvus]'")
 
 from qa.index.building import BuildReport
-from qa.index.milvus import layout, terms
+from qa.index.milvus import layout, remote, terms
 from qa.index.milvus.collection import Collection
 from qa.index.milvus.records import Records
 from qa.index.milvus.remote import RemoteView
@@ -218,3 +218,21 @@ def test_qa_index_moves_a_collection_between_the_two_places(tmp_path: Path) -> N
     assert isinstance(back.index, MilvusView)
     collection = back.writer.collection  # type: ignore[attr-defined]
     assert not collection.client.has_collection(str(collection.behind()) + terms.STATS_SUFFIX)
+
+
+def test_a_view_that_met_many_passages_is_replaced_and_ranks_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replica's memory stays bounded: past SEEN passages met, the next look for writes gives searches an empty
+    view, which ranks as the full one did."""
+    service = seed_service(tmp_path, CountingEmbedder(), **milvus(tmp_path))
+    service.put("robots.txt", ROBOTS.encode())
+    service.put("beer.txt", BEER.encode())
+    before = {q: [h.chunk_id for h in service.search(q, 3, "hybrid").results] for q in QUERIES}
+    monkeypatch.setattr(remote, "SEEN", 2)
+    full = service.live.peek()
+    assert isinstance(full, RemoteView) and full.full
+    service.live._every = service.live._next_look = 0.0  # look for writes before every search
+    for query, ranked in before.items():
+        assert [h.chunk_id for h in service.search(query, 3, "hybrid").results] == ranked
+    assert service.live.peek() is not full

@@ -40,6 +40,7 @@ from qa.index.store import WINDOWS_PER_CHUNK, Manifest
 
 LEXICAL_DEPTH = 256  # passages a BM25 search returns: hybrid fuses the best 50, a lexical search its top_k
 SEEN = 20_000  # passages a view keeps before the writer replaces it (memory stays bounded whatever the corpus)
+ROWS = 4 * SEEN  # rows a view can hand out: past SEEN the next look for writes (once a second) replaces it
 SLACK = 1024  # rows beyond the live count: passages of writes that landed since the totals were read
 _DF_CACHE = 200_000
 _FIELDS = [*layout.PASSAGE_FIELDS, "info"]
@@ -155,7 +156,7 @@ class RemoteView:
         self.manifest = Manifest(
             state.model, state.dim, state.chunking, records, state.created_at, state.tokens_version
         )
-        self._rows = _Rows(totals.n + SLACK)
+        self._rows = _Rows(min(totals.n, ROWS) + SLACK)  # score arrays are this long: bounded, whatever the corpus
         self._df: dict[str, int] = {}
         self.chunks = _RemoteChunks(self)
 
