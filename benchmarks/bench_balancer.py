@@ -32,7 +32,7 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from balancer import NGINX, Load, Replica, lost, nginx, stored_documents, tries
+from balancer import NGINX, Attempt, Load, Replica, lost, nginx, stored_documents, tries
 from servers import milvus_lite_server
 
 
@@ -59,6 +59,7 @@ def settle(urls: list[str], want: dict[str, str], timeout: float = 30) -> bool:
 def run(root: Path, warm: float, between: float, after: float, searchers: int, writers: int, lexical: str) -> dict:
     """The whole scenario in ``root``; the figures the table shows."""
     events: dict[str, Any] = {}
+    marks: list[tuple[str, float]] = []  # each kill and each return to ready, when (time.time())
     with milvus_lite_server(root / "milvus") as uri:
         replicas = [Replica(root / name, uri, lexical) for name in ("a", "b")]
         try:
@@ -67,16 +68,18 @@ def run(root: Path, warm: float, between: float, after: float, searchers: int, w
                 events[f"first start {r.url[-5:]}"] = round(r.ready(), 1)
                 say(f"replica {r.url} ready")
             with nginx(root / "nginx", [r.url.removeprefix("http://") for r in replicas]) as url:
-                load = Load(url, searchers, writers)
+                load = Load(url, searchers, writers, milvus=uri)
                 load.start()
                 try:
                     time.sleep(warm)
                     restarts = []
                     for i, r in enumerate(replicas):
                         say(f"SIGKILL {r.url}; {len(load.searches)} searches, {len(load.writes)} writes so far")
+                        marks.append((f"kill {r.url.removeprefix('http://')}", time.time()))
                         r.kill()
                         r.start()  # at once, on the same port: nginx's 503s and refusals go to the other replica
                         restarts.append(r.ready())
+                        marks.append((f"ready {r.url.removeprefix('http://')}", time.time()))
                         say(f"{r.url} ready again after {restarts[-1]:.1f} s")
                         time.sleep(between if i == 0 else after)
                 finally:
@@ -89,6 +92,7 @@ def run(root: Path, warm: float, between: float, after: float, searchers: int, w
                 r.stop()
     statuses = [s for s, _ in load.searches]
     writes = load.writes
+    logged = tries(root / "nginx" / "access.log")
     return {
         "searches": len(statuses),
         "failed searches": sum(s != 200 for s in statuses),
@@ -100,15 +104,65 @@ def run(root: Path, warm: float, between: float, after: float, searchers: int, w
         "writes refused 409": sum(w.status == 409 for w in writes),
         "writes 5xx": {m: sum(w.status >= 500 for w in writes if w.method == m) for m in ("PUT", "DELETE", "POST")},
         "writes without answer": sum(w.status == 0 for w in writes),
+        "unanswered": load.unanswered,
         "write p50 ms": float(np.percentile([w.ms for w in writes], 50)),
         "write p99 ms": float(np.percentile([w.ms for w in writes], 99)),
         "lost writes": lost(writes, held),
         "replicas list what is stored": followed,
         "restart to ready s": [round(s, 1) for s in restarts],
-        "nginx": tries(root / "nginx" / "access.log"),
+        "nginx": {k: v for k, v in logged.items() if k != "writes"},
+        "replicas": [r.url.removeprefix("http://") for r in replicas],
+        "writes answered 5xx": traced(writes, logged["writes"], marks),
         "events": events,
         "load": os.getloadavg()[0],
     }
+
+
+def traced(writes: list[Attempt], lines: dict[str, str], marks: list[tuple[str, float]]) -> list[dict[str, Any]]:
+    """Each write answered 5xx: what it was, what the client got (status, detail, Retry-After), what nginx's line
+    for it says (the replicas it tried, in order, and what each answered: 502 when the replica cut it off or refused
+    it), which kills fell within its lifetime (give or take a second: a kill is marked as it is sent), and whether
+    Milvus held, right after the answer, what the document held before it or what it would leave, or another text."""
+    out = []
+    for n, w in enumerate(writes):
+        if w.status < 500:
+            continue
+        earlier = [a for a in writes[:n] if a.doc_id == w.doc_id]
+        acked = [
+            i for i, a in enumerate(earlier) if 200 <= a.status < 300 or (a.method == "DELETE" and a.status == 404)
+        ]
+        before = {earlier[acked[-1]].sha} if acked else {None}
+        before |= {a.sha for a in earlier[acked[-1] + 1 if acked else 0 :]}  # unacknowledged: may have landed
+        line = lines.get(w.key, "")
+        fields = line.split("|") if line else ["-"] * 9
+        ended = w.at + w.ms / 1000
+        out.append(
+            {
+                "method": w.method,
+                "doc_id": w.doc_id,
+                "key": w.key,
+                "status": w.status,
+                "detail": w.detail,
+                "retry-after": w.retry_after,
+                "ms": round(w.ms),
+                "upstreams": fields[3].split(", "),  # "qa": nginx found no replica left to try
+                "upstream statuses": fields[4].split(", "),
+                "upstream seconds": fields[7].split(", "),
+                "killed meanwhile": [name for name, t in marks if name.startswith("kill") and w.at - 1 < t < ended + 1],
+                "sent, s after": {name: round(w.at - t, 2) for name, t in marks},
+                "stored after": (
+                    None
+                    if not w.checked
+                    else "after"
+                    if w.stored == w.sha
+                    else "before"
+                    if w.stored in before
+                    else "other"
+                ),
+                "nginx": line,
+            }
+        )
+    return out
 
 
 def table(r: dict) -> str:

@@ -7,7 +7,9 @@ embedder (vectors mean nothing here: what is measured is storage and BM25). Milv
 own process, as a replica's Milvus would be. Each replica is then a fresh process that opens the index and answers
 questions of the eval sets:
   open    - seconds from the service object to a loaded index (the replica's start, the model aside);
-  first   - milliseconds of its first hybrid search;
+  first   - milliseconds of its first hybrid search (on Milvus, after another replica's: a server's first sparse
+            search after its start loads the index, seconds that are the server's, reported apart as
+            "server's first search");
   RSS     - MB of the replica process above what it held before opening (Python, qa and numpy imported), after
             opening and after --searches hybrid searches.
 
@@ -24,7 +26,10 @@ statistics are scaled to match (passages, lengths and each document frequency ti
 windows fit in a run: a build through qa fills milvus-lite at a few hundred windows a second here.
 
     python benchmarks/bench_replica.py [--windows 10000,100000] [--searches 200] [--backends local,milvus]
-        [--copies K]
+        [--copies K] [--keep DIR]
+
+--keep DIR keeps each corpus, its builds and its Milvus data in DIR, and a later run with the same arguments
+measures the replicas again without building (a million windows take most of an hour to build here).
 """
 
 from __future__ import annotations
@@ -236,6 +241,13 @@ def child(spec: dict[str, object], questions: list[str], searches: int) -> dict[
     }
 
 
+def replica(spec: dict[str, object], searches: int) -> dict[str, float]:
+    """A replica in a fresh process (:func:`child`): what it measured."""
+    cmd = [sys.executable, __file__, "--child", json.dumps(spec), "--searches", str(searches)]
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True).stdout
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
 def questions() -> list[str]:
     out = []
     for name in ("cmrc2018_dev", "drcd_dev"):
@@ -250,6 +262,7 @@ def main() -> None:
     parser.add_argument("--searches", type=int, default=200)
     parser.add_argument("--backends", default="local,process,milvus", help="of local, process, milvus")
     parser.add_argument("--copies", type=int, default=1, help="grow the BM25-in-Milvus collection K times")
+    parser.add_argument("--keep", help="build into this folder and keep it; a run with the same folder reuses it")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -262,38 +275,52 @@ def main() -> None:
         parser.error("--copies grows the BM25-in-Milvus collection only: use it with --backends milvus")
     rows = []
     for windows in (int(w) for w in args.windows.split(",")):
-        root = Path(tempfile.mkdtemp(prefix=f"qa-replica-{windows}-"))
+        if args.keep:  # one folder per corpus: a later run with the same arguments measures the same build again
+            root = Path(args.keep) / f"{windows}x{args.copies}-{args.backends.replace(',', '-')}"
+            root.mkdir(parents=True, exist_ok=True)
+        else:
+            root = Path(tempfile.mkdtemp(prefix=f"qa-replica-{windows}-"))
+        built = root / "built.json"
         try:
-            made = corpus(root / "docs", windows)
-            documents = len(list((root / "docs").iterdir()))
-            print(f"{made} windows in {documents} documents", file=sys.stderr, flush=True)
             with milvus_lite_server(root / "milvus") as uri:
-                took = build(root, uri, labels)
-                if args.copies > 1:
-                    started = time.perf_counter()
-                    grow(uri, str(BACKENDS[labels[0]]["milvus_collection"]), args.copies)
-                    took[labels[0]] += time.perf_counter() - started
-                    made, documents = made * args.copies, documents * args.copies
+                if built.exists():
+                    made, documents, took = json.loads(built.read_text())
+                    print(f"reusing {root}: {made} windows in {documents} documents", file=sys.stderr, flush=True)
+                else:
+                    shutil.rmtree(root / "docs", ignore_errors=True)
+                    made = corpus(root / "docs", windows)
+                    documents = len(list((root / "docs").iterdir()))
+                    print(f"{made} windows in {documents} documents", file=sys.stderr, flush=True)
+                    took = build(root, uri, labels)
+                    if args.copies > 1:
+                        started = time.perf_counter()
+                        grow(uri, str(BACKENDS[labels[0]]["milvus_collection"]), args.copies)
+                        took[labels[0]] += time.perf_counter() - started
+                        made, documents = made * args.copies, documents * args.copies
+                    if args.keep:
+                        built.write_text(json.dumps([made, documents, took]))
                 for label in labels:
                     spec = {"docs_dir": str(root / "docs"), "index_dir": str(root / f"idx-{len(label)}")}
                     spec |= {"milvus_uri": uri, **BACKENDS[label]}
-                    cmd = [sys.executable, __file__, "--child", json.dumps(spec), "--searches", str(args.searches)]
-                    out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True).stdout
                     row = {"windows": made, "documents": documents, "backend": label, "build_s": took[label]}
-                    rows.append(row | json.loads(out.strip().splitlines()[-1]) | {"load": os.getloadavg()[0]})
+                    if label != "local":  # a replica that searches first warms the server for all that follow
+                        row["server_first_ms"] = replica(spec, 0)["first_ms"]
+                    rows.append(row | replica(spec, args.searches) | {"load": os.getloadavg()[0]})
                     print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
         finally:
-            shutil.rmtree(root, ignore_errors=True)
+            if not args.keep:
+                shutil.rmtree(root, ignore_errors=True)
     print(
-        "| windows (documents) | replica | build (s) | open (s) | first search (ms) | median search (ms) | "
-        f"RSS after open (MB) | RSS after {args.searches} searches (MB) | load |"
+        "| windows (documents) | replica | build (s) | open (s) | server's first search (ms) | first search (ms) | "
+        f"median search (ms) | RSS after open (MB) | RSS after {args.searches} searches (MB) | load |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
+        server = f"{r['server_first_ms']:.0f}" if "server_first_ms" in r else ""
         print(
             f"| {r['windows']:,} ({r['documents']:,}) | {r['backend']} | {r['build_s']:.0f} | {r['open_s']:.2f} | "
-            f"{r['first_ms']:.0f} | {r['median_ms']:.0f} | {r['rss_open_mb']:.1f} | {r['rss_searched_mb']:.1f} | "
-            f"{r['load']:.1f} |"
+            f"{server} | {r['first_ms']:.0f} | {r['median_ms']:.0f} | {r['rss_open_mb']:.1f} | "
+            f"{r['rss_searched_mb']:.1f} | {r['load']:.1f} |"
         )
 
 

@@ -10,6 +10,7 @@ whether the replica that died had stored it, so its client gets the 502 and deci
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import shutil
@@ -46,7 +47,8 @@ pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
-    log_format tries '$request_method|$uri|$status|$upstream_addr|$upstream_status|$request_time';
+    log_format tries '$request_method|$uri|$status|$upstream_addr|$upstream_status|$request_time|$msec|'
+                     '$upstream_response_time|$http_x_attempt';
     access_log {prefix}/access.log tries;
     client_body_temp_path {prefix}/tmp/body;
     proxy_temp_path {prefix}/tmp/proxy;
@@ -163,13 +165,22 @@ def sha(text: str) -> str:
 
 @dataclass
 class Attempt:
-    """One write as its client saw it: what it asked for (``sha`` None: a delete) and what the balancer answered."""
+    """One write as its client saw it: what it asked for (``sha`` None: a delete) and what the balancer answered.
+
+    ``key`` is sent as the X-Attempt header, which nginx's access log records: the line of each 5xx says which
+    replicas nginx tried and what each answered."""
 
     doc_id: str
     method: str
     sha: str | None
     status: int  # 0: no answer (a transport error at the client)
     ms: float
+    at: float = 0.0  # when it was sent (time.time())
+    key: str = ""
+    detail: str | None = None  # the error body's detail, when the answer was not 2xx
+    retry_after: str | None = None
+    checked: bool = False  # after a 409 or 5xx: what Milvus held for the document right after (``stored``)
+    stored: str | None = None
 
 
 @dataclass
@@ -180,8 +191,10 @@ class Load:
     url: str
     searchers: int = 3
     writers: int = 2
+    milvus: str | None = None  # where to read a document's stored state after a write answered 409 or 5xx
     stopping: threading.Event = field(default_factory=threading.Event)
     searches: list[tuple[int, float]] = field(default_factory=list)
+    unanswered: list[str] = field(default_factory=list)  # each request that got no answer: when, what, the error
     writes: list[Attempt] = field(default_factory=list)
     threads: list[threading.Thread] = field(default_factory=list)
 
@@ -197,14 +210,22 @@ class Load:
             t.join()
 
     def _timed(self, client: httpx.Client, method: str, path: str, **kw: Any) -> tuple[int, float, Any]:
+        status, ms, body, _ = self._answer(client, method, path, **kw)
+        return status, ms, body
+
+    def _answer(
+        self, client: httpx.Client, method: str, path: str, **kw: Any
+    ) -> tuple[int, float, Any, httpx.Headers | None]:
+        """Status (0: no answer), milliseconds, body (parsed JSON, else text) and headers of one request."""
         started = time.perf_counter()
         try:
             r = client.request(method, self.url + path, **kw)
-            json = r.headers.get("content-type", "").startswith("application/json")
-            status, body = r.status_code, (r.json() if json else None)
-        except httpx.TransportError:
-            status, body = 0, None
-        return status, (time.perf_counter() - started) * 1000, body
+            is_json = r.headers.get("content-type", "").startswith("application/json")
+            status, body, headers = r.status_code, (r.json() if is_json else r.text), r.headers
+        except httpx.TransportError as exc:
+            status, body, headers = 0, None, None
+            self.unanswered.append(f"{time.strftime('%H:%M:%S')} {method} {path}: {exc!r}")
+        return status, (time.perf_counter() - started) * 1000, body, headers
 
     def _search(self, i: int) -> None:
         with httpx.Client(timeout=180) as client:
@@ -232,15 +253,24 @@ class Load:
                 else:
                     method = "PUT"
                 text = version(doc_id, k)
+                key, at = f"w{i}-{k}", time.time()
+                kw: dict[str, Any] = {"headers": {"X-Attempt": key}}
                 if method == "POST":
-                    status, ms, body = self._timed(client, "POST", "/documents", json={"doc_id": doc_id, "text": text})
+                    path, kw["json"] = "/documents", {"doc_id": doc_id, "text": text}
                 elif method == "PUT":
-                    status, ms, body = self._timed(client, "PUT", f"/documents/{doc_id}", json={"text": text})
+                    path, kw["json"] = f"/documents/{doc_id}", {"text": text}
                 else:
-                    status, ms, body = self._timed(client, "DELETE", f"/documents/{doc_id}")
+                    path = f"/documents/{doc_id}"
+                status, ms, body, headers = self._answer(client, method, path, **kw)
                 if status in (200, 201) and method != "DELETE":
                     assert body["sha256"] == sha(text), (body, doc_id)
-                self.writes.append(Attempt(doc_id, method, None if method == "DELETE" else sha(text), status, ms))
+                attempt = Attempt(doc_id, method, None if method == "DELETE" else sha(text), status, ms, at, key)
+                if not 200 <= status < 300 and status:
+                    attempt.detail = body.get("detail") if isinstance(body, dict) else str(body)[:200]
+                    attempt.retry_after = headers.get("retry-after") if headers is not None else None
+                if (status == 409 or status >= 500) and self.milvus is not None:
+                    attempt.checked, attempt.stored = True, stored_documents(self.milvus, doc_id=doc_id).get(doc_id)
+                self.writes.append(attempt)
                 k += 1
                 time.sleep(rng.uniform(0, 0.2))
 
@@ -262,25 +292,31 @@ def lost(attempts: list[Attempt], stored: dict[str, str]) -> list[str]:
     return out
 
 
-def stored_documents(uri: str, alias: str = "qa_default") -> dict[str, str]:
-    """What Milvus holds behind the alias: each document record's sha256, read straight from Milvus."""
+def stored_documents(uri: str, alias: str = "qa_default", doc_id: str | None = None) -> dict[str, str]:
+    """What Milvus holds behind the alias (of ``doc_id`` only, if given): each document record's sha256, read
+    straight from Milvus."""
     from pymilvus import MilvusClient
 
     client = MilvusClient(uri=uri)
     try:
-        rows = client.query(alias, filter="kind == 1", output_fields=["doc_id", "info"], limit=16384)
+        where = "kind == 1" if doc_id is None else f"kind == 1 and doc_id == {json.dumps(doc_id)}"
+        rows = client.query(alias, filter=where, output_fields=["doc_id", "info"], limit=16384)
         return {r["doc_id"]: r["info"]["sha256"] for r in rows}
     finally:
         client.close()
 
 
 def tries(access_log: Path) -> dict[str, Any]:
-    """From nginx's access log: how many requests it sent on to the other replica, and its 5xx lines (method, path,
-    status, the replicas tried and what each answered, seconds)."""
-    retried, failed = 0, []
+    """From nginx's access log: how many requests it sent on to the other replica, its 5xx lines (method, path,
+    status, the replicas tried, what each answered, seconds, when it ended, each replica's seconds, the client's
+    X-Attempt), and the line of each write by its X-Attempt."""
+    retried, failed, by_key = 0, [], {}
     for line in access_log.read_text().splitlines():
-        _method, _uri, status, _addrs, upstream_status, _t = line.split("|")
+        fields = line.split("|")
+        status, upstream_status, key = fields[2], fields[4], fields[8]
         retried += "," in upstream_status
         if status.startswith("5"):
             failed.append(line)
-    return {"retried": retried, "5xx": failed}
+        if key != "-":
+            by_key[key] = line
+    return {"retried": retried, "5xx": failed, "writes": by_key}

@@ -19,8 +19,9 @@ pytest.importorskip("pymilvus", reason="the milvus extra is not installed: pip i
 pytest.importorskip("milvus_lite", reason="the milvus extra is not installed: pip install -e '.[milvus]'")
 
 from qa.index.building import BuildReport
-from qa.index.milvus import layout, terms
+from qa.index.milvus import layout, remote, terms
 from qa.index.milvus.collection import Collection
+from qa.index.milvus.records import Records
 from qa.index.milvus.remote import RemoteView
 from qa.index.milvus.terms import Delta, Terms
 from qa.index.milvus.view import MilvusView
@@ -73,11 +74,11 @@ def test_bm25_in_milvus_ranks_as_the_local_store(tmp_path: Path) -> None:
     local = seed_service(tmp_path / "local", embedder)
     remote = seed_service(tmp_path / "milvus", embedder, **milvus(tmp_path))
     assert isinstance(remote.index, RemoteView)
-    for query in QUERIES:
+    for query in (*QUERIES, "When does the robot museum open?", "beer festival month"):  # English: a search per term
         for mode in ("lexical", "hybrid"):
             a = local.search(query, 8, mode).results  # type: ignore[arg-type]
             b = remote.search(query, 8, mode).results  # type: ignore[arg-type]
-            assert [h.chunk_id for h in a] == [h.chunk_id for h in b], (query, mode)
+            assert a and [h.chunk_id for h in a] == [h.chunk_id for h in b], (query, mode)
             assert np.allclose([h.score for h in a], [h.score for h in b], atol=1e-5), (query, mode)
             assert [h.text for h in a] == [h.text for h in b]
     a, b = local.ask("机器人馆什么时候开馆"), remote.ask("机器人馆什么时候开馆")
@@ -138,7 +139,8 @@ def test_weights_are_the_document_side_of_bm25(tmp_path: Path) -> None:
             assert r["sparse"] == terms.PLACEHOLDER
 
 
-def test_a_process_opens_the_collection_without_reading_its_passages(tmp_path: Path) -> None:
+def test_a_process_opens_the_collection_without_reading_its_passages_or_records(tmp_path: Path) -> None:
+    """A replica's start reads the totals, nothing that grows with the corpus; a search reads the records it meets."""
     first = seed_service(tmp_path / "a", CountingEmbedder(), **milvus(tmp_path))
     first.put("robots.txt", ROBOTS.encode())
     reads: Counter[str] = Counter()
@@ -153,9 +155,15 @@ def test_a_process_opens_the_collection_without_reading_its_passages(tmp_path: P
         second = QAService(first.settings.model_copy(update={"docs_dir": tmp_path / "b"}), CountingEmbedder())
         second.start()
         assert isinstance(second.index, RemoteView) and second.index.chunks._view._rows.chunks == []
-        assert reads == Counter({f"kind == {layout.DOCUMENT}": 1})  # the document records, no passage
+        assert reads == Counter()  # no passage, no document record
         assert second.search("机器人馆", 1, "lexical").results[0].doc_id == "robots.txt"
         assert second.search("机器人馆", 3, "hybrid").results
+        assert reads == Counter()  # the records of what it found were read by id
+        records = second.index.manifest.documents
+        assert isinstance(records, Records) and set(records._known) <= set(first.index.manifest.documents)
+        assert len(records) == len(first.index.manifest.documents) and "robots.txt" in records
+        assert [d.doc_id for d in second.documents()] == [d.doc_id for d in first.documents()]  # a listing pages
+        assert "gone.txt" not in records and records.get("gone.txt") is None
     finally:
         Collection.query = query  # type: ignore[method-assign]
 
@@ -210,3 +218,21 @@ def test_qa_index_moves_a_collection_between_the_two_places(tmp_path: Path) -> N
     assert isinstance(back.index, MilvusView)
     collection = back.writer.collection  # type: ignore[attr-defined]
     assert not collection.client.has_collection(str(collection.behind()) + terms.STATS_SUFFIX)
+
+
+def test_a_view_that_met_many_passages_is_replaced_and_ranks_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replica's memory stays bounded: past SEEN passages met, the next look for writes gives searches an empty
+    view, which ranks as the full one did."""
+    service = seed_service(tmp_path, CountingEmbedder(), **milvus(tmp_path))
+    service.put("robots.txt", ROBOTS.encode())
+    service.put("beer.txt", BEER.encode())
+    before = {q: [h.chunk_id for h in service.search(q, 3, "hybrid").results] for q in QUERIES}
+    monkeypatch.setattr(remote, "SEEN", 2)
+    full = service.live.peek()
+    assert isinstance(full, RemoteView) and full.full
+    service.live._every = service.live._next_look = 0.0  # look for writes before every search
+    for query, ranked in before.items():
+        assert [h.chunk_id for h in service.search(query, 3, "hybrid").results] == ranked
+    assert service.live.peek() is not full

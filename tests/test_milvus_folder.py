@@ -23,7 +23,7 @@ pytest.importorskip("milvus_lite", reason="the milvus extra is not installed: pi
 
 from qa import cli
 from qa.index.milvus.collection import Collection
-from qa.index.milvus.view import records
+from qa.index.milvus.records import read_all
 from qa.service.core import QAService
 
 pytestmark = pytest.mark.slow  # milvus-lite
@@ -57,7 +57,7 @@ def qa(tmp_path: Path, real_embedder: Any, monkeypatch: pytest.MonkeyPatch) -> R
 
 def held(service: QAService) -> dict[str, str]:
     """What Milvus holds: each document's version (a new one for every write)."""
-    return records(service.writer.collection)[1]  # type: ignore[attr-defined]
+    return read_all(service.writer.collection)[1]  # type: ignore[attr-defined]
 
 
 def found(result: Result) -> set[str]:

@@ -17,7 +17,10 @@ uvicorn's own:
   so a flood of idle, slow or trickling connections cannot lock out clients
   that send their request at once;
 - past ``QA_MAX_CONNECTIONS`` connections, a request gets a JSON 503 with
-  Retry-After (uvicorn's own ``limit_concurrency`` answers in plain text).
+  Retry-After (uvicorn's own ``limit_concurrency`` answers in plain text);
+- a response of known length leaves in one write, head and body together
+  (:class:`_WholeResponse`), so a process killed while answering never leaves
+  a proxy holding a head without its body.
 
 uvicorn's keep-alive timeout closes idle keep-alive connections. A reverse proxy in front
 (see the README) is still the place for TLS and per-client rate limits.
@@ -55,6 +58,64 @@ async def _busy(scope: Any, receive: Any, send: Any) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": 503, "headers": [*headers, (b"retry-after", b"1")]})
     await send({"type": "http.response.body", "body": body})
+
+
+class _WholeResponse(asyncio.Transport):
+    """One request's transport, as its response cycle sees it: the head of a response with a Content-Length waits
+    for the body's first bytes and leaves with them, in one write (uvicorn writes each ASGI message as it comes).
+
+    Between two writes the event loop may run other tasks, or wait for the GIL behind searches in the thread pool,
+    for milliseconds; a replica SIGKILLed then sent a proxy the head of a 200 without its body. nginx, which passes
+    a head on as it gets it, could then no longer send the request to another replica, and its client saw the
+    connection cut mid-answer: a failed search in the balancer test (docs/scaling-out.md). A streamed response
+    (chunked: MCP's events) sends its head at once, as its first bytes may be long in coming; so does
+    ``100 Continue``."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        super().__init__()
+        self._transport = transport
+        self._head = b""
+        self._started = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self._started and bytes(data[:13]) != b"HTTP/1.1 100 ":
+            self._started = True  # the first write but 100 Continue is the head (uvicorn lowercases its names)
+            if b"\r\ncontent-length: " in bytes(data):
+                self._head = bytes(data)
+                return
+        if self._head:
+            head, self._head = self._head, b""
+            data = b"".join((head, data))
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        """Send a head still held: its response ended without body bytes (a HEAD request's)."""
+        if self._head:
+            head, self._head = self._head, b""
+            self._transport.write(head)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._transport.get_extra_info(name, default)
+
+
+def _whole(cycle: Any) -> None:
+    """Give a response cycle a :class:`_WholeResponse`, flushed when its response is complete."""
+    held = _WholeResponse(cycle.transport)
+    cycle.transport = held
+    done = cycle.on_response
+
+    def on_response() -> None:
+        held.flush()
+        done()
+
+    cycle.on_response = on_response
 
 
 def protocol_for(settings: Settings) -> type[HttpToolsProtocol]:
@@ -169,6 +230,7 @@ def protocol_for(settings: Settings) -> type[HttpToolsProtocol]:
             limit = self.limits.max_connections
             if len(self.connections) > limit or len(self.tasks) >= limit:
                 app = _busy
+            _whole(cycle)
             super()._start_asgi_task(cycle, app)
 
     return GuardedHttpTools

@@ -176,6 +176,9 @@ class Field:
                 out[base + rows] += np.where(live[rows], scores, np.float32(0))
         return out
 
+    def each(self, token_lists: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        return [self.token_scores(tokens) for tokens in token_lists]
+
     def scores(self, query: str) -> tuple[np.ndarray, float]:
         """BM25 of every row for ``query``'s tokens, and its :meth:`ceiling`."""
         tokens = self.tokenize(query)

@@ -39,6 +39,10 @@ class Lexical(Protocol):
 
     def token_scores(self, tokens: Sequence[str]) -> np.ndarray: ...  # summed BM25 per row (0: no match, deleted)
 
+    def each(self, token_lists: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        """:meth:`token_scores` of each list: one search for all where that is a remote one."""
+        ...
+
     def scores(self, query: str) -> tuple[np.ndarray, float]: ...  # token_scores of the query's tokens, its ceiling
 
 

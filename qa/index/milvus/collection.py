@@ -22,6 +22,7 @@ from qa.index.milvus.terms import Delta, Totals
 
 BATCH = 512  # entities per insert call (a request stays well under gRPC's 64 MB)
 MAX_LIMIT = 16384  # Milvus' largest top-k and query page
+RECORD = ["doc_id", "metadata", "info"]  # a document record's fields
 
 
 class Collection:
@@ -225,6 +226,20 @@ class Collection:
         )
         return [r["info"] | {"id": r["id"]} for r in rows]
 
+    def records(self, name: str, doc_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The records of those of ``doc_ids`` stored in collection ``name``, by document: read by id, not by filter."""
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(doc_ids), BATCH * 4):
+            ids = [layout.record_id(d) for d in doc_ids[i : i + BATCH * 4]]
+            rows = self._call("reading document records", self.client.get, name, ids=ids, output_fields=RECORD)
+            out.update((r["doc_id"], r) for r in rows)
+        return out
+
+    def count(self, expr: str, name: str | None = None) -> int:
+        """How many entities match ``expr``, counted by Milvus."""
+        rows = self._call("counting", self.client.query, name or self.alias, filter=expr, output_fields=["count(*)"])
+        return int(rows[0]["count(*)"]) if rows else 0
+
     def window_ids(self, doc_id: str) -> list[str]:
         expr = f"kind == {layout.WINDOW} and doc_id == {layout.quoted([doc_id])[1:-1]}"
         return [r["id"] for r in self.query(expr, ["id"])]
@@ -351,24 +366,29 @@ class Collection:
         self._call("writing the stats", self.client.upsert, stats, [totals.entity()])
         return totals
 
-    def lexical_search(self, weights: dict[int, float], limit: int, fields: list[str]) -> list[dict[str, Any]]:
-        """The ``limit`` passages of highest BM25 for a query vector of idfs: each its ``fields`` and ``distance``."""
+    def lexical_search(
+        self, queries: list[dict[int, float]], limit: int, fields: list[str]
+    ) -> list[list[dict[str, Any]]]:
+        """For each query vector of idfs, the ``limit`` passages of highest BM25: each its ``fields`` and ``distance``.
+        All in one call (Milvus searches several query vectors at once)."""
+        if not queries:
+            return []
         found = self._call(
             "searching the terms",
             self.client.search,
             self.alias,
-            data=[weights],
+            data=queries,
             anns_field="sparse",
             limit=min(limit, MAX_LIMIT),
             filter=f"kind == {layout.WINDOW} and window == 0",
             output_fields=fields,
             search_params={"metric_type": "IP"},
         )
-        return [h["entity"] | {"distance": float(h["distance"])} for h in found[0]]
+        return [[h["entity"] | {"distance": float(h["distance"])} for h in hits] for hits in found]
 
-    def query_few(self, expr: str, fields: list[str], limit: int) -> list[dict[str, Any]]:
-        """At most ``limit`` entities matching ``expr``, in one call (a query iterator takes three)."""
-        rows = self._call(
-            "reading", self.client.query, self.alias, filter=expr, output_fields=fields, limit=min(limit, MAX_LIMIT)
-        )
-        return list(rows)
+    def get(self, ids: list[str], fields: list[str]) -> list[dict[str, Any]]:
+        """The entities of ``ids`` that exist, read by primary key (a filter on another field scans the collection)."""
+        out: list[dict[str, Any]] = []
+        for i in range(0, len(ids), BATCH * 4):
+            out += self._call("reading", self.client.get, self.alias, ids=ids[i : i + BATCH * 4], output_fields=fields)
+        return out

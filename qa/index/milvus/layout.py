@@ -97,6 +97,10 @@ def window_id(chunk_id: str, k: int) -> str:
     return f"w:{chunk_id}:{k}"
 
 
+def record_id(doc_id: str) -> str:
+    return f"d:{doc_id}"
+
+
 def document_entities(
     doc_id: str,
     entry: DocEntry,
@@ -136,7 +140,9 @@ def document_entities(
 
     info = {"sha256": entry.sha256, "chunks": entry.chunks, "version": version}
     rows.append(
-        _entity(f"d:{doc_id}", DOCUMENT, np.zeros(dim, np.float32), doc_id=doc_id, metadata=entry.metadata, info=info)
+        _entity(
+            record_id(doc_id), DOCUMENT, np.zeros(dim, np.float32), doc_id=doc_id, metadata=entry.metadata, info=info
+        )
     )
     if weights is not None:
         rows = [r if "sparse" in r else r | {"sparse": dict(PLACEHOLDER)} for r in rows]

@@ -1,8 +1,8 @@
 """What searches read when BM25 lives in Milvus too (QA_MILVUS_LEXICAL=milvus): an :class:`~qa.index.view.IndexView`
 that holds no passages.
 
-A view starts from the document records and the corpus totals, not the
-passages: BM25 is a search on the passages' sparse term weights
+A view starts from the corpus totals alone, not the passages nor the
+document records (``records.py`` reads those its searches meet): BM25 is a search on the passages' sparse term weights
 (``terms.py``) with the query's idfs, read from the stats collection as
 tokens are met and cached until the next write. Rows are handed out to
 passages as searches meet them, so a view holds the passages its searches
@@ -32,15 +32,16 @@ from qa.index.lexical import tokenize
 from qa.index.milvus import layout, terms
 from qa.index.milvus.collection import Collection
 from qa.index.milvus.layout import State
+from qa.index.milvus.records import Known, Records
 from qa.index.milvus.terms import Totals
 from qa.index.milvus.view import best_windows
 from qa.index.postings import K1
-from qa.index.segment import DocEntry
 from qa.index.store import WINDOWS_PER_CHUNK, Manifest
 
 LEXICAL_DEPTH = 256  # passages a BM25 search returns: hybrid fuses the best 50, a lexical search its top_k
 SEEN = 20_000  # passages a view keeps before the writer replaces it (memory stays bounded whatever the corpus)
-SLACK = 1024  # rows beyond the live count: passages of a write that landed between reading records and totals
+ROWS = 4 * SEEN  # rows a view can hand out: past SEEN the next look for writes (once a second) replaces it
+SLACK = 1024  # rows beyond the live count: passages of writes that landed since the totals were read
 _DF_CACHE = 200_000
 _FIELDS = [*layout.PASSAGE_FIELDS, "info"]
 _TEXTLESS = [f for f in _FIELDS if f != "text"]
@@ -103,16 +104,27 @@ class RemoteField:
         self.dfs(list(tokens))
 
     def token_scores(self, tokens: Sequence[str]) -> np.ndarray:
-        out = np.zeros(self.view.size, np.float32)
+        return self.each([tokens])[0]
+
+    def each(self, token_lists: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        """:meth:`token_scores` of each list, in one read of frequencies and one search."""
+        self.dfs([t for tokens in token_lists for t in tokens])
         n = self.view.live_size
-        weights: dict[int, float] = {}
-        for token, df in zip(tokens, self.dfs(tokens), strict=True):
-            if df:  # as the local store: a query's repeated token counts each time
-                term = terms.term_id(self.name, token)
-                weights[term] = weights.get(term, 0.0) + float(np.float32(terms.idf(n, df)))
-        if weights:
-            for row, score in self.view.lexical_hits(weights):
-                out[row] += score
+        queries: list[dict[int, float]] = []
+        for tokens in token_lists:
+            weights: dict[int, float] = {}
+            for token, df in zip(tokens, self.dfs(tokens), strict=True):
+                if df:  # as the local store: a query's repeated token counts each time
+                    term = terms.term_id(self.name, token)
+                    weights[term] = weights.get(term, 0.0) + float(np.float32(terms.idf(n, df)))
+            queries.append(weights)
+        searched = iter(self.view.lexical_hits([q for q in queries if q]))
+        out = []
+        for weights in queries:
+            scores = np.zeros(self.view.size, np.float32)
+            for row, score in next(searched) if weights else []:
+                scores[row] += score
+            out.append(scores)
         return out
 
     def scores(self, query: str) -> tuple[np.ndarray, float]:
@@ -136,27 +148,24 @@ class RemoteView:
         collection: Collection,
         name: str,
         state: State,
-        documents: dict[str, DocEntry],
-        versions: dict[str, str],
+        records: Records,
         totals: Totals,
     ) -> None:
-        self.collection, self.name, self.state, self.versions, self.totals = collection, name, state, versions, totals
+        self.collection, self.name, self.state, self.records, self.totals = collection, name, state, records, totals
+        self.versions = records.versions
         self.manifest = Manifest(
-            state.model, state.dim, state.chunking, documents, state.created_at, state.tokens_version
+            state.model, state.dim, state.chunking, records, state.created_at, state.tokens_version
         )
-        self._rows = _Rows(totals.n + SLACK)
+        self._rows = _Rows(min(totals.n, ROWS) + SLACK)  # score arrays are this long: bounded, whatever the corpus
         self._df: dict[str, int] = {}
         self.chunks = _RemoteChunks(self)
 
     @classmethod
     def read(cls, collection: Collection, state: State) -> RemoteView:
-        """The collection's document records and BM25 totals: nothing of its passages."""
-        from qa.index.milvus.view import records
-
+        """The collection's BM25 totals: nothing of its passages, and its document records only as searches meet them."""
         name = collection.behind()
         assert name is not None
-        documents, versions = records(collection)
-        return cls(collection, name, state, documents, versions, collection.totals(name))
+        return cls(collection, name, state, Records(collection, name), collection.totals(name))
 
     @property
     def full(self) -> bool:
@@ -175,15 +184,20 @@ class RemoteView:
             self._df.update({k: found.get(k, 0) for k in missing})
         return [self._df.get(k, 0) for k in keys]
 
-    def lexical_hits(self, weights: dict[int, float]) -> list[tuple[int, float]]:
-        """(row, BM25) of the ``LEXICAL_DEPTH`` best passages for a query vector of idfs, of this view's versions."""
+    def lexical_hits(self, queries: list[dict[int, float]]) -> list[list[tuple[int, float]]]:
+        """For each query vector of idfs, (row, BM25) of its ``LEXICAL_DEPTH`` best passages of this view's versions."""
+        found = self.collection.lexical_search(queries, LEXICAL_DEPTH, _TEXTLESS)
+        known = self.records.fetch(hit["doc_id"] for hits in found for hit in hits)
         out = []
-        for hit in self.collection.lexical_search(weights, LEXICAL_DEPTH, _TEXTLESS):
-            if self.versions.get(hit["doc_id"]) != layout.version_of(hit):
-                continue  # written since this view: it joins with the next one
-            row = self._rows.add(hit)
-            if row is not None:
-                out.append((row, hit["distance"]))
+        for hits in found:
+            rows = []
+            for hit in hits:
+                if _version(known[hit["doc_id"]]) != layout.version_of(hit):
+                    continue  # written since this view: it joins with the next one
+                row = self._rows.add(hit)
+                if row is not None:
+                    rows.append((row, hit["distance"]))
+            out.append(rows)
         return out
 
     # ------------------------------------------------------------ the IndexView protocol
@@ -219,12 +233,13 @@ class RemoteView:
         return self._read_rows(doc_ids, _TEXTLESS)
 
     def _read_rows(self, doc_ids: Sequence[str], fields: list[str]) -> list[int]:
-        wanted = [d for d in doc_ids if d in self.versions]
+        known = self.records.fetch(doc_ids)
+        wanted = [d for d in doc_ids if known[d] is not None]
         found = []
         for i in range(0, len(wanted), 256):
             expr = f"kind == {layout.WINDOW} and window == 0 and doc_id in {layout.quoted(wanted[i : i + 256])}"
             found += [
-                r for r in self.collection.query(expr, fields) if self.versions[r["doc_id"]] == layout.version_of(r)
+                r for r in self.collection.query(expr, fields) if _version(known[r["doc_id"]]) == layout.version_of(r)
             ]
         found.sort(key=lambda r: (r["doc_id"], int(r["start"]), r["chunk_id"]))
         return [row for row in (self._rows.add(r) for r in found) if row is not None]
@@ -241,12 +256,10 @@ class RemoteView:
 
     def _complete(self, rows: Iterable[int]) -> None:
         """Read the text of those of ``rows`` searches met by their id only (a search returns no text: most
-        candidates are never shown)."""
+        candidates are never shown), by the primary key of each one's first window, which carries it."""
         wanted = sorted({self._rows.chunks[r].chunk_id for r in rows if r in self._rows.textless})
-        for i in range(0, len(wanted), 256):
-            expr = f"kind == {layout.WINDOW} and window == 0 and chunk_id in {layout.quoted(wanted[i : i + 256])}"
-            for entity in self.collection.query_few(expr, _FIELDS, 256):  # a passage has one first window
-                self._rows.add(entity)
+        for entity in self.collection.get([layout.window_id(c, 0) for c in wanted], _FIELDS):
+            self._rows.add(entity)
 
     def dense(self, qvec: np.ndarray, depth: int, only: np.ndarray | None = None) -> dict[int, float]:
         """The best window score of the ``depth`` nearest live chunks (among rows ``only``), best first."""
@@ -257,8 +270,9 @@ class RemoteView:
             doc_ids = sorted({self._rows.chunks[r].doc_id for r in allowed})
         best: dict[int, float] = {}
         found = self.collection.search_entities(qvec, depth * WINDOWS_PER_CHUNK, doc_ids, None, _TEXTLESS)
+        known = self.records.fetch(hit["doc_id"] for hit in found)
         for hit in found:
-            if self.versions.get(hit["doc_id"]) != layout.version_of(hit):
+            if _version(known[hit["doc_id"]]) != layout.version_of(hit):
                 continue
             row = self._rows.add(hit)
             if row is None or row in best or (allowed is not None and row not in allowed):
@@ -273,6 +287,11 @@ class RemoteView:
         if not rows:
             return {}
         return best_windows(self.collection, self.manifest, qvec, {r: self._rows.chunks[r] for r in rows})
+
+
+def _version(known: Known) -> str | None:
+    """A record's version (None: no such document, so none of its windows is kept)."""
+    return known[1] if known is not None else None
 
 
 class _RemoteChunks:

@@ -13,7 +13,7 @@ following a write costs what it changed, not the corpus.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -26,6 +26,7 @@ from qa.index.lexical import CJK_CHAR, tokenize
 from qa.index.milvus import layout
 from qa.index.milvus.collection import Collection
 from qa.index.milvus.layout import State
+from qa.index.milvus.records import read_all
 from qa.index.postings import Field, Postings
 from qa.index.segment import DocEntry
 from qa.index.store import WINDOWS_PER_CHUNK, Manifest
@@ -79,13 +80,7 @@ def check(state: State, model: str, dim: int, alias: str) -> None:
         )
 
 
-def records(collection: Collection) -> tuple[dict[str, DocEntry], dict[str, str]]:
-    """Each document's record and version."""
-    rows = list(collection.query(f"kind == {layout.DOCUMENT}", ["doc_id", "metadata", "info"]))
-    return {r["doc_id"]: layout.doc_entry(r) for r in rows}, {r["doc_id"]: layout.version_of(r) for r in rows}
-
-
-def passages(collection: Collection, expr: str, versions: dict[str, str]) -> list[Chunk]:
+def passages(collection: Collection, expr: str, versions: Mapping[str, str]) -> list[Chunk]:
     """The passages matching ``expr`` of each document's version in ``versions``, and no other.
 
     A reader that meets a write halfway (its new windows upserted, its stale
@@ -119,7 +114,7 @@ class MilvusView:
     @classmethod
     def read(cls, collection: Collection, state: State) -> MilvusView:
         """The whole collection: every document record and passage (window 0 carries the text)."""
-        documents, versions = records(collection)
+        documents, versions = read_all(collection)
         chunks = passages(collection, f"kind == {layout.WINDOW} and window == 0", versions)
         chunks.sort(key=lambda c: (c.doc_id, c.start, c.chunk_id))
         part = Part.build(chunks)

@@ -34,7 +34,7 @@ import secrets
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict
 
@@ -53,9 +53,10 @@ from qa.index.milvus import agreement, layout, lease, marks
 from qa.index.milvus.client import where
 from qa.index.milvus.collection import Collection
 from qa.index.milvus.layout import State
+from qa.index.milvus.records import Records, read_all
 from qa.index.milvus.remote import RemoteView
 from qa.index.milvus.terms import Delta, Terms, Totals
-from qa.index.milvus.view import MilvusView, Part, check, passages, records
+from qa.index.milvus.view import MilvusView, Part, check, passages
 from qa.index.segment import DocEntry, Segment
 from qa.index.writer import BaseWriter
 from qa.ingest import folder
@@ -158,7 +159,7 @@ class MilvusWriter(BaseWriter[View]):
 
     def _catch_up(self, current: MilvusView, state: State) -> MilvusView:
         """``current`` with what other writers changed: only the passages of documents written since are read."""
-        now, versions = records(self.collection)
+        now, versions = read_all(self.collection)
         old = current.manifest.documents
         fresh = sorted(d for d, v in versions.items() if current.versions.get(d) != v or old.get(d) != now[d])
         gone = (set(old) - set(now)) | {d for d in fresh if d in old}
@@ -189,7 +190,7 @@ class MilvusWriter(BaseWriter[View]):
         """Refuse now a rebuild from the docs folder that its start would refuse (``agreement.py``), so a request
         answers 409 at once rather than with a job that fails; the start checks again, under the lease."""
         if self.collection.exists():
-            stored, _ = records(self.collection)
+            stored, _ = read_all(self.collection)
             docs = folder.read_folder(self.settings.docs_dir)
             agreement.require(stored, docs, self.settings.docs_dir, self.collection.alias, rebuild=True)
 
@@ -225,17 +226,18 @@ class MilvusWriter(BaseWriter[View]):
             if rebuild or moved or previous is None or not building.compatible(previous, self.embedder, self.params):
                 began = self._start(timeout)  # before the folder is read: any write later than this is carried over
                 docs = folder.read_folder(self.settings.docs_dir) if docs is None else docs
-                report = _plan(previous, docs)
+                report = _plan(_every(previous), docs)
                 self._build(docs, report, progress, began=began, agree=not from_folder)
                 return report
             docs = folder.read_folder(self.settings.docs_dir) if docs is None else docs
             with self._leased(timeout):
                 previous = self.on_disk()  # again: another process may have written before the lease was ours
                 assert previous is not None
+                stored = _every(previous)
                 if not from_folder:  # checked under the lease: no write through another replica falls after it
                     alias = self.collection.alias
-                    agreement.require(previous.manifest.documents, docs, self.settings.docs_dir, alias, rebuild=False)
-                report = _plan(previous, docs)
+                    agreement.require(stored, docs, self.settings.docs_dir, alias, rebuild=False)
+                report = _plan(stored, docs)
                 if report.touched or previous.manifest.tokens_version != TOKENS_VERSION:
                     wanted = set(report.added) | set(report.changed)
                     upserts = [d for d in docs if d.doc_id in wanted]
@@ -257,6 +259,8 @@ class MilvusWriter(BaseWriter[View]):
             return report
         report = BuildReport()
         old = previous.manifest.documents
+        if isinstance(previous, RemoteView):  # one read for every record the write needs, not one each
+            previous.records.fetch([*(d.doc_id for d in upserts), *removes])
         for doc in upserts:
             (report.added if doc.doc_id not in old else report.changed).append(doc.doc_id)
         report.removed = [d for d in removes if d in old]
@@ -285,18 +289,24 @@ class MilvusWriter(BaseWriter[View]):
         fresh = iter(building.encode_all(embedder, texts, progress))
         report.embedded = len(texts)
         try:
-            documents, versions, added, stats = self._store(previous, pieces, fresh, removes, embedder)
+            written, added, stats = self._store(previous, pieces, fresh, removes, embedder)
         except BaseException:
             self._renew_anyway(previous.state.lexical)
             raise
         state = self._state_now(previous.state.lexical)
         self.collection.write(None, [state.entity()])  # last: other processes follow once the write is whole
-        gone = {d.doc_id for d in upserts if d.doc_id in old} | set(removes)
         view: View
         if isinstance(previous, RemoteView):
             assert stats is not None
-            view = RemoteView(self.collection, previous.name, state, documents, versions, stats.totals)
+            view = RemoteView(
+                self.collection, previous.name, state, previous.records.changed(written, removes), stats.totals
+            )
         else:
+            gone = {d.doc_id for d in upserts if d.doc_id in old} | set(removes)
+            documents = {d: e for d, e in old.items() if d not in gone} | {d: e for d, (e, _) in written.items()}
+            versions = {d: v for d, v in previous.versions.items() if d not in gone} | {
+                d: v for d, (_, v) in written.items()
+            }
             view = previous.changed(state, documents, gone, added, versions)
         report.chunks = view.live_size
         self.live.set(view)
@@ -308,11 +318,11 @@ class MilvusWriter(BaseWriter[View]):
         fresh: Iterator[np.ndarray],
         removes: list[str],
         embedder: Embedder,
-    ) -> tuple[dict[str, DocEntry], dict[str, str], list[Chunk], _Stats | None]:
-        """Write each document's entities, then delete ``removes``: the documents and versions stored after, the
+    ) -> tuple[dict[str, tuple[DocEntry, str]], list[Chunk], _Stats | None]:
+        """Write each document's entities, then delete ``removes``: each document written's record and version, the
         passages added, and the statistics when BM25 lives in Milvus."""
         old = previous.manifest.documents
-        documents, versions = dict(old), dict(previous.versions)
+        written: dict[str, tuple[DocEntry, str]] = {}
         added: list[Chunk] = []
         stats = _Stats(self.collection, previous) if isinstance(previous, RemoteView) else None
         for doc, chunks, windows in pieces:
@@ -327,8 +337,7 @@ class MilvusWriter(BaseWriter[View]):
             self.collection.delete_ids(sorted(stale - {r["id"] for r in rows}))
             if stats is not None:
                 stats.commit()
-            documents[doc.doc_id] = entry
-            versions[doc.doc_id] = layout.version_of(rows[-1])
+            written[doc.doc_id] = entry, layout.version_of(rows[-1])
             added += chunks
         if self._lease is not None and removes:
             self._lease.check()
@@ -339,10 +348,7 @@ class MilvusWriter(BaseWriter[View]):
         self.collection.delete_documents(removes)
         if stats is not None:
             stats.commit()
-        for doc_id in removes:
-            documents.pop(doc_id, None)
-            versions.pop(doc_id, None)
-        return documents, versions, added, stats
+        return written, added, stats
 
     def _renew_anyway(self, lexical: str) -> None:
         """After a write failed midway (Milvus failed, or the lease lapsed: 409), renew the state all the same.
@@ -449,7 +455,8 @@ class MilvusWriter(BaseWriter[View]):
             return
         report.chunks = len(chunks_all)
         if weigh is not None:
-            self.live.set(RemoteView(self.collection, name, state, documents, versions, self.collection.totals(name)))
+            records = Records(self.collection, name, count=len(documents))  # none kept: a replica holds no corpus
+            self.live.set(RemoteView(self.collection, name, state, records, self.collection.totals(name)))
             return
         chunks_all.sort(key=lambda c: (c.doc_id, c.start, c.chunk_id))
         self.live.set(
@@ -546,10 +553,14 @@ class _Stats:
         self.pending = Delta()
 
 
-def _plan(previous: View | None, docs: list[Document]) -> BuildReport:
-    """What bringing the collection in line with ``docs`` adds, changes, keeps and removes."""
+def _every(view: View | None) -> dict[str, DocEntry]:
+    """Every document record of ``view``, in one pass (a replica with BM25 in Milvus reads them only when asked)."""
+    return dict(view.manifest.documents.items()) if view is not None else {}
+
+
+def _plan(old: Mapping[str, DocEntry], docs: list[Document]) -> BuildReport:
+    """What bringing the collection (its records ``old``) in line with ``docs`` adds, changes, keeps and removes."""
     report = BuildReport()
-    old = previous.manifest.documents if previous is not None else {}
     for doc in docs:
         entry = old.get(doc.doc_id)
         if entry is None:
