@@ -123,8 +123,12 @@ def test_rankings_match_the_local_store(tmp_path: Path) -> None:
     assert a.answer == b.answer
 
 
-def test_a_rebuild_fills_a_new_collection_and_searches_never_fail(tmp_path: Path) -> None:
-    service = seed_service(tmp_path, CountingEmbedder(), **milvus(tmp_path))
+@pytest.mark.parametrize("lexical", ["process", "milvus"])
+def test_a_rebuild_fills_a_new_collection_and_searches_never_fail(tmp_path: Path, lexical: str) -> None:
+    """Searches during two rebuilds all find the passage: a view searches the collection it was read from, not
+    the alias (with BM25 in Milvus, a view reading the new collection's windows through the alias kept none of
+    them, as their versions were not its records')."""
+    service = seed_service(tmp_path, CountingEmbedder(), **milvus(tmp_path, milvus_lexical=lexical))
     collection = service.writer.collection  # type: ignore[attr-defined]
     first = collection.behind()
     errors: list[BaseException] = []
@@ -154,7 +158,7 @@ def test_a_rebuild_fills_a_new_collection_and_searches_never_fail(tmp_path: Path
     assert not errors and searched > 0
     assert collection.behind() not in (None, first)
     # The collection a rebuild replaced stays for searches that resolved the alias before the switch, then goes.
-    names = [n for n in collection.client.list_collections() if n.startswith("qa_default_")]
+    names = [n for n in collection.client.list_collections() if n.startswith("qa_default_") and len(n) == 19]
     assert len(names) == 2 and first not in names
 
 

@@ -245,14 +245,19 @@ class Collection:
         return [r["id"] for r in self.query(expr, ["id"])]
 
     def search(
-        self, qvec: np.ndarray, limit: int, doc_ids: list[str] | None = None, chunk_ids: list[str] | None = None
+        self,
+        qvec: np.ndarray,
+        limit: int,
+        doc_ids: list[str] | None = None,
+        chunk_ids: list[str] | None = None,
+        name: str | None = None,
     ) -> list[tuple[str, float]]:
         """(chunk id, inner product) of the ``limit`` nearest windows, only of ``doc_ids`` / ``chunk_ids`` when given.
 
         Scoring given chunks is a filtered search too: it returns only scores,
         where reading their vectors back to score here takes ten times longer.
         """
-        found = self.search_entities(qvec, limit, doc_ids, chunk_ids, ["chunk_id"])
+        found = self.search_entities(qvec, limit, doc_ids, chunk_ids, ["chunk_id"], name)
         return [(h["chunk_id"], h["distance"]) for h in found]
 
     def search_entities(
@@ -262,8 +267,9 @@ class Collection:
         doc_ids: list[str] | None,
         chunk_ids: list[str] | None,
         fields: list[str],
+        name: str | None = None,
     ) -> list[dict[str, Any]]:
-        """:meth:`search`, each hit its ``fields`` and ``distance``."""
+        """:meth:`search`, each hit its ``fields`` and ``distance`` (in collection ``name``, or the alias')."""
         expr = f"kind == {layout.WINDOW}"
         if doc_ids is not None:
             expr += f" and doc_id in {layout.quoted(doc_ids)}"
@@ -275,7 +281,7 @@ class Collection:
         found = self._call(
             "searching",
             self.client.search,
-            self.alias,
+            name or self.alias,
             data=[qvec.astype(np.float32).tolist()],
             anns_field="vector",
             limit=min(limit, MAX_LIMIT),
@@ -367,7 +373,7 @@ class Collection:
         return totals
 
     def lexical_search(
-        self, queries: list[dict[int, float]], limit: int, fields: list[str]
+        self, queries: list[dict[int, float]], limit: int, fields: list[str], name: str | None = None
     ) -> list[list[dict[str, Any]]]:
         """For each query vector of idfs, the ``limit`` passages of highest BM25: each its ``fields`` and ``distance``.
         All in one call (Milvus searches several query vectors at once)."""
@@ -376,7 +382,7 @@ class Collection:
         found = self._call(
             "searching the terms",
             self.client.search,
-            self.alias,
+            name or self.alias,
             data=queries,
             anns_field="sparse",
             limit=min(limit, MAX_LIMIT),
@@ -386,9 +392,10 @@ class Collection:
         )
         return [[h["entity"] | {"distance": float(h["distance"])} for h in hits] for hits in found]
 
-    def get(self, ids: list[str], fields: list[str]) -> list[dict[str, Any]]:
+    def get(self, ids: list[str], fields: list[str], name: str | None = None) -> list[dict[str, Any]]:
         """The entities of ``ids`` that exist, read by primary key (a filter on another field scans the collection)."""
         out: list[dict[str, Any]] = []
         for i in range(0, len(ids), BATCH * 4):
-            out += self._call("reading", self.client.get, self.alias, ids=ids[i : i + BATCH * 4], output_fields=fields)
+            batch = ids[i : i + BATCH * 4]
+            out += self._call("reading", self.client.get, name or self.alias, ids=batch, output_fields=fields)
         return out

@@ -186,7 +186,7 @@ class RemoteView:
 
     def lexical_hits(self, queries: list[dict[int, float]]) -> list[list[tuple[int, float]]]:
         """For each query vector of idfs, (row, BM25) of its ``LEXICAL_DEPTH`` best passages of this view's versions."""
-        found = self.collection.lexical_search(queries, LEXICAL_DEPTH, _TEXTLESS)
+        found = self.collection.lexical_search(queries, LEXICAL_DEPTH, _TEXTLESS, self.name)
         known = self.records.fetch(hit["doc_id"] for hits in found for hit in hits)
         out = []
         for hits in found:
@@ -239,7 +239,9 @@ class RemoteView:
         for i in range(0, len(wanted), 256):
             expr = f"kind == {layout.WINDOW} and window == 0 and doc_id in {layout.quoted(wanted[i : i + 256])}"
             found += [
-                r for r in self.collection.query(expr, fields) if _version(known[r["doc_id"]]) == layout.version_of(r)
+                r
+                for r in self.collection.query(expr, fields, self.name)
+                if _version(known[r["doc_id"]]) == layout.version_of(r)
             ]
         found.sort(key=lambda r: (r["doc_id"], int(r["start"]), r["chunk_id"]))
         return [row for row in (self._rows.add(r) for r in found) if row is not None]
@@ -258,7 +260,7 @@ class RemoteView:
         """Read the text of those of ``rows`` searches met by their id only (a search returns no text: most
         candidates are never shown), by the primary key of each one's first window, which carries it."""
         wanted = sorted({self._rows.chunks[r].chunk_id for r in rows if r in self._rows.textless})
-        for entity in self.collection.get([layout.window_id(c, 0) for c in wanted], _FIELDS):
+        for entity in self.collection.get([layout.window_id(c, 0) for c in wanted], _FIELDS, self.name):
             self._rows.add(entity)
 
     def dense(self, qvec: np.ndarray, depth: int, only: np.ndarray | None = None) -> dict[int, float]:
@@ -269,7 +271,7 @@ class RemoteView:
             allowed = set(only.tolist())
             doc_ids = sorted({self._rows.chunks[r].doc_id for r in allowed})
         best: dict[int, float] = {}
-        found = self.collection.search_entities(qvec, depth * WINDOWS_PER_CHUNK, doc_ids, None, _TEXTLESS)
+        found = self.collection.search_entities(qvec, depth * WINDOWS_PER_CHUNK, doc_ids, None, _TEXTLESS, self.name)
         known = self.records.fetch(hit["doc_id"] for hit in found)
         for hit in found:
             if _version(known[hit["doc_id"]]) != layout.version_of(hit):
@@ -286,7 +288,7 @@ class RemoteView:
         """The best window score of each of ``rows``."""
         if not rows:
             return {}
-        return best_windows(self.collection, self.manifest, qvec, {r: self._rows.chunks[r] for r in rows})
+        return best_windows(self.collection, self.manifest, qvec, {r: self._rows.chunks[r] for r in rows}, self.name)
 
 
 def _version(known: Known) -> str | None:

@@ -231,7 +231,7 @@ class MilvusView:
 
 
 def best_windows(
-    collection: Collection, manifest: Manifest, qvec: np.ndarray, chunks: dict[int, Chunk]
+    collection: Collection, manifest: Manifest, qvec: np.ndarray, chunks: dict[int, Chunk], name: str | None = None
 ) -> dict[int, float]:
     """The best window score of each passage of ``chunks`` (by row), in one search over just their windows."""
     wanted = {c.chunk_id: r for r, c in chunks.items()}
@@ -239,7 +239,7 @@ def best_windows(
     # At least their window count; a passage read without its text counts by its offsets.
     depth = sum((len(c.text) or c.end - c.start) // step + 2 for c in chunks.values())
     out: dict[int, float] = {}
-    for chunk_id, score in collection.search(qvec, depth, chunk_ids=sorted(wanted)):
+    for chunk_id, score in collection.search(qvec, depth, chunk_ids=sorted(wanted), name=name):
         row = wanted[chunk_id]
         out[row] = max(out.get(row, -1.0), score)
     return out
