@@ -71,13 +71,15 @@ class Records(Mapping[str, DocEntry]):
     def known(self, doc_id: str) -> Known:
         return self.fetch([doc_id])[doc_id]
 
-    def changed(self, written: Mapping[str, tuple[DocEntry, str]], removed: Iterable[str]) -> Records:
-        """These records after a write through this process: ``written`` (record and version) stored, ``removed`` gone."""
+    def changed(
+        self, before: Mapping[str, Known], written: Mapping[str, tuple[DocEntry, str]], removed: Iterable[str]
+    ) -> Records:
+        """These records after a write through this process: ``written`` (record and version) stored, ``removed``
+        gone; ``before``: the records of both as they were (:meth:`fetch` before the write), for the count."""
         removed = set(removed)
         with self._lock:
             known, count = dict(self._known), self._count
         if count is not None:
-            before = {d: known[d] if d in known else self.known(d) for d in [*written, *removed]}
             count += sum(before[d] is None for d in written) - sum(before[d] is not None for d in removed)
         known |= dict(written)
         known |= dict.fromkeys(removed)

@@ -259,7 +259,7 @@ class MilvusWriter(BaseWriter[View]):
             return report
         report = BuildReport()
         old = previous.manifest.documents
-        if isinstance(previous, RemoteView):  # one read for every record the write needs, not one each
+        if isinstance(previous, RemoteView):  # one read for the records this asks about, not one each
             previous.records.fetch([*(d.doc_id for d in upserts), *removes])
         for doc in upserts:
             (report.added if doc.doc_id not in old else report.changed).append(doc.doc_id)
@@ -284,6 +284,8 @@ class MilvusWriter(BaseWriter[View]):
     ) -> None:
         """Upsert and delete documents in the collection behind the alias, then renew its state and the view."""
         old = previous.manifest.documents
+        ids = [*(d.doc_id for d in upserts), *removes]  # their records as they were: one read, not one each
+        before = previous.records.fetch(ids) if isinstance(previous, RemoteView) else {}
         pieces = [self._piece(previous, doc) for doc in upserts]
         texts = [w for _, _, windows in pieces for ws in windows if isinstance(ws, list) for w in ws]
         fresh = iter(building.encode_all(embedder, texts, progress))
@@ -299,7 +301,7 @@ class MilvusWriter(BaseWriter[View]):
         if isinstance(previous, RemoteView):
             assert stats is not None
             view = RemoteView(
-                self.collection, previous.name, state, previous.records.changed(written, removes), stats.totals
+                self.collection, previous.name, state, previous.records.changed(before, written, removes), stats.totals
             )
         else:
             gone = {d.doc_id for d in upserts if d.doc_id in old} | set(removes)
