@@ -228,12 +228,7 @@ class Collection:
 
     def records(self, name: str, doc_ids: list[str]) -> dict[str, dict[str, Any]]:
         """The records of those of ``doc_ids`` stored in collection ``name``, by document: read by id, not by filter."""
-        out: dict[str, dict[str, Any]] = {}
-        for i in range(0, len(doc_ids), BATCH * 4):
-            ids = [layout.record_id(d) for d in doc_ids[i : i + BATCH * 4]]
-            rows = self._call("reading document records", self.client.get, name, ids=ids, output_fields=RECORD)
-            out.update((r["doc_id"], r) for r in rows)
-        return out
+        return {r["doc_id"]: r for r in self.get([layout.record_id(d) for d in doc_ids], RECORD, name)}
 
     def count(self, expr: str, name: str | None = None) -> int:
         """How many entities match ``expr``, counted by Milvus."""
